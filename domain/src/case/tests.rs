@@ -1,0 +1,1300 @@
+//! Given/when/then tests for every rule of the case journey.
+
+use super::*;
+use crate::agreement::{AgreementEvent, Flow, ReportingDuties};
+use chrono::Days;
+use uuid::Uuid;
+
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("valid RFC 3339 instant")
+    }
+    pub fn date(s: &str) -> NaiveDate {
+        s.parse().expect("valid date")
+    }
+    pub fn muni() -> Org {
+        "municipality:0746".parse().expect("valid org")
+    }
+    pub fn ngo() -> Org {
+        "ngo:kfum-sa".parse().expect("valid org")
+    }
+    pub fn other_ngo() -> Org {
+        "ngo:red-cross".parse().expect("valid org")
+    }
+    pub fn actor(org: Org, role: Role, when: DateTime<Utc>) -> Actor {
+        Actor { user: UserId(format!("{}-user", role.as_str())), org, role, at: when }
+    }
+    pub const CASE: CaseId = CaseId(Uuid::from_u128(1));
+    pub const YP: PersonId = PersonId(Uuid::from_u128(10));
+    pub const MOTHER: PersonId = PersonId(Uuid::from_u128(11));
+    pub const FATHER: PersonId = PersonId(Uuid::from_u128(12));
+    pub const IDENTITY: ItemId = ItemId(Uuid::from_u128(20));
+    pub const SCHOOL: ItemId = ItemId(Uuid::from_u128(21));
+    pub const HEALTH: ItemId = ItemId(Uuid::from_u128(22));
+    pub const DEVELOPMENT: ItemId = ItemId(Uuid::from_u128(23));
+    pub const CONSENT: ConsentId = ConsentId(Uuid::from_u128(30));
+    pub const CLOSING_CONSENT: ConsentId = ConsentId(Uuid::from_u128(31));
+    pub const AGREEMENT: AgreementId = AgreementId(Uuid::from_u128(40));
+    pub const VOLUNTEER: VolunteerId = VolunteerId(Uuid::from_u128(50));
+    pub const CONCERN: ConcernId = ConcernId(Uuid::from_u128(60));
+
+    pub fn set<T: Ord + Copy>(xs: &[T]) -> BTreeSet<T> {
+        xs.iter().copied().collect()
+    }
+
+    pub fn flows() -> Vec<Flow> {
+        use Category::*;
+        vec![
+            Flow {
+                checkpoint: Checkpoint::Referral,
+                from: Side::Municipality,
+                to: Side::Ngo,
+                categories: set(&[Identity, Contact, Practical, Background, School]),
+                purposes: set(&[Purpose::Referral, Purpose::CoursePlanning]),
+            },
+            Flow {
+                checkpoint: Checkpoint::PreMeeting,
+                from: Side::Municipality,
+                to: Side::Ngo,
+                categories: set(&[Wishes, School]),
+                purposes: set(&[Purpose::CoursePlanning, Purpose::Matching]),
+            },
+            Flow {
+                checkpoint: Checkpoint::ClosingMeeting,
+                from: Side::Ngo,
+                to: Side::Municipality,
+                categories: set(&[Development, Outcome]),
+                purposes: set(&[Purpose::ClosingEvaluation]),
+            },
+        ]
+    }
+
+    pub fn terms() -> Terms {
+        Terms {
+            municipality: muni(),
+            ngo: ngo(),
+            programme: "klub-move".to_owned(),
+            flows: flows(),
+            retention_days_after_closing: 180,
+            reporting_duties: ReportingDuties::default(),
+        }
+    }
+
+    /// The agreement folded from `events` after a draft.
+    pub fn agreement_after(events: &[AgreementEvent]) -> Agreement {
+        let mut a = Agreement::default();
+        let when = at("2026-10-01T08:00:00Z");
+        a.apply(&AgreementEvent::AgreementDrafted {
+            id: AGREEMENT,
+            terms: terms(),
+            by: UserId("admin".into()),
+            org: muni(),
+            at: when,
+        });
+        for e in events {
+            a.apply(e);
+        }
+        a
+    }
+
+    pub fn approved_agreement() -> Agreement {
+        let when = at("2026-10-02T08:00:00Z");
+        agreement_after(&[AgreementEvent::AgreementInForce { version: 1, at: when }])
+    }
+
+    pub fn young_person(birth: &str) -> YoungPerson {
+        YoungPerson {
+            id: YP,
+            first_name: Personal::new("Mikkel".into()),
+            last_name: Personal::new("Jensen".into()),
+            birth_date: Personal::new(date(birth)),
+        }
+    }
+
+    pub fn holders() -> Vec<CustodyHolder> {
+        vec![
+            CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()) },
+            CustodyHolder { id: FATHER, name: Personal::new("Peter Jensen".into()) },
+        ]
+    }
+
+    pub fn vetted_volunteer() -> VolunteerFacts {
+        VolunteerFacts {
+            id: VOLUNTEER,
+            ngo: ngo(),
+            status: VolunteerStatus::Active,
+            capacity: 1,
+            assigned_elsewhere: 0,
+            child_certificate_date: Some(date("2026-09-01")),
+            confidentiality_declaration_date: Some(date("2026-09-01")),
+        }
+    }
+
+    /// A case driven through real commands, with a clock that moves one hour per command.
+    pub struct Scenario {
+        pub case: Case,
+        pub now: DateTime<Utc>,
+        pub events: Vec<CaseEvent>,
+    }
+
+    impl Scenario {
+        pub fn new() -> Self {
+            Self { case: Case::default(), now: at("2026-11-10T09:00:00Z"), events: vec![] }
+        }
+
+        pub fn caseworker(&self) -> Actor {
+            actor(muni(), Role::Caseworker, self.now)
+        }
+
+        pub fn coordinator(&self) -> Actor {
+            actor(ngo(), Role::Coordinator, self.now)
+        }
+
+        pub fn try_run(&mut self, actor: Actor, action: CaseAction) -> Result<Vec<CaseEvent>, CaseError> {
+            let events = self.case.decide(CaseCommand { actor, action })?;
+            for e in &events {
+                self.case.apply(e);
+            }
+            self.events.extend(events.iter().cloned());
+            self.now += TimeDelta::hours(1);
+            Ok(events)
+        }
+
+        pub fn run(&mut self, actor: Actor, action: CaseAction) -> Vec<CaseEvent> {
+            let name = action.name();
+            match self.try_run(actor, action) {
+                Ok(events) => events,
+                Err(e) => panic!("{name} was refused: {e}"),
+            }
+        }
+
+        pub fn as_caseworker(&mut self, action: CaseAction) -> Vec<CaseEvent> {
+            let a = self.caseworker();
+            self.run(a, action)
+        }
+
+        pub fn as_coordinator(&mut self, action: CaseAction) -> Vec<CaseEvent> {
+            let a = self.coordinator();
+            self.run(a, action)
+        }
+
+        /// Opened for a young person born on `birth`, with identity, school and health items.
+        pub fn opened(birth: &str) -> Self {
+            let mut s = Self::new();
+            s.as_caseworker(CaseAction::Open {
+                case: CASE,
+                young_person: young_person(birth),
+                custody_holders: holders(),
+            });
+            for (id, category) in
+                [(IDENTITY, Category::Identity), (SCHOOL, Category::School), (HEALTH, Category::Health)]
+            {
+                s.as_caseworker(CaseAction::AddItem {
+                    item: id,
+                    category,
+                    content: Personal::new(format!("{category} notes")),
+                });
+            }
+            s
+        }
+
+        pub fn give_consent(
+            &mut self,
+            id: ConsentId,
+            recipient: Recipient,
+            categories: &[Category],
+            purposes: &[Purpose],
+        ) {
+            let grantors = self.case.required_grantors(copenhagen_date(self.now)).expect("grantors");
+            let action = CaseAction::GiveConsent {
+                consent: id,
+                grantors,
+                recipients: BTreeSet::from([recipient]),
+                categories: set(categories),
+                purposes: set(purposes),
+                valid_from: date("2026-11-01"),
+                valid_until: date("2027-11-01"),
+                evidence: Personal::new("signed form 2026-1234".into()),
+            };
+            self.as_caseworker(action);
+        }
+
+        pub fn consented(birth: &str) -> Self {
+            let mut s = Self::opened(birth);
+            use Category::*;
+            s.give_consent(
+                CONSENT,
+                Recipient { org: ngo(), role: RecipientRole::Coordinator },
+                &[Identity, Contact, Practical, Background, School, Wishes],
+                &[Purpose::Referral, Purpose::CoursePlanning],
+            );
+            s
+        }
+
+        pub fn refer(&self, items: &[ItemId]) -> CaseAction {
+            CaseAction::SubmitReferral {
+                agreement: Box::new(approved_agreement()),
+                items: items.to_vec(),
+                note: Personal::new("Could use a friend".into()),
+                disclosure: DisclosureId(Uuid::from_u128(70)),
+            }
+        }
+
+        pub fn referred(birth: &str) -> Self {
+            let mut s = Self::consented(birth);
+            let refer = s.refer(&[IDENTITY, SCHOOL]);
+            s.as_caseworker(refer);
+            s
+        }
+
+        pub fn accepted(birth: &str) -> Self {
+            let mut s = Self::referred(birth);
+            s.as_coordinator(CaseAction::AcceptReferral);
+            s
+        }
+
+        pub fn pre_meeting(&self, disclosures: Vec<DisclosureRequest>) -> CaseAction {
+            CaseAction::HoldPreMeeting {
+                agreement: Box::new(approved_agreement()),
+                held_on: copenhagen_date(self.now),
+                participants: set(&[Participant::Coordinator, Participant::Caseworker, Participant::YoungPerson]),
+                wishes: Some((ItemId(Uuid::from_u128(80)), Personal::new("Wants to try climbing".into()))),
+                disclosures,
+            }
+        }
+
+        pub fn awaiting_match(birth: &str) -> Self {
+            let mut s = Self::accepted(birth);
+            let meeting = s.pre_meeting(vec![]);
+            s.as_coordinator(meeting);
+            s
+        }
+
+        pub fn in_course(birth: &str) -> Self {
+            let mut s = Self::awaiting_match(birth);
+            let on = copenhagen_date(s.now);
+            s.as_coordinator(CaseAction::MatchVolunteer { volunteer: vetted_volunteer(), on });
+            s
+        }
+
+        /// In course, with an NGO development item and consent to show it to the caseworker.
+        pub fn ready_to_close(birth: &str) -> Self {
+            let mut s = Self::in_course(birth);
+            s.as_coordinator(CaseAction::AddItem {
+                item: DEVELOPMENT,
+                category: Category::Development,
+                content: Personal::new("More confident".into()),
+            });
+            s.give_consent(
+                CLOSING_CONSENT,
+                Recipient { org: muni(), role: RecipientRole::Caseworker },
+                &[Category::Development],
+                &[Purpose::ClosingEvaluation],
+            );
+            s
+        }
+
+        pub fn report_concern(&self) -> CaseAction {
+            CaseAction::ReportConcern {
+                concern: CONCERN,
+                grounds: set(&[Ground::NeedsSupport]),
+                text: Personal::new("Came hungry three times".into()),
+                observed_on: copenhagen_date(self.now),
+                reporter: Reporter::Coordinator,
+                agreement: Box::new(approved_agreement()),
+                calendar: WorkCalendar::default(),
+            }
+        }
+
+        pub fn closing_meeting(&self, disclosures: Vec<DisclosureRequest>) -> CaseAction {
+            CaseAction::HoldClosingMeeting {
+                agreement: Box::new(approved_agreement()),
+                held_on: copenhagen_date(self.now),
+                participants: set(&[Participant::Coordinator, Participant::Caseworker, Participant::Volunteer]),
+                disclosures,
+                outcomes: vec![Outcome { instrument: "sdq_total".into(), before: 19.0, after: 14.0 }],
+            }
+        }
+    }
+}
+
+use fixtures::*;
+
+const BORN_14: &str = "2012-03-14"; // 14 on 2026-11-10
+const BORN_15: &str = "2011-03-14";
+const BORN_16: &str = "2010-03-14";
+const BORN_17: &str = "2009-03-14";
+const BORN_18: &str = "2008-03-14";
+
+fn refusal(s: &mut Scenario, actor: Actor, action: CaseAction) -> CaseError {
+    let before = s.case.clone();
+    let err = s.try_run(actor, action).expect_err("the command should be refused");
+    assert_eq!(before, s.case, "a refused command changes nothing");
+    err
+}
+
+// ---- opening and items -------------------------------------------------------------------
+
+#[test]
+fn a_caseworker_opens_a_case_for_a_young_person() {
+    let s = Scenario::opened(BORN_14);
+    assert_eq!(s.case.state, Some(CaseState::Opened));
+    assert_eq!(s.case.municipality, Some(muni()));
+    assert_eq!(s.case.items.len(), 3);
+    assert!(s.case.items.values().all(|i| i.owner == muni()));
+}
+
+#[test]
+fn a_coordinator_cannot_open_a_case() {
+    let mut s = Scenario::new();
+    let a = s.coordinator();
+    let err = refusal(
+        &mut s,
+        a,
+        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders() },
+    );
+    assert_eq!(err, CaseError::NotPermitted { role: Role::Coordinator, action: "open" });
+}
+
+#[test]
+fn a_case_is_opened_once() {
+    let mut s = Scenario::opened(BORN_14);
+    let a = s.caseworker();
+    let err = refusal(
+        &mut s,
+        a,
+        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders() },
+    );
+    assert_eq!(err, CaseError::AlreadyOpened);
+}
+
+#[test]
+fn commands_on_an_unopened_case_are_not_found() {
+    let mut s = Scenario::new();
+    let a = s.caseworker();
+    let err = refusal(
+        &mut s,
+        a,
+        CaseAction::AddItem { item: IDENTITY, category: Category::School, content: Personal::new("x".into()) },
+    );
+    assert_eq!(err, CaseError::NotFound);
+}
+
+#[test]
+fn another_municipality_cannot_add_items() {
+    let mut s = Scenario::opened(BORN_14);
+    let a = actor("municipality:0101".parse().expect("org"), Role::Caseworker, s.now);
+    let err = refusal(
+        &mut s,
+        a,
+        CaseAction::AddItem { item: ItemId::new(), category: Category::School, content: Personal::new("x".into()) },
+    );
+    assert!(matches!(err, CaseError::NotAParty(_, "add_item")));
+}
+
+#[test]
+fn the_ngo_cannot_add_items_before_the_referral() {
+    let mut s = Scenario::opened(BORN_14);
+    let a = s.coordinator();
+    let err = refusal(
+        &mut s,
+        a,
+        CaseAction::AddItem {
+            item: ItemId::new(),
+            category: Category::Development,
+            content: Personal::new("x".into()),
+        },
+    );
+    assert!(matches!(err, CaseError::NotAParty(_, "add_item")));
+}
+
+// ---- consent and grantors ------------------------------------------------------------------
+
+fn consent_by(grantors: &[PersonId]) -> CaseAction {
+    CaseAction::GiveConsent {
+        consent: ConsentId::new(),
+        grantors: set(grantors),
+        recipients: BTreeSet::from([Recipient { org: ngo(), role: RecipientRole::Coordinator }]),
+        categories: set(&[Category::School]),
+        purposes: set(&[Purpose::Referral]),
+        valid_from: date("2026-11-01"),
+        valid_until: date("2027-11-01"),
+        evidence: Personal::new("form".into()),
+    }
+}
+
+#[test]
+fn at_14_every_custody_holder_must_consent() {
+    let mut s = Scenario::opened(BORN_14);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[MOTHER])), CaseError::GrantorMissing(vec![FATHER]));
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[YP])), CaseError::GrantorMissing(vec![MOTHER, FATHER]));
+    s.as_caseworker(consent_by(&[MOTHER, FATHER]));
+}
+
+#[test]
+fn at_15_the_young_person_and_every_custody_holder_must_consent() {
+    let mut s = Scenario::opened(BORN_15);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[MOTHER, FATHER])), CaseError::GrantorMissing(vec![YP]));
+    s.as_caseworker(consent_by(&[YP, MOTHER, FATHER]));
+}
+
+#[test]
+fn at_17_the_young_person_and_every_custody_holder_must_consent() {
+    let mut s = Scenario::opened(BORN_17);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[YP, MOTHER])), CaseError::GrantorMissing(vec![FATHER]));
+    s.as_caseworker(consent_by(&[YP, MOTHER, FATHER]));
+}
+
+#[test]
+fn at_18_the_young_person_consents_alone() {
+    let mut s = Scenario::opened(BORN_18);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[MOTHER, FATHER])), CaseError::GrantorMissing(vec![YP]));
+    s.as_caseworker(consent_by(&[YP]));
+}
+
+#[test]
+fn a_grantor_must_be_a_person_of_the_case() {
+    let mut s = Scenario::opened(BORN_18);
+    let stranger = PersonId::new();
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[YP, stranger])), CaseError::UnknownGrantor(stranger));
+}
+
+#[test]
+fn a_minor_without_custody_holders_cannot_consent() {
+    let mut s = Scenario::new();
+    s.as_caseworker(CaseAction::Open { case: CASE, young_person: young_person(BORN_16), custody_holders: vec![] });
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, consent_by(&[YP])), CaseError::NoCustodyHolder);
+}
+
+#[test]
+fn revocation_takes_effect_from_that_moment_only() {
+    let mut s = Scenario::consented(BORN_14);
+    let given_at = s.case.consents[&CONSENT].given_at;
+    s.as_caseworker(CaseAction::RevokeConsent {
+        consent: CONSENT,
+        reason: Personal::new("family changed mind".into()),
+    });
+    let c = &s.case.consents[&CONSENT];
+    let revoked = c.revoked_at.expect("revoked");
+    assert!(c.is_active_at(given_at), "still active for the past");
+    assert!(c.is_active_at(revoked - TimeDelta::seconds(1)));
+    assert!(!c.is_active_at(revoked));
+    let a = s.caseworker();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::RevokeConsent { consent: CONSENT, reason: Personal::new("again".into()) }),
+        CaseError::ConsentAlreadyRevoked(CONSENT)
+    );
+}
+
+// ---- referral (checkpoint 1) ---------------------------------------------------------------
+
+#[test]
+fn a_referral_discloses_exactly_the_referred_items_under_the_consent() {
+    let s = Scenario::referred(BORN_14);
+    assert_eq!(s.case.state, Some(CaseState::Referred));
+    let d = s.case.disclosures.last().expect("a disclosure");
+    assert_eq!((d.checkpoint, &d.from, &d.to), (Checkpoint::Referral, &muni(), &ngo()));
+    let items: Vec<ItemId> = d.items.iter().map(|i| i.item).collect();
+    assert_eq!(items, vec![IDENTITY, SCHOOL]);
+    assert!(d.items.iter().all(|i| i.basis == Basis::Consent { consent: CONSENT, purpose: Purpose::Referral }));
+    assert_eq!(d.agreement_version, 1);
+}
+
+#[test]
+fn referral_is_refused_without_an_approved_agreement() {
+    let mut s = Scenario::consented(BORN_14);
+    let a = s.caseworker();
+    let action = CaseAction::SubmitReferral {
+        agreement: Box::new(agreement_after(&[])),
+        items: vec![SCHOOL],
+        note: Personal::new("n".into()),
+        disclosure: DisclosureId::new(),
+    };
+    assert_eq!(refusal(&mut s, a, action), CaseError::AgreementNotApproved(AGREEMENT));
+}
+
+#[test]
+fn referral_is_refused_under_a_terminated_agreement() {
+    let mut s = Scenario::consented(BORN_14);
+    let when = s.now;
+    let terminated = agreement_after(&[
+        AgreementEvent::AgreementInForce { version: 1, at: when },
+        AgreementEvent::AgreementTerminated { reason: "ended".into(), by: UserId("a".into()), org: muni(), at: when },
+    ]);
+    let a = s.caseworker();
+    let action = CaseAction::SubmitReferral {
+        agreement: Box::new(terminated),
+        items: vec![SCHOOL],
+        note: Personal::new("n".into()),
+        disclosure: DisclosureId::new(),
+    };
+    assert_eq!(refusal(&mut s, a, action), CaseError::AgreementTerminated(AGREEMENT));
+}
+
+#[test]
+fn referral_is_refused_under_another_municipalitys_agreement() {
+    let mut s = Scenario::consented(BORN_14);
+    let mut agreement = approved_agreement();
+    if let Some((_, t)) = agreement.in_force.as_mut() {
+        t.municipality = "municipality:0101".parse().expect("org");
+    }
+    let a = s.caseworker();
+    let action = CaseAction::SubmitReferral {
+        agreement: Box::new(agreement),
+        items: vec![SCHOOL],
+        note: Personal::new("n".into()),
+        disclosure: DisclosureId::new(),
+    };
+    assert_eq!(refusal(&mut s, a, action), CaseError::AgreementMismatch(AGREEMENT));
+}
+
+#[test]
+fn referral_is_refused_when_the_agreement_does_not_allow_health() {
+    let mut s = Scenario::consented(BORN_14);
+    let a = s.caseworker();
+    let refer = s.refer(&[IDENTITY, HEALTH]);
+    assert_eq!(
+        refusal(&mut s, a, refer),
+        CaseError::CategoryNotInAgreement {
+            category: Category::Health,
+            from: Side::Municipality,
+            to: Side::Ngo,
+            checkpoint: Checkpoint::Referral,
+            version: 1
+        }
+    );
+    assert_eq!(
+        CaseError::CategoryNotInAgreement {
+            category: Category::School,
+            from: Side::Municipality,
+            to: Side::Ngo,
+            checkpoint: Checkpoint::Referral,
+            version: 2
+        }
+        .to_string(),
+        "category school is not allowed from municipality to ngo at referral by agreement v2"
+    );
+}
+
+#[test]
+fn referral_is_refused_without_any_consent() {
+    let mut s = Scenario::opened(BORN_14);
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { category: Category::School, .. }));
+}
+
+#[test]
+fn referral_is_refused_when_consent_does_not_cover_the_category() {
+    let mut s = Scenario::opened(BORN_14);
+    s.give_consent(
+        CONSENT,
+        Recipient { org: ngo(), role: RecipientRole::Coordinator },
+        &[Category::Identity],
+        &[Purpose::Referral],
+    );
+    let a = s.caseworker();
+    let refer = s.refer(&[IDENTITY, SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { category: Category::School, .. }));
+}
+
+#[test]
+fn referral_is_refused_when_consent_names_another_recipient() {
+    let mut s = Scenario::opened(BORN_14);
+    s.give_consent(
+        CONSENT,
+        Recipient { org: other_ngo(), role: RecipientRole::Coordinator },
+        &[Category::School],
+        &[Purpose::Referral],
+    );
+    s.give_consent(
+        ConsentId::new(),
+        Recipient { org: ngo(), role: RecipientRole::Volunteer },
+        &[Category::School],
+        &[Purpose::Referral],
+    );
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { role: RecipientRole::Coordinator, .. }));
+}
+
+#[test]
+fn referral_is_refused_when_consent_is_for_another_purpose() {
+    let mut s = Scenario::opened(BORN_14);
+    s.give_consent(
+        CONSENT,
+        Recipient { org: ngo(), role: RecipientRole::Coordinator },
+        &[Category::School],
+        &[Purpose::Statistics],
+    );
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    let err = refusal(&mut s, a, refer);
+    assert!(matches!(err, CaseError::ConsentMissing { .. }));
+    assert!(err.to_string().contains("referral or course_planning"), "{err}");
+}
+
+#[test]
+fn referral_is_refused_when_consent_is_revoked() {
+    let mut s = Scenario::consented(BORN_14);
+    s.as_caseworker(CaseAction::RevokeConsent { consent: CONSENT, reason: Personal::new("no".into()) });
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { .. }));
+}
+
+#[test]
+fn referral_is_refused_when_consent_has_expired() {
+    let mut s = Scenario::consented(BORN_14);
+    s.now = at("2027-11-02T09:00:00Z");
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { .. }));
+}
+
+#[test]
+fn referral_is_refused_before_the_consent_is_valid() {
+    let mut s = Scenario::opened(BORN_14);
+    let grantors = s.case.required_grantors(copenhagen_date(s.now)).expect("grantors");
+    s.as_caseworker(CaseAction::GiveConsent {
+        consent: CONSENT,
+        grantors,
+        recipients: BTreeSet::from([Recipient { org: ngo(), role: RecipientRole::Coordinator }]),
+        categories: set(&[Category::School]),
+        purposes: set(&[Purpose::Referral]),
+        valid_from: date("2026-12-01"),
+        valid_until: date("2027-12-01"),
+        evidence: Personal::new("form".into()),
+    });
+    let a = s.caseworker();
+    let refer = s.refer(&[SCHOOL]);
+    assert!(matches!(refusal(&mut s, a, refer), CaseError::ConsentMissing { .. }));
+}
+
+#[test]
+fn only_the_municipalitys_own_items_can_be_referred() {
+    let mut s = Scenario::consented(BORN_14);
+    let a = s.caseworker();
+    let missing = ItemId::new();
+    let refer = s.refer(&[missing]);
+    assert_eq!(refusal(&mut s, a, refer), CaseError::ItemNotFound(missing));
+}
+
+#[test]
+fn a_coordinator_cannot_refer() {
+    let mut s = Scenario::consented(BORN_14);
+    let a = s.coordinator();
+    let refer = s.refer(&[SCHOOL]);
+    assert_eq!(refusal(&mut s, a, refer), CaseError::NotPermitted { role: Role::Coordinator, action: "refer" });
+}
+
+// ---- decision, pre-meeting, match -----------------------------------------------------------
+
+#[test]
+fn the_ngo_accepts_or_declines_with_a_reason() {
+    let s = Scenario::accepted(BORN_14);
+    assert_eq!(s.case.state, Some(CaseState::Accepted));
+    let mut s = Scenario::referred(BORN_14);
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::DeclineReferral { reason: Personal::new(" ".into()) }),
+        CaseError::Invalid("reason: a decline needs a reason")
+    );
+    s.as_coordinator(CaseAction::DeclineReferral { reason: Personal::new("No volunteers in the area".into()) });
+    assert_eq!(s.case.state, Some(CaseState::Declined));
+}
+
+#[test]
+fn another_ngo_cannot_decide_the_referral() {
+    let mut s = Scenario::referred(BORN_14);
+    let a = actor(other_ngo(), Role::Coordinator, s.now);
+    assert!(matches!(refusal(&mut s, a, CaseAction::AcceptReferral), CaseError::NotAParty(_, "accept")));
+}
+
+#[test]
+fn the_pre_meeting_records_wishes_and_discloses_under_the_pre_meeting_flow() {
+    let mut s = Scenario::accepted(BORN_14);
+    let meeting = s.pre_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![SCHOOL], to: ngo() }]);
+    let events = s.as_coordinator(meeting);
+    assert_eq!(s.case.state, Some(CaseState::AwaitingMatch));
+    let wishes = s.case.items.values().find(|i| i.category == Category::Wishes).expect("wishes item");
+    assert_eq!(wishes.owner, ngo());
+    let d = s.case.disclosures.last().expect("disclosure");
+    assert_eq!(d.checkpoint, Checkpoint::PreMeeting);
+    assert_eq!(d.items[0].basis, Basis::Consent { consent: CONSENT, purpose: Purpose::CoursePlanning });
+    assert_eq!(events.len(), 3);
+}
+
+#[test]
+fn the_pre_meeting_refuses_a_category_outside_its_flow() {
+    let mut s = Scenario::accepted(BORN_14);
+    let meeting = s.pre_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![IDENTITY], to: ngo() }]);
+    let a = s.coordinator();
+    assert!(matches!(
+        refusal(&mut s, a, meeting),
+        CaseError::CategoryNotInAgreement { category: Category::Identity, checkpoint: Checkpoint::PreMeeting, .. }
+    ));
+}
+
+#[test]
+fn a_14_year_old_needs_a_volunteer_with_a_child_certificate() {
+    let mut s = Scenario::awaiting_match(BORN_14);
+    let on = copenhagen_date(s.now);
+    let volunteer = VolunteerFacts { child_certificate_date: None, ..vetted_volunteer() };
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::MatchVolunteer { volunteer, on }),
+        CaseError::ChildCertificateMissing(VOLUNTEER)
+    );
+}
+
+#[test]
+fn a_16_year_old_may_be_matched_without_a_child_certificate() {
+    let mut s = Scenario::awaiting_match(BORN_16);
+    let on = copenhagen_date(s.now);
+    let volunteer = VolunteerFacts { child_certificate_date: None, ..vetted_volunteer() };
+    s.as_coordinator(CaseAction::MatchVolunteer { volunteer, on });
+    assert_eq!(s.case.state, Some(CaseState::InCourse));
+}
+
+#[test]
+fn an_expired_child_certificate_is_refused() {
+    let mut s = Scenario::awaiting_match(BORN_14);
+    let on = copenhagen_date(s.now);
+    let old = date("2024-09-01");
+    let volunteer = VolunteerFacts { child_certificate_date: Some(old), ..vetted_volunteer() };
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::MatchVolunteer { volunteer, on }),
+        CaseError::ChildCertificateExpired { volunteer: VOLUNTEER, date: old }
+    );
+}
+
+#[test]
+fn a_match_needs_a_confidentiality_declaration_capacity_and_an_active_volunteer() {
+    let mut s = Scenario::awaiting_match(BORN_16);
+    let on = copenhagen_date(s.now);
+    for (volunteer, expected) in [
+        (
+            VolunteerFacts { confidentiality_declaration_date: None, ..vetted_volunteer() },
+            CaseError::ConfidentialityDeclarationMissing(VOLUNTEER),
+        ),
+        (VolunteerFacts { assigned_elsewhere: 1, ..vetted_volunteer() }, CaseError::VolunteerAtCapacity(VOLUNTEER)),
+        (
+            VolunteerFacts { status: VolunteerStatus::Paused, ..vetted_volunteer() },
+            CaseError::VolunteerInactive(VOLUNTEER),
+        ),
+        (
+            VolunteerFacts { ngo: other_ngo(), ..vetted_volunteer() },
+            CaseError::NotAParty(other_ngo(), "provide the volunteer"),
+        ),
+    ] {
+        let a = s.coordinator();
+        assert_eq!(refusal(&mut s, a, CaseAction::MatchVolunteer { volunteer, on }), expected);
+    }
+}
+
+#[test]
+fn an_ended_match_returns_the_case_to_awaiting_match() {
+    let mut s = Scenario::in_course(BORN_14);
+    s.as_coordinator(CaseAction::EndMatch { reason: Personal::new("moved away".into()) });
+    assert_eq!(s.case.state, Some(CaseState::AwaitingMatch));
+    assert_eq!(s.case.current_match, None);
+    let on = copenhagen_date(s.now);
+    s.as_coordinator(CaseAction::MatchVolunteer { volunteer: vetted_volunteer(), on });
+    assert_eq!(s.case.state, Some(CaseState::InCourse));
+}
+
+#[test]
+fn activities_are_logged_in_course_only() {
+    let mut s = Scenario::in_course(BORN_14);
+    let on = copenhagen_date(s.now);
+    s.as_coordinator(CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("climbing".into()) });
+    let a = s.coordinator();
+    assert!(matches!(
+        refusal(
+            &mut s,
+            a,
+            CaseAction::LogActivity { on, kind: "Meeting with Mikkel".into(), note: Personal::new("x".into()) }
+        ),
+        CaseError::Invalid(_)
+    ));
+    let mut s = Scenario::awaiting_match(BORN_14);
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("x".into()) }),
+        CaseError::WrongState { action: "log_activity", state: CaseState::AwaitingMatch }
+    );
+}
+
+// ---- closing -------------------------------------------------------------------------------
+
+#[test]
+fn the_closing_meeting_discloses_development_to_the_municipality_and_closes() {
+    let mut s = Scenario::in_course(BORN_14);
+    s.as_coordinator(CaseAction::AddItem {
+        item: DEVELOPMENT,
+        category: Category::Development,
+        content: Personal::new("More confident".into()),
+    });
+    s.give_consent(
+        CLOSING_CONSENT,
+        Recipient { org: muni(), role: RecipientRole::Caseworker },
+        &[Category::Development],
+        &[Purpose::ClosingEvaluation],
+    );
+    let meeting =
+        s.closing_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![DEVELOPMENT], to: muni() }]);
+    s.as_coordinator(meeting);
+    assert_eq!(s.case.state, Some(CaseState::Closed));
+    assert_eq!(s.case.current_match, None);
+    let d = s.case.disclosures.last().expect("disclosure");
+    assert_eq!((d.checkpoint, &d.from, &d.to), (Checkpoint::ClosingMeeting, &ngo(), &muni()));
+    assert_eq!(s.case.outcomes.len(), 1);
+}
+
+#[test]
+fn the_closing_meeting_refuses_development_without_consent_for_the_caseworker() {
+    let mut s = Scenario::in_course(BORN_14);
+    s.as_coordinator(CaseAction::AddItem {
+        item: DEVELOPMENT,
+        category: Category::Development,
+        content: Personal::new("x".into()),
+    });
+    let meeting =
+        s.closing_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![DEVELOPMENT], to: muni() }]);
+    let a = s.coordinator();
+    assert!(matches!(refusal(&mut s, a, meeting), CaseError::ConsentMissing { role: RecipientRole::Caseworker, .. }));
+}
+
+#[test]
+fn the_ngo_cannot_disclose_the_municipalitys_items() {
+    let mut s = Scenario::in_course(BORN_14);
+    // The closing flow lets development go NGO → municipality; SCHOOL is the municipality's.
+    let meeting =
+        s.closing_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![SCHOOL], to: muni() }]);
+    let a = s.coordinator();
+    assert_eq!(refusal(&mut s, a, meeting), CaseError::ItemNotOwned { item: SCHOOL, org: ngo() });
+}
+
+// ---- withdrawal, redirection, wrong states ---------------------------------------------------
+
+#[test]
+fn withdrawal_and_redirection_end_the_journey_from_any_open_state() {
+    for build in
+        [Scenario::opened, Scenario::referred, Scenario::accepted, Scenario::awaiting_match, Scenario::in_course]
+    {
+        let mut s = build(BORN_14);
+        s.as_caseworker(CaseAction::Withdraw {
+            by_whom: WithdrawnBy::YoungPerson,
+            reason: Personal::new("no time".into()),
+        });
+        assert_eq!(s.case.state, Some(CaseState::Withdrawn));
+        let mut s = build(BORN_14);
+        s.as_caseworker(CaseAction::Redirect { reason: Personal::new("needs municipal support".into()) });
+        assert_eq!(s.case.state, Some(CaseState::Redirected));
+    }
+}
+
+#[test]
+fn every_transition_from_a_wrong_state_is_refused() {
+    type Build = fn(&str) -> Scenario;
+    let builds: [(CaseState, Build); 5] = [
+        (CaseState::Opened, Scenario::opened),
+        (CaseState::Referred, Scenario::referred),
+        (CaseState::Accepted, Scenario::accepted),
+        (CaseState::AwaitingMatch, Scenario::awaiting_match),
+        (CaseState::InCourse, Scenario::in_course),
+    ];
+    let closed = || {
+        let mut s = Scenario::in_course(BORN_16);
+        let m = s.closing_meeting(vec![]);
+        s.as_coordinator(m);
+        s
+    };
+    let mut scenarios: Vec<(CaseState, Scenario)> = builds.iter().map(|(st, b)| (*st, b(BORN_16))).collect();
+    scenarios.push((CaseState::Closed, closed()));
+    let mut withdrawn = Scenario::opened(BORN_16);
+    withdrawn.as_caseworker(CaseAction::Withdraw { by_whom: WithdrawnBy::Family, reason: Personal::new("r".into()) });
+    scenarios.push((CaseState::Withdrawn, withdrawn));
+
+    for (state, mut s) in scenarios {
+        let on = copenhagen_date(s.now);
+        let no_ngo_yet = s.case.ngo().is_none();
+        let cw = s.caseworker();
+        let co = s.coordinator();
+        let attempts: Vec<(Actor, CaseAction, &[CaseState])> = vec![
+            (cw.clone(), s.refer(&[SCHOOL]), &[CaseState::Opened]),
+            (co.clone(), CaseAction::AcceptReferral, &[CaseState::Referred]),
+            (co.clone(), CaseAction::DeclineReferral { reason: Personal::new("r".into()) }, &[CaseState::Referred]),
+            (co.clone(), s.pre_meeting(vec![]), &[CaseState::Accepted]),
+            (co.clone(), CaseAction::MatchVolunteer { volunteer: vetted_volunteer(), on }, &[CaseState::AwaitingMatch]),
+            (co.clone(), CaseAction::EndMatch { reason: Personal::new("r".into()) }, &[CaseState::InCourse]),
+            (co.clone(), s.closing_meeting(vec![]), &[CaseState::InCourse]),
+            (
+                cw.clone(),
+                CaseAction::Withdraw { by_whom: WithdrawnBy::Family, reason: Personal::new("r".into()) },
+                &[
+                    CaseState::Opened,
+                    CaseState::Referred,
+                    CaseState::Accepted,
+                    CaseState::AwaitingMatch,
+                    CaseState::InCourse,
+                ],
+            ),
+        ];
+        for (actor, action, allowed) in attempts {
+            if allowed.contains(&state) {
+                continue;
+            }
+            let name = action.name();
+            let err = refusal(&mut s, actor, action);
+            assert!(
+                matches!(err, CaseError::WrongState { state: st, .. } if st == state)
+                    // Before the referral the NGO is not yet a party at all.
+                    || (no_ngo_yet && matches!(err, CaseError::NotAParty(..))),
+                "{name} in {state}: {err}"
+            );
+        }
+    }
+}
+
+// ---- concerns --------------------------------------------------------------------------------
+
+#[test]
+fn a_concern_reaches_the_municipality_by_the_reporting_duty_with_deadlines() {
+    let mut s = Scenario::in_course(BORN_14);
+    s.now = at("2026-03-31T10:00:00Z"); // Tuesday before Easter 2026
+    let report = s.report_concern();
+    let events = s.as_coordinator(report);
+    let CaseEvent::ConcernReported { concern, reported_to } = &events[0] else { panic!("expected a concern") };
+    assert_eq!(reported_to, &muni());
+    assert_eq!(concern.duty, Duty::Heightened);
+    assert_eq!(concern.assessment_due, at("2026-04-01T10:00:00Z"));
+    assert_eq!(concern.receipt_due, date("2026-04-13"));
+}
+
+#[test]
+fn a_volunteers_concern_carries_the_general_duty() {
+    let mut s = Scenario::in_course(BORN_14);
+    let CaseAction::ReportConcern { concern, grounds, text, observed_on, agreement, calendar, .. } = s.report_concern()
+    else {
+        unreachable!()
+    };
+    let action = CaseAction::ReportConcern {
+        concern,
+        grounds,
+        text,
+        observed_on,
+        reporter: Reporter::Volunteer { volunteer: VOLUNTEER },
+        agreement,
+        calendar,
+    };
+    s.as_coordinator(action);
+    assert_eq!(s.case.concerns[&CONCERN].duty, Duty::General);
+}
+
+#[test]
+fn a_concern_is_allowed_after_closing() {
+    let mut s = Scenario::in_course(BORN_14);
+    let m = s.closing_meeting(vec![]);
+    s.as_coordinator(m);
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    assert_eq!(s.case.concerns.len(), 1);
+}
+
+#[test]
+fn a_concern_is_allowed_after_consent_was_revoked_and_after_a_decline() {
+    let mut s = Scenario::referred(BORN_14);
+    s.as_caseworker(CaseAction::RevokeConsent { consent: CONSENT, reason: Personal::new("no".into()) });
+    s.as_coordinator(CaseAction::DeclineReferral { reason: Personal::new("full".into()) });
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    assert_eq!(s.case.concerns.len(), 1);
+}
+
+#[test]
+fn a_concern_needs_grounds_and_comes_from_the_ngo() {
+    let mut s = Scenario::in_course(BORN_14);
+    let CaseAction::ReportConcern { concern, text, observed_on, reporter, agreement, calendar, .. } =
+        s.report_concern()
+    else {
+        unreachable!()
+    };
+    let a = s.coordinator();
+    let no_grounds = CaseAction::ReportConcern {
+        concern,
+        grounds: BTreeSet::new(),
+        text,
+        observed_on,
+        reporter,
+        agreement,
+        calendar,
+    };
+    assert_eq!(refusal(&mut s, a, no_grounds), CaseError::Invalid("grounds: name at least one"));
+    let a = s.caseworker();
+    let report = s.report_concern();
+    assert!(matches!(refusal(&mut s, a, report), CaseError::NotPermitted { .. }));
+}
+
+#[test]
+fn the_municipality_acknowledges_a_concern_once() {
+    let mut s = Scenario::in_course(BORN_14);
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    s.as_caseworker(CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: true });
+    let receipt = s.case.concerns[&CONCERN].receipt.clone().expect("receipt");
+    assert!(receipt.on_time && receipt.investigation_started);
+    let a = s.caseworker();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: false }),
+        CaseError::ConcernAlreadyAcknowledged(CONCERN)
+    );
+}
+
+#[test]
+fn an_unacknowledged_concern_becomes_overdue() {
+    let mut s = Scenario::in_course(BORN_14);
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    let c = &s.case.concerns[&CONCERN];
+    assert!(!c.is_overdue(c.reported_at + TimeDelta::hours(23)));
+    assert!(c.is_overdue(c.reported_at + TimeDelta::hours(25)));
+    let late = c.reported_at.checked_add_days(Days::new(30)).expect("date");
+    assert!(c.is_overdue(late));
+}
+
+#[test]
+fn age_is_counted_in_full_years() {
+    assert_eq!(age_on(date("2012-03-14"), date("2027-03-13")), 14);
+    assert_eq!(age_on(date("2012-03-14"), date("2027-03-14")), 15);
+    assert_eq!(age_on(date("2008-02-29"), date("2026-02-28")), 17);
+    assert_eq!(age_on(date("2008-02-29"), date("2026-03-01")), 18);
+}
+
+#[test]
+fn events_have_stable_snake_case_names() {
+    let s = Scenario::referred(BORN_14);
+    let json = serde_json::to_value(&s.events[0]).expect("serialises");
+    assert!(json.get("case_opened").is_some(), "{json}");
+    let back: CaseEvent = serde_json::from_value(json).expect("deserialises");
+    assert_eq!(back, s.events[0]);
+    assert_eq!(cqrs_es::DomainEvent::event_type(&s.events[0]), "case_opened");
+}
+
+// ---- property: random journeys ---------------------------------------------------------------
+
+mod random_journeys {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The transitions of DESIGN §3 (staying in the same state is always allowed).
+    fn allowed(from: Option<CaseState>, to: CaseState) -> bool {
+        use CaseState::*;
+        match from {
+            None => to == Opened,
+            Some(f) if f == to => true,
+            Some(f) => matches!(
+                (f, to),
+                (Opened, Referred)
+                    | (Referred, Accepted)
+                    | (Referred, Declined)
+                    | (Accepted, AwaitingMatch)
+                    | (AwaitingMatch, InCourse)
+                    | (InCourse, AwaitingMatch)
+                    | (InCourse, Closed)
+                    | (Opened | Referred | Accepted | AwaitingMatch | InCourse, Withdrawn | Redirected)
+            ),
+        }
+    }
+
+    /// Checks a disclosure against the state just before it, independently of `decide`.
+    fn covered(before: &Case, d: &Disclosure, agreement: &Agreement) -> bool {
+        let Some((version, terms)) = agreement.in_force.as_ref() else {
+            return false;
+        };
+        d.agreement_version == *version
+            && d.items.iter().all(|di| {
+                let Some(item) = before.items.get(&di.item) else {
+                    return false;
+                };
+                let Some(flow) = terms.flow_for(d.checkpoint, Side::of(&d.from), Side::of(&d.to), item.category) else {
+                    return false;
+                };
+                match &di.basis {
+                    Basis::ReportingDuty { .. } => false, // items never travel on the reporting duty
+                    Basis::Consent { consent, purpose } => before.consents.get(consent).is_some_and(|c| {
+                        let role =
+                            if d.to.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
+                        c.is_active_at(d.at)
+                            && flow.purposes.contains(purpose)
+                            && c.purposes.contains(purpose)
+                            && c.categories.contains(&item.category)
+                            && c.recipients.contains(&Recipient { org: d.to.clone(), role })
+                    }),
+                }
+            })
+    }
+
+    fn action(s: &Scenario, op: u8, arg: u8) -> (Actor, CaseAction) {
+        let cw = s.caseworker();
+        let co = s.coordinator();
+        let on = copenhagen_date(s.now);
+        let items = [IDENTITY, SCHOOL, HEALTH, DEVELOPMENT, ItemId(Uuid::from_u128(80))];
+        let pick = |n: u8| -> Vec<ItemId> {
+            match n % 4 {
+                0 => vec![SCHOOL],
+                1 => vec![IDENTITY, SCHOOL],
+                2 => vec![DEVELOPMENT],
+                _ => items.iter().enumerate().filter(|(i, _)| (n >> 2) & (1 << i) != 0).map(|(_, id)| *id).collect(),
+            }
+        };
+        let categories = Category::ALL;
+        let natural = |to: Org, other: Org| if (arg >> 4) % 3 == 2 { other } else { to };
+        match op % 16 {
+            0 => (
+                cw,
+                CaseAction::AddItem {
+                    item: ItemId::new(),
+                    category: categories[arg as usize % categories.len()],
+                    content: Personal::new("c".into()),
+                },
+            ),
+            1 => (
+                co,
+                CaseAction::AddItem {
+                    item: DEVELOPMENT,
+                    category: Category::Development,
+                    content: Personal::new("d".into()),
+                },
+            ),
+            2 => {
+                let recipient = if arg.is_multiple_of(3) {
+                    Recipient { org: muni(), role: RecipientRole::Caseworker }
+                } else {
+                    Recipient { org: ngo(), role: RecipientRole::Coordinator }
+                };
+                let grantors = s.case.required_grantors(on).unwrap_or_default();
+                (
+                    cw,
+                    CaseAction::GiveConsent {
+                        consent: ConsentId::new(),
+                        grantors,
+                        recipients: BTreeSet::from([recipient]),
+                        categories: categories
+                            .iter()
+                            .copied()
+                            .filter(|c| !(*c as u8).wrapping_add(arg).is_multiple_of(3))
+                            .collect(),
+                        purposes: Purpose::ALL
+                            .iter()
+                            .copied()
+                            .filter(|p| (*p as u8).wrapping_add(arg).is_multiple_of(2))
+                            .collect(),
+                        valid_from: on,
+                        valid_until: on + TimeDelta::days(i64::from(arg) + 1),
+                        evidence: Personal::new("e".into()),
+                    },
+                )
+            }
+            3 => {
+                let consent = s
+                    .case
+                    .consents
+                    .keys()
+                    .nth(arg as usize % s.case.consents.len().max(1))
+                    .copied()
+                    .unwrap_or_default();
+                (cw, CaseAction::RevokeConsent { consent, reason: Personal::new("r".into()) })
+            }
+            4 => (cw, s.refer(&pick(arg))),
+            5 => (co, CaseAction::AcceptReferral),
+            6 => (co, CaseAction::DeclineReferral { reason: Personal::new("r".into()) }),
+            7 => (
+                co,
+                s.pre_meeting(vec![DisclosureRequest {
+                    id: DisclosureId::new(),
+                    items: pick(arg),
+                    to: natural(ngo(), muni()),
+                }]),
+            ),
+            8 => (
+                co,
+                CaseAction::MatchVolunteer {
+                    volunteer: VolunteerFacts {
+                        child_certificate_date: arg.is_multiple_of(2).then(|| date("2026-01-01")),
+                        ..vetted_volunteer()
+                    },
+                    on,
+                },
+            ),
+            9 => (co, CaseAction::EndMatch { reason: Personal::new("r".into()) }),
+            10 => (co, CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("n".into()) }),
+            11 => (co, s.report_concern()),
+            12 => (cw, CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: arg.is_multiple_of(2) }),
+            13 => (
+                co,
+                s.closing_meeting(vec![DisclosureRequest {
+                    id: DisclosureId::new(),
+                    items: pick(arg),
+                    to: natural(muni(), ngo()),
+                }]),
+            ),
+            14 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::Withdraw { by_whom: WithdrawnBy::Family, reason: Personal::new("r".into()) },
+            ),
+            _ => (cw, CaseAction::Redirect { reason: Personal::new("r".into()) }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_journeys_keep_the_state_machine_and_never_disclose_without_a_basis(
+            birth_year in 2004i32..2016,
+            start in 0usize..7,
+            ops in proptest::collection::vec((any::<u8>(), any::<u8>(), 0u8..48), 1..60),
+        ) {
+            let starts = [Scenario::opened, Scenario::consented, Scenario::referred, Scenario::accepted, Scenario::awaiting_match, Scenario::in_course, Scenario::ready_to_close];
+            let mut s = starts[start](&format!("{birth_year}-06-15"));
+            let agreement = approved_agreement();
+            for (op, arg, hours) in ops {
+                s.now += TimeDelta::hours(i64::from(hours));
+                let (actor, action) = action(&s, op, arg);
+                let before = s.case.clone();
+                match s.case.decide(CaseCommand { actor, action }) {
+                    Err(_) => {}
+                    Ok(events) => {
+                        let mut state = before.clone();
+                        for e in &events {
+                            if let CaseEvent::InformationDisclosed { disclosure, .. } = e {
+                                prop_assert!(covered(&state, disclosure, &agreement), "uncovered disclosure {disclosure:?}");
+                            }
+                            if let CaseEvent::ConcernReported { reported_to, .. } = e {
+                                prop_assert_eq!(Some(reported_to), state.municipality.as_ref());
+                            }
+                            let from = state.state;
+                            state.apply(e);
+                            let to = state.state.expect("opened");
+                            prop_assert!(allowed(from, to), "{from:?} -> {to:?} by {}", e.name());
+                        }
+                        s.case = state;
+                    }
+                }
+                s.now += TimeDelta::minutes(1);
+            }
+        }
+    }
+}
