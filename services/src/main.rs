@@ -1,1 +1,149 @@
-fn main() {}
+//! `brobyg`: the one binary. `serve`, `migrate`, `token`; configuration is loaded once here.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use brobyg::devkeys::{Claims, DEV_ISSUER, DevKey};
+use brobyg::settings::{LogFormat, Settings};
+use brobyg::{Application, open_store};
+use brobyg_domain::{Org, Role};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// brobyg: case journeys between municipalities and NGOs, as events.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML settings file (also `BROBYG_CONFIG`).
+    #[arg(long, global = true, env = "BROBYG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (SQLite in the data folder unless DATABASE_URL is set).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a development token signed by the local dev key.
+    Token {
+        /// Organisation, e.g. municipality:0746 or ngo:kfum-sa.
+        #[arg(long)]
+        org: Org,
+        /// Role: caseworker, coordinator, auditor, integrator or admin (repeatable).
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// The user id (JWT `sub`).
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 480)]
+        ttl_minutes: i64,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::ALL.iter().copied().find(|r| r.as_str() == s).ok_or_else(|| {
+        format!("unknown role {s:?}; one of {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("brobyg: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("brobyg: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "brobyg stopped");
+            eprintln!("brobyg: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(&settings).await?;
+            let backend = format!("{:?}", app.store().backend()).to_lowercase();
+            tracing::info!(addr = %app.local_addr()?, backend, version = env!("CARGO_PKG_VERSION"), "brobyg listening");
+            app.run_until(shutdown_signal()).await?;
+            tracing::info!("brobyg stopped cleanly");
+        }
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            store.migrate().await?;
+            tracing::info!(backend = ?store.backend(), "migrations applied");
+            store.close().await;
+        }
+        Command::Token { org, roles, sub, ttl_minutes } => {
+            let key = DevKey::load_or_create(&settings.data_dir)?;
+            let now = chrono::Utc::now().timestamp();
+            let claims = Claims {
+                sub,
+                org: org.to_string(),
+                roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                iat: now,
+                exp: now + ttl_minutes.max(1) * 60,
+                iss: DEV_ISSUER.to_owned(),
+            };
+            let token = key.mint(&claims)?;
+            writeln!(std::io::stdout().lock(), "{token}")?;
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1241,7 +1241,9 @@ mod random_journeys {
             9 => (co, CaseAction::EndMatch { reason: Personal::new("r".into()) }),
             10 => (co, CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("n".into()) }),
             11 => (co, s.report_concern()),
-            12 => (cw, CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: arg.is_multiple_of(2) }),
+            12 => {
+                (cw, CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: arg.is_multiple_of(2) })
+            }
             13 => (
                 co,
                 s.closing_meeting(vec![DisclosureRequest {

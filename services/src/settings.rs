@@ -1,0 +1,144 @@
+//! The one typed configuration of the service, loaded once in `main`.
+//!
+//! Sources, later ones winning: built-in defaults, an optional TOML file (`--config` or
+//! `BROBYG_CONFIG`), `BROBYG_*` environment variables, and `DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+/// The service's configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where `serve` listens (`BROBYG_LISTEN`).
+    pub listen: SocketAddr,
+    /// The local data folder: the SQLite file, the dev signing key (`BROBYG_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` switches from the embedded SQLite file to PostgreSQL (`DATABASE_URL`).
+    #[serde(default)]
+    pub database_url: Option<SecretString>,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// JWKS URL or file that verifies bearer tokens (`BROBYG_JWKS`); unset: the dev key.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// Log format (`BROBYG_LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    max_connections: u32,
+    log_format: LogFormat,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            max_connections: 10,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from defaults, `file` (if given) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        Self::from_figment(
+            Self::figment(file)
+                .merge(Env::prefixed("BROBYG_").ignore(&["CONFIG"]))
+                .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into())),
+        )
+    }
+
+    /// Settings for a data folder with everything else at its default (tests, tools).
+    #[must_use]
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        let d = Defaults::default();
+        Self {
+            listen: d.listen,
+            data_dir: data_dir.to_owned(),
+            database_url: None,
+            max_connections: d.max_connections,
+            jwks: None,
+            log_format: d.log_format,
+        }
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        let base = Figment::from(Serialized::defaults(Defaults::default()));
+        match file {
+            Some(path) => base.merge(Toml::file_exact(path)),
+            None => base,
+        }
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, Box<figment::Error>> {
+        figment.extract().map_err(Box::new)
+    }
+
+    /// The database URL to connect to: `DATABASE_URL`, or the SQLite file in the data folder.
+    #[must_use]
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => crate::store::Store::sqlite_url_in(&self.data_dir),
+        }
+    }
+
+    /// Whether the service runs on its embedded default (SQLite in the data folder).
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.as_ref().is_none_or(|u| u.expose_secret().starts_with("sqlite:"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_environment_layer_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("brobyg.toml", "listen = \"127.0.0.1:9000\"\nmax_connections = 3\n")?;
+            jail.set_env("BROBYG_MAX_CONNECTIONS", "7");
+            jail.set_env("DATABASE_URL", "postgres://u:secret@127.0.0.1/db");
+            let s = Settings::load(Some(Path::new("brobyg.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+            assert_eq!(s.max_connections, 7);
+            assert_eq!(s.data_dir, PathBuf::from("./data"));
+            assert!(!s.is_embedded());
+            assert!(!format!("{s:?}").contains("secret"), "the database password never prints");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("brobyg.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            assert!(Settings::load(Some(Path::new("brobyg.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

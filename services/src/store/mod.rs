@@ -1,0 +1,353 @@
+//! The event store: cqrs-es 0.5.0's plain event store over `sqlite-es` (embedded default) or
+//! `postgres-es`, plus the global ordered feed that readers follow with an opaque cursor.
+//!
+//! Only the plain event store is used: in 0.5.0 the snapshot and aggregate stores apply the
+//! events of a command twice (`docs/decisions/0001-cqrs-es-plain-event-store.md`). Every SQL
+//! statement of the service lives in this module and its children.
+
+mod cursor;
+mod feed;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use postgres_es::PostgresEventRepository;
+use sqlite_es::SqliteEventRepository;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use cursor::{Cursor, InvalidCursor};
+pub use feed::{FeedEvent, FeedPage};
+
+/// Which database backs the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (the embedded default).
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A failure of the store itself (not of a domain rule).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored event could not be read back.
+    #[error("stored event could not be decoded: {0}")]
+    Corrupt(String),
+    /// Any other failure reported by the cqrs-es repository.
+    #[error("event store error: {0}")]
+    Persistence(String),
+    /// The database URL is not one we support.
+    #[error("unsupported database URL: use sqlite:// or postgres://")]
+    UnsupportedUrl,
+}
+
+/// Why a command was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// A domain rule refused it.
+    #[error(transparent)]
+    Rejected(E),
+    /// Another writer committed to the same aggregate first; nothing was written. Retry on a
+    /// fresh load, or report a conflict.
+    #[error("another change to the same record was committed first")]
+    Conflict,
+    /// The caller expected another version (`If-Match`).
+    #[error("expected version {expected}, found {actual}")]
+    VersionMismatch {
+        /// What the caller expected.
+        expected: usize,
+        /// What is stored.
+        actual: usize,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
+    fn from(e: AggregateError<E>) -> Self {
+        match e {
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DeserializationError(e) => Self::Store(StoreError::Corrupt(e.to_string())),
+            AggregateError::DatabaseConnectionError(e) | AggregateError::UnexpectedError(e) => {
+                Self::Store(StoreError::Persistence(e.to_string()))
+            }
+        }
+    }
+}
+
+/// An aggregate as loaded: its folded state, its version (the sequence of its last event, 0 if
+/// none) and its events.
+#[derive(Debug)]
+pub struct Loaded<A: Aggregate> {
+    /// The folded state.
+    pub aggregate: A,
+    /// The sequence number of the last event; 0 for an aggregate with no events.
+    pub version: usize,
+    /// Every event, in sequence order.
+    pub events: Vec<EventEnvelope<A>>,
+}
+
+/// What a committed command wrote.
+#[derive(Debug)]
+pub struct Committed<A: Aggregate> {
+    /// The aggregate after the command.
+    pub aggregate: A,
+    /// Its new version.
+    pub version: usize,
+    /// The events written, with their sequence numbers.
+    pub events: Vec<EventEnvelope<A>>,
+}
+
+/// The event store. Cheap to clone (a connection pool inside).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). An SQLite file is created if
+    /// missing, in WAL mode with a busy timeout so concurrent writers queue instead of failing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            Ok(Self { pool: Pool::Sqlite(pool) })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Self { pool: Pool::Postgres(pool) })
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// The SQLite URL of the store file in `data_dir`.
+    #[must_use]
+    pub fn sqlite_url_in(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("brobyg.db").display())
+    }
+
+    /// Which backend this is.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("../migrations/sqlite").run(p).await?,
+            Pool::Postgres(p) => sqlx::migrate!("../migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether every migration this binary knows is applied (for readiness).
+    pub async fn migrations_current(&self) -> Result<bool, StoreError> {
+        let (migrator, applied): (sqlx::migrate::Migrator, Vec<i64>) = match &self.pool {
+            Pool::Sqlite(p) => (
+                sqlx::migrate!("../migrations/sqlite"),
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(p).await?,
+            ),
+            Pool::Postgres(p) => (
+                sqlx::migrate!("../migrations/postgres"),
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(p).await?,
+            ),
+        };
+        Ok(migrator.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Loads an aggregate by folding all its events.
+    pub async fn load<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync,
+    {
+        let events: Vec<EventEnvelope<A>> = match &self.pool {
+            Pool::Sqlite(p) => event_store::<A, _>(SqliteEventRepository::new(p.clone())).load_events(id).await,
+            Pool::Postgres(p) => event_store::<A, _>(PostgresEventRepository::new(p.clone())).load_events(id).await,
+        }
+        .map_err(store_error)?;
+        let mut aggregate = A::default();
+        let mut version = 0;
+        for e in &events {
+            version = e.sequence;
+            aggregate.apply(e.payload.clone());
+        }
+        Ok(Loaded { aggregate, version, events })
+    }
+
+    /// Loads the aggregate, decides `command` and commits the resulting events with `metadata`,
+    /// all or nothing. With `expected_version`, refuses unless the stored version matches.
+    pub async fn execute<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        expected_version: Option<usize>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone,
+        A::Command: Send,
+    {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                execute_on(
+                    &event_store::<A, _>(SqliteEventRepository::new(p.clone())),
+                    id,
+                    command,
+                    expected_version,
+                    metadata,
+                )
+                .await
+            }
+            Pool::Postgres(p) => {
+                execute_on(
+                    &event_store::<A, _>(PostgresEventRepository::new(p.clone())),
+                    id,
+                    command,
+                    expected_version,
+                    metadata,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Reads the stored cursor of a feed consumer.
+    pub async fn checkpoint(&self, consumer: &str) -> Result<Option<Cursor>, StoreError> {
+        let raw: Option<String> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar("SELECT cursor FROM feed_checkpoints WHERE consumer = ?")
+                    .bind(consumer)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar("SELECT cursor FROM feed_checkpoints WHERE consumer = $1")
+                    .bind(consumer)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        raw.map(|r| r.parse().map_err(|e: InvalidCursor| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    /// Stores the cursor of a feed consumer.
+    pub async fn save_checkpoint(&self, consumer: &str, cursor: &Cursor) -> Result<(), StoreError> {
+        let raw = cursor.to_string();
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query(
+                "INSERT INTO feed_checkpoints (consumer, cursor) VALUES (?, ?) \
+                     ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, \
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(consumer)
+            .bind(raw)
+            .execute(p)
+            .await
+            .map(drop)?,
+            Pool::Postgres(p) => sqlx::query(
+                "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
+                     ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = now()",
+            )
+            .bind(consumer)
+            .bind(raw)
+            .execute(p)
+            .await
+            .map(drop)?,
+        }
+        Ok(())
+    }
+}
+
+/// The plain cqrs-es event store over `repo`: every load folds all events of the aggregate.
+fn event_store<A, R>(repo: R) -> PersistedEventStore<R, A>
+where
+    A: Aggregate + Send + Sync,
+    R: cqrs_es::persist::PersistedEventRepository,
+{
+    PersistedEventStore::new_event_store(repo)
+}
+
+async fn execute_on<A, ES>(
+    store: &ES,
+    id: &str,
+    command: A::Command,
+    expected_version: Option<usize>,
+    metadata: HashMap<String, String>,
+) -> Result<Committed<A>, CommandError<A::Error>>
+where
+    A: Aggregate<Services = ()> + Send + Sync + Clone,
+    ES: EventStore<A, AC = EventStoreAggregateContext<A>>,
+{
+    let mut context = store.load_aggregate(id).await?;
+    let current = context.current_sequence;
+    if let Some(expected) = expected_version
+        && expected != current
+    {
+        return Err(CommandError::VersionMismatch { expected, actual: current });
+    }
+    let sink = cqrs_es::event_sink::EventSink::default();
+    context.aggregate().handle(command, &(), &sink).await.map_err(CommandError::Rejected)?;
+    let events = sink.collect().await;
+    // `handle` applied the events to the context's aggregate through the sink already.
+    let aggregate = context.aggregate.clone();
+    let committed = store.commit(events, context, metadata).await?;
+    let version = committed.last().map_or(current, |e| e.sequence);
+    Ok(Committed { aggregate, version, events: committed })
+}
+
+fn store_error<E: std::error::Error>(e: AggregateError<E>) -> StoreError {
+    match CommandError::from(e) {
+        CommandError::Store(s) => s,
+        other => StoreError::Persistence(other.to_string()),
+    }
+}
