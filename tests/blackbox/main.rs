@@ -1,1 +1,8 @@
+//! Black-box tests: the real `Application` on port 0 or the real `Store`, a fresh database per
+//! test, on both backends. PostgreSQL tests are `#[ignore]`d with the reason and run by `.ci/run`
+//! (`cargo nextest run --run-ignored only -E 'test(/postgres::/)'`).
 
+mod support;
+
+mod service;
+mod store;

@@ -261,6 +261,36 @@ impl Store {
         }
     }
 
+    /// Appends `events` to an aggregate whose stored version the caller asserts is
+    /// `expected_version`, without deciding anything. For imports, tools and the conformance
+    /// suite; commands go through [`Store::execute`]. A concurrent append at the same version
+    /// loses with [`CommandError::Conflict`] and writes nothing.
+    pub async fn append<A>(
+        &self,
+        id: &str,
+        expected_version: usize,
+        events: Vec<A::Event>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()> + Send + Sync,
+    {
+        let context = EventStoreAggregateContext {
+            aggregate_id: id.to_owned(),
+            aggregate: A::default(),
+            current_sequence: expected_version,
+            current_snapshot: None,
+        };
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => {
+                event_store::<A, _>(SqliteEventRepository::new(p.clone())).commit(events, context, metadata).await?
+            }
+            Pool::Postgres(p) => {
+                event_store::<A, _>(PostgresEventRepository::new(p.clone())).commit(events, context, metadata).await?
+            }
+        })
+    }
+
     /// Reads the stored cursor of a feed consumer.
     pub async fn checkpoint(&self, consumer: &str) -> Result<Option<Cursor>, StoreError> {
         let raw: Option<String> = match &self.pool {

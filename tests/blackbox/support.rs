@@ -1,0 +1,208 @@
+//! Test databases (a fresh SQLite file or PostgreSQL database per test) and domain fixtures.
+
+use std::collections::BTreeSet;
+
+use brobyg::store::Store;
+use brobyg_domain::agreement::{Agreement, AgreementAction, AgreementCommand, Flow, ReportingDuties, Terms};
+use brobyg_domain::case::{CaseAction, CaseCommand, CustodyHolder, Recipient, YoungPerson};
+use brobyg_domain::{
+    Actor, AgreementId, CaseId, Category, Checkpoint, ConsentId, DisclosureId, ItemId, Org, PersonId, Personal,
+    Purpose, RecipientRole, Role, Side, UserId,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Where PostgreSQL tests connect to create their databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BROBYG_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    /// A new SQLite file in a temporary folder.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let url = Store::sqlite_url_in(dir.path());
+        Self { url, _dir: Some(dir), postgres_name: None }
+    }
+
+    /// A new PostgreSQL database on the local server; fails loudly if there is none.
+    pub async fn postgres() -> Self {
+        let admin_url = postgres_admin_url();
+        let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL test needs a server at {admin_url} (set BROBYG_TEST_POSTGRES_URL): {e}")
+        });
+        let name = format!("brobyg_t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create test database");
+        admin.close().await;
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_owned();
+        Self { url: format!("{base}/{name}"), _dir: None, postgres_name: Some(name) }
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.url, 16).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// Drops the PostgreSQL database (SQLite files go with the temporary folder).
+    pub async fn cleanup(self) {
+        if let Some(name) = &self.postgres_name {
+            if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// Generates one test per backend from `async fn name(db: &TestDb)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
+                async fn $name() {
+                    let db = $crate::support::TestDb::postgres().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("valid instant")
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    s.parse().expect("valid date")
+}
+
+pub fn muni() -> Org {
+    "municipality:0746".parse().expect("org")
+}
+
+pub fn ngo() -> Org {
+    "ngo:kfum-sa".parse().expect("org")
+}
+
+pub fn actor(org: Org, role: Role) -> Actor {
+    Actor { user: UserId(format!("{}-1", role.as_str())), org, role, at: at("2026-11-10T09:00:00Z") }
+}
+
+pub fn caseworker() -> Actor {
+    actor(muni(), Role::Caseworker)
+}
+
+#[allow(dead_code, reason = "used by later suites")]
+pub fn coordinator() -> Actor {
+    actor(ngo(), Role::Coordinator)
+}
+
+pub const YP: PersonId = PersonId(uuid::Uuid::from_u128(10));
+pub const MOTHER: PersonId = PersonId(uuid::Uuid::from_u128(11));
+
+pub fn open_case(case: CaseId) -> CaseCommand {
+    CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::Open {
+            case,
+            young_person: YoungPerson {
+                id: YP,
+                first_name: Personal::new("Mikkel".into()),
+                last_name: Personal::new("Jensen".into()),
+                birth_date: Personal::new(date("2010-03-14")),
+            },
+            custody_holders: vec![CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()) }],
+        },
+    }
+}
+
+pub fn add_item(item: ItemId, category: Category) -> CaseCommand {
+    CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::AddItem { item, category, content: Personal::new(format!("{category} notes")) },
+    }
+}
+
+pub fn consent(consent: ConsentId, categories: &[Category]) -> CaseCommand {
+    CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::GiveConsent {
+            consent,
+            grantors: BTreeSet::from([YP, MOTHER]),
+            recipients: BTreeSet::from([Recipient { org: ngo(), role: RecipientRole::Coordinator }]),
+            categories: categories.iter().copied().collect(),
+            purposes: BTreeSet::from([Purpose::Referral]),
+            valid_from: date("2026-11-01"),
+            valid_until: date("2027-11-01"),
+            evidence: Personal::new("signed form".into()),
+        },
+    }
+}
+
+pub fn terms() -> Terms {
+    Terms {
+        municipality: muni(),
+        ngo: ngo(),
+        programme: "klub-move".into(),
+        flows: vec![Flow {
+            checkpoint: Checkpoint::Referral,
+            from: Side::Municipality,
+            to: Side::Ngo,
+            categories: BTreeSet::from([Category::Identity, Category::School]),
+            purposes: BTreeSet::from([Purpose::Referral]),
+        }],
+        retention_days_after_closing: 180,
+        reporting_duties: ReportingDuties::default(),
+    }
+}
+
+/// Drafts and approves an agreement in the store; returns it as folded.
+pub async fn approved_agreement(store: &Store, id: AgreementId) -> Agreement {
+    let key = id.to_string();
+    for (actor, action) in [
+        (actor(muni(), Role::Admin), AgreementAction::Draft { id, terms: terms() }),
+        (actor(muni(), Role::Admin), AgreementAction::Approve),
+        (actor(ngo(), Role::Admin), AgreementAction::Approve),
+    ] {
+        store
+            .execute::<Agreement>(&key, AgreementCommand { actor, action }, None, Default::default())
+            .await
+            .expect("agreement command");
+    }
+    store.load::<Agreement>(&key).await.expect("load agreement").aggregate
+}
+
+pub fn refer(agreement: Agreement, items: &[ItemId]) -> CaseCommand {
+    CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::SubmitReferral {
+            agreement: Box::new(agreement),
+            items: items.to_vec(),
+            note: Personal::new("note".into()),
+            disclosure: DisclosureId::new(),
+        },
+    }
+}
