@@ -54,11 +54,11 @@ impl TestDb {
 
     /// Drops the PostgreSQL database (SQLite files go with the temporary folder).
     pub async fn cleanup(self) {
-        if let Some(name) = &self.postgres_name {
-            if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
-                admin.close().await;
-            }
+        if let Some(name) = &self.postgres_name
+            && let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await
+        {
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+            admin.close().await;
         }
     }
 }
