@@ -1050,7 +1050,8 @@ impl Case {
         Ok(events)
     }
 
-    fn check_volunteer(&self, v: &VolunteerFacts, on: NaiveDate) -> Result<(), CaseError> {
+    /// Whether the volunteer may be matched with this case on `on`: the refusal, if any.
+    pub fn check_volunteer(&self, v: &VolunteerFacts, on: NaiveDate) -> Result<(), CaseError> {
         if Some(&v.ngo) != self.ngo() {
             return Err(CaseError::NotAParty(v.ngo.clone(), "provide the volunteer"));
         }

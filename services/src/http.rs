@@ -1,14 +1,18 @@
 //! The HTTP surface: routes, middleware and the problem+json error body.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
 
@@ -16,21 +20,81 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with every route and the shared middleware.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+    let (router, openapi) = api_router(state.clone()).split_for_parts();
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(|| async { Problem::not_found("resource") })
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                    // The path may hold ids but never personal data; the query string is left out.
+                    // The path holds ids, never personal data; the query string is left out.
                     let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", http.method = %req.method(), http.path = %req.uri().path(), request.id = %request_id)
+                    tracing::info_span!(
+                        "request",
+                        http.method = %req.method(),
+                        http.path = %req.uri().path(),
+                        request.id = %request_id,
+                        caller.org = tracing::field::Empty,
+                    )
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// The documented routes: `/v1` behind authentication and idempotency, and the probes.
+pub fn api_router(state: AppState) -> OpenApiRouter {
+    let v1 = OpenApiRouter::new()
+        .merge(crate::api::agreements::router())
+        .merge(crate::api::volunteers::router())
+        .merge(crate::api::cases::router())
+        .merge(crate::api::concerns::router())
+        .layer(from_fn_with_state(state.clone(), crate::api::idempotency))
+        .layer(from_fn_with_state(state.clone(), authenticate));
+    OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
+        .merge(v1)
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .with_state(state)
+}
+
+/// Verifies the bearer token and puts the caller into the request.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(token) = token else {
+        return with_challenge(Problem::unauthenticated("send Authorization: Bearer <token>"));
+    };
+    match state.verifier.verify(&token).await {
+        Ok(caller) => {
+            tracing::Span::current().record("caller.org", caller.org.as_str());
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(crate::auth::AuthError::KeySet(e)) => {
+            tracing::error!(error = %e, "no key set to verify tokens with");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys-unavailable",
+                "Keys unavailable",
+                "tokens cannot be verified now",
+            )
+            .into_response()
+        }
+        Err(e) => with_challenge(Problem::unauthenticated(e.to_string())),
+    }
+}
+
+fn with_challenge(problem: Problem) -> Response {
+    let mut response = problem.into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 /// An RFC 9457 problem.
@@ -50,6 +114,80 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// 404: the thing does not exist, or the caller may not know that it does.
+    #[must_use]
+    pub fn not_found(what: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no such {what}"))
+    }
+
+    /// 409: a concurrent change won.
+    #[must_use]
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "version-conflict", "Version conflict", detail)
+    }
+
+    /// 412: `If-Match` named another version.
+    #[must_use]
+    pub fn precondition_failed(expected: usize, actual: usize) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            format!("If-Match names version {expected}, the current version is {actual}"),
+        )
+    }
+
+    /// 400: the body is not what the endpoint takes.
+    #[must_use]
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-body", "Invalid request body", detail)
+    }
+
+    /// 400: a query parameter or header is malformed.
+    #[must_use]
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail)
+    }
+
+    /// 401.
+    #[must_use]
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", detail)
+    }
+
+    /// 403.
+    #[must_use]
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 422 for a field the domain never sees (parsed at the edge).
+    #[must_use]
+    pub fn invalid_field(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field", detail)
+    }
+
+    /// 500: logged once here; the body says nothing about the cause.
+    #[must_use]
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the request could not be completed")
+    }
+
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.slug, self.detail)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = json!({
@@ -63,11 +201,14 @@ impl IntoResponse for Problem {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
 /// Readiness: the store answers and its migrations are current.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready"), (status = 503, body = crate::api::openapi::ProblemBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = async {
         state.store.ping().await?;

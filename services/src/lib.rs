@@ -3,19 +3,27 @@
 //! [`Application::build`] binds first and reports its port, so tests run the real application
 //! on port 0; [`Application::run_until`] serves until the shutdown future resolves, then drains.
 
+pub mod api;
+pub mod auth;
 pub mod devkeys;
 pub mod http;
 pub mod settings;
 pub mod store;
+pub mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use brobyg_domain::calendar::WorkCalendar;
+use jsonwebtoken::jwk::JwkSet;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::auth::{AuthError, KeySource, Verifier};
 use crate::devkeys::{DevKey, DevKeyError};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
+use crate::views::ViewsHandle;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,9 @@ pub enum StartError {
     /// The dev key could not be had.
     #[error(transparent)]
     DevKey(#[from] DevKeyError),
+    /// The key set that verifies tokens could not be loaded.
+    #[error("cannot load the key set for tokens: {0}")]
+    Keys(#[from] AuthError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -49,6 +60,12 @@ pub enum StartError {
 pub struct AppState {
     /// The event store.
     pub store: Store,
+    /// Verifies bearer tokens.
+    pub verifier: Verifier,
+    /// Where the list views stand.
+    pub views: ViewsHandle,
+    /// How working days are counted for concern deadlines.
+    pub calendar: WorkCalendar,
 }
 
 /// The service, bound and ready to serve.
@@ -56,6 +73,8 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    stop_views: watch::Sender<bool>,
+    views_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -63,18 +82,33 @@ impl Application {
     /// prepares the dev signing key, and binds the listen address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let store = open_store(settings).await?;
-        if settings.jwks.is_none() {
-            DevKey::load_or_create(&settings.data_dir)?;
-        }
+        let source = match &settings.jwks {
+            Some(jwks) => KeySource::from_setting(jwks),
+            None => {
+                let key = DevKey::load_or_create(&settings.data_dir)?;
+                let set: JwkSet = serde_json::from_value(key.jwks()).map_err(|e| AuthError::KeySet(e.to_string()))?;
+                KeySource::Fixed(set)
+            }
+        };
+        let verifier = Verifier::new(source).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        Ok(Self { listener, state: AppState { store } })
+        let (stop_views, stopped) = watch::channel(false);
+        let (views, views_task) = views::spawn(store.clone(), stopped);
+        let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
+        Ok(Self { listener, state: AppState { store, verifier, views, calendar }, stop_views, views_task })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The shared state (store, verifier, views).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The store the application uses.
@@ -87,9 +121,13 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let router = http::router(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        self.stop_views.send_replace(true);
+        if let Err(e) = self.views_task.await {
+            tracing::error!(error = %e, "view runner ended abnormally");
+        }
         store.close().await;
-        Ok(())
+        served
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Settings {
     pub jwks: Option<String>,
     /// Log format (`BROBYG_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
+    /// Count 5 June, 24 and 31 December as days off for concern deadlines
+    /// (`BROBYG_CUSTOMARY_DAYS_OFF`; default false: they are not public holidays).
+    #[serde(default)]
+    pub customary_days_off: bool,
 }
 
 #[derive(Serialize)]
@@ -82,6 +86,7 @@ impl Settings {
             max_connections: d.max_connections,
             jwks: None,
             log_format: d.log_format,
+            customary_days_off: false,
         }
     }
 

@@ -7,6 +7,9 @@
 
 mod cursor;
 mod feed;
+mod idempotency;
+mod sql;
+mod views;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +25,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use cursor::{Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
+pub use idempotency::{KeyState, StoredResponse};
+pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, ViewWrite, VolunteerSummary};
 
 /// Which database backs the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,222 @@
+//! Partnership agreements: draft, approve, read.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use brobyg_domain::agreement::{Agreement, AgreementAction, AgreementCommand, Flow, ReportingDuties, Terms};
+use brobyg_domain::{AgreementId, Category, Checkpoint, Duty, Org, Purpose, Side};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Auth, Body, RequestId, actor, execute, json_response, load, parse_id, version_headers};
+use crate::AppState;
+use crate::http::Problem;
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(draft_agreement))
+        .routes(routes!(get_agreement))
+        .routes(routes!(approve_agreement))
+}
+
+/// One permitted flow.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowBody {
+    /// `referral`, `pre_meeting` or `closing_meeting`.
+    #[schema(value_type = String, example = "referral")]
+    pub checkpoint: Checkpoint,
+    /// `municipality` or `ngo`.
+    #[schema(value_type = String, example = "municipality")]
+    pub from: Side,
+    /// `municipality` or `ngo`.
+    #[schema(value_type = String, example = "ngo")]
+    pub to: Side,
+    /// Categories that may flow.
+    #[schema(value_type = Vec<String>, example = json!(["identity", "school"]))]
+    pub categories: BTreeSet<Category>,
+    /// Purposes the flow serves.
+    #[schema(value_type = Vec<String>, example = json!(["referral"]))]
+    pub purposes: BTreeSet<Purpose>,
+}
+
+/// Reporting duties of the NGO's reporters (default: heightened for coordinators, general for
+/// volunteers).
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DutiesBody {
+    /// `heightened` or `general`.
+    #[schema(value_type = String)]
+    pub coordinator: Duty,
+    /// `heightened` or `general`.
+    #[schema(value_type = String)]
+    pub volunteer: Duty,
+}
+
+/// A draft agreement.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftAgreement {
+    /// Optional client-chosen id.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// The municipality party, e.g. `municipality:0746`.
+    #[schema(value_type = String)]
+    pub municipality: Org,
+    /// The NGO party, e.g. `ngo:kfum-sa`.
+    #[schema(value_type = String)]
+    pub ngo: Org,
+    /// Programme slug, e.g. `klub-move`.
+    pub programme: String,
+    /// Permitted flows.
+    pub flows: Vec<FlowBody>,
+    /// Days the NGO keeps personal data after closing.
+    pub retention_days_after_closing: u32,
+    /// Reporting duties.
+    #[serde(default)]
+    pub reporting_duties: Option<DutiesBody>,
+}
+
+/// An agreement as its parties see it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AgreementResponse {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// Latest version.
+    pub version: u32,
+    /// `draft`, `approved` or `terminated`.
+    pub status: String,
+    /// The version in force, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_force_version: Option<u32>,
+    /// Sides that approved the latest version.
+    pub approvals: Vec<String>,
+    /// The municipality.
+    pub municipality: String,
+    /// The NGO.
+    pub ngo: String,
+    /// The programme.
+    pub programme: String,
+    /// Flows of the latest version.
+    pub flows: Vec<FlowBody>,
+    /// Retention after closing, days.
+    pub retention_days_after_closing: u32,
+    /// Reporting duties.
+    pub reporting_duties: DutiesBody,
+}
+
+fn response(a: &Agreement) -> Option<AgreementResponse> {
+    let terms = a.terms.as_ref()?;
+    Some(AgreementResponse {
+        id: a.id?.0,
+        version: a.version,
+        status: serde_json::to_value(a.status()).ok()?.as_str()?.to_owned(),
+        in_force_version: a.in_force.as_ref().map(|(v, _)| *v),
+        approvals: a.approvals.iter().map(|s| s.to_string()).collect(),
+        municipality: terms.municipality.to_string(),
+        ngo: terms.ngo.to_string(),
+        programme: terms.programme.clone(),
+        flows: terms
+            .flows
+            .iter()
+            .map(|f| FlowBody {
+                checkpoint: f.checkpoint,
+                from: f.from,
+                to: f.to,
+                categories: f.categories.clone(),
+                purposes: f.purposes.clone(),
+            })
+            .collect(),
+        retention_days_after_closing: terms.retention_days_after_closing,
+        reporting_duties: DutiesBody {
+            coordinator: terms.reporting_duties.coordinator,
+            volunteer: terms.reporting_duties.volunteer,
+        },
+    })
+}
+
+/// Draft a partnership agreement (either party's admin, caseworker or coordinator).
+#[utoipa::path(post, path = "/v1/agreements", tag = "agreements", request_body = DraftAgreement,
+    responses((status = 201, body = AgreementResponse), (status = 400, body = crate::api::openapi::ProblemBody),
+              (status = 422, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn draft_agreement(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Body(body): Body<DraftAgreement>,
+) -> Result<Response, Problem> {
+    let id = AgreementId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
+    let terms = Terms {
+        municipality: body.municipality,
+        ngo: body.ngo,
+        programme: body.programme,
+        flows: body
+            .flows
+            .into_iter()
+            .map(|f| Flow {
+                checkpoint: f.checkpoint,
+                from: f.from,
+                to: f.to,
+                categories: f.categories,
+                purposes: f.purposes,
+            })
+            .collect(),
+        retention_days_after_closing: body.retention_days_after_closing,
+        reporting_duties: body
+            .reporting_duties
+            .map(|d| ReportingDuties { coordinator: d.coordinator, volunteer: d.volunteer })
+            .unwrap_or_default(),
+    };
+    let command =
+        || AgreementCommand { actor: actor(&caller), action: AgreementAction::Draft { id, terms: terms.clone() } };
+    let (committed, position) =
+        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &body))
+}
+
+/// Approve the latest version on behalf of the caller's side.
+#[utoipa::path(post, path = "/v1/agreements/{id}/approvals", tag = "agreements",
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::openapi::ProblemBody),
+              (status = 409, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn approve_agreement(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: AgreementId = parse_id(&id, "agreement")?;
+    let command = || AgreementCommand { actor: actor(&caller), action: AgreementAction::Approve };
+    let (committed, position) =
+        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+}
+
+/// Read an agreement (its parties only).
+#[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn get_agreement(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: AgreementId = parse_id(&id, "agreement")?;
+    let loaded = load::<Agreement>(&state, &id.to_string()).await?;
+    let party = loaded.aggregate.terms.as_ref().is_some_and(|t| t.side_of(&caller.org).is_some());
+    if !party {
+        return Err(Problem::not_found("agreement"));
+    }
+    let body = response(&loaded.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::OK, version_headers(loaded.version, None), &body))
+}

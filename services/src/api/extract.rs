@@ -1,0 +1,100 @@
+//! Extractors that parse at the edge and answer with problems.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Caller;
+use crate::http::Problem;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The authenticated caller (set by the authentication middleware).
+#[derive(Clone, Debug)]
+pub struct Auth(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| Problem::unauthenticated("a bearer token is required"))
+    }
+}
+
+/// The request id (`x-request-id`, set by the middleware if the client sent none).
+#[derive(Clone, Debug, Default)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect(),
+        ))
+    }
+}
+
+/// `If-Match: "<version>"`, if given.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IfMatch(pub Option<usize>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else { return Ok(Self(None)) };
+        let text = value.to_str().map_err(|_| Problem::invalid_request("If-Match is not text"))?;
+        let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
+        trimmed
+            .parse()
+            .map(|v| Self(Some(v)))
+            .map_err(|_| Problem::invalid_request("If-Match must be the ETag of the case, e.g. \"3\""))
+    }
+}
+
+/// A JSON body of `T`: `application/json`, at most 1 MiB, no unknown fields (the types say
+/// `deny_unknown_fields`), or a 400/413/415 problem naming what is wrong.
+#[derive(Clone, Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+                ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Err(Problem::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| too_large())?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| Problem::invalid_body(e.to_string()))
+    }
+}
+
+/// 413.
+pub fn too_large() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        format!("the body exceeds {MAX_BODY} bytes"),
+    )
+}

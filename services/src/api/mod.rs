@@ -1,0 +1,133 @@
+//! The `/v1` API: authentication, problem+json errors, request parsing at the edge, ETags,
+//! idempotency, and one module per resource.
+
+pub mod agreements;
+pub mod cases;
+pub mod concerns;
+mod errors;
+mod extract;
+mod idempotency;
+pub mod openapi;
+pub mod volunteers;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use brobyg_domain::{Actor, Org, Role};
+use chrono::Utc;
+use cqrs_es::Aggregate;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::http::Problem;
+use crate::store::{CommandError, Committed, Loaded};
+
+pub use errors::DomainProblem;
+pub use extract::{Auth, Body, IfMatch, RequestId};
+pub use idempotency::idempotency;
+
+/// The position header: the feed position that reflects a write; pass it as `min_position` to
+/// a list to read your own write.
+pub const POSITION_HEADER: &str = "x-brobyg-position";
+
+/// How often a command is retried when another writer committed to the same record first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The role a caller acts in for a command: the organisation's working role if the caller has
+/// it (caseworker in a municipality, coordinator in an NGO), else their first role.
+#[must_use]
+pub fn acting_role(caller: &Caller) -> Role {
+    let working = if caller.org.is_municipality() { Role::Caseworker } else { Role::Coordinator };
+    if caller.has(working) { working } else { caller.roles.first().copied().unwrap_or(Role::Integrator) }
+}
+
+/// The domain actor for a caller, now.
+#[must_use]
+pub fn actor(caller: &Caller) -> Actor {
+    Actor { user: caller.user.clone(), org: caller.org.clone(), role: acting_role(caller), at: Utc::now() }
+}
+
+/// Parses a path id; a malformed id names nothing that exists, so it is a 404.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, Problem> {
+    raw.parse().map_err(|_| Problem::not_found(what))
+}
+
+/// Runs a command against one aggregate: decides and commits, retrying on a concurrent write
+/// unless the caller pinned a version with `If-Match`; wakes the views; returns what was
+/// committed and the feed position of its last event.
+pub async fn execute<A>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: impl Fn() -> A::Command,
+    if_match: Option<usize>,
+    request_id: &RequestId,
+) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
+where
+    A: Aggregate<Services = ()> + Send + Sync + Clone,
+    A::Command: Send,
+    A::Error: DomainProblem,
+{
+    let mut metadata = HashMap::new();
+    metadata.insert("request_id".to_owned(), request_id.0.clone());
+    metadata.insert("org".to_owned(), caller.org.to_string());
+    metadata.insert("user".to_owned(), caller.user.to_string());
+    let mut attempt = 0;
+    let committed = loop {
+        attempt += 1;
+        match state.store.execute::<A>(id, command(), if_match, metadata.clone()).await {
+            Ok(c) => break c,
+            Err(CommandError::Conflict) if if_match.is_none() && attempt < CONFLICT_RETRIES => {
+                tokio::time::sleep(Duration::from_millis(2 * attempt as u64)).await;
+            }
+            Err(CommandError::Conflict) => {
+                return Err(Problem::conflict("another change to this record was committed first; reload and retry"));
+            }
+            Err(CommandError::VersionMismatch { expected, actual }) => {
+                return Err(Problem::precondition_failed(expected, actual));
+            }
+            Err(CommandError::Rejected(e)) => return Err(e.problem(&caller.org)),
+            Err(CommandError::Store(e)) => return Err(Problem::internal(&e)),
+        }
+    };
+    state.views.wake();
+    let position = match committed.events.last() {
+        Some(last) => state.store.position_of(A::TYPE, id, last.sequence).await.ok(),
+        None => None,
+    };
+    Ok((committed, position))
+}
+
+/// Loads an aggregate, mapping store failures to a 500 problem.
+pub async fn load<A>(state: &AppState, id: &str) -> Result<Loaded<A>, Problem>
+where
+    A: Aggregate<Services = ()> + Send + Sync,
+{
+    state.store.load::<A>(id).await.map_err(|e| Problem::internal(&e))
+}
+
+/// Headers of a response about a versioned resource: `ETag` and the feed position.
+#[must_use]
+pub fn version_headers(version: usize, position: Option<crate::store::Cursor>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    if let Some(p) = position.and_then(|p| HeaderValue::from_str(&p.to_string()).ok()) {
+        headers.insert(POSITION_HEADER, p);
+    }
+    headers
+}
+
+/// Whether `org` is `caller`'s organisation.
+#[must_use]
+pub fn same_org(caller: &Caller, org: &Org) -> bool {
+    &caller.org == org
+}
+
+/// A JSON response with a status and headers.
+pub fn json_response<T: serde::Serialize>(status: axum::http::StatusCode, headers: HeaderMap, body: &T) -> Response {
+    (status, headers, axum::Json(body)).into_response()
+}

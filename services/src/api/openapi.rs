@@ -1,0 +1,53 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// An RFC 9457 problem (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// `/problems/<slug>`, a stable identifier of the rule or error.
+    #[schema(example = "/problems/consent-missing")]
+    pub r#type: String,
+    /// A short summary.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The document's frame; paths come from the routers.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "brobyg",
+        description = "Case journeys between municipalities and NGOs. Errors are application/problem+json; \
+                       writes accept Idempotency-Key; case responses carry an ETag and writes accept If-Match; \
+                       writes answer with X-Brobyg-Position, which lists accept as min_position.",
+        license(name = "EUPL-1.2")
+    ),
+    modifiers(&Security),
+    components(schemas(ProblemBody)),
+    tags(
+        (name = "agreements", description = "Partnership agreements"),
+        (name = "volunteers", description = "NGO volunteers"),
+        (name = "cases", description = "The case journey"),
+        (name = "concerns", description = "Concern reports (underretninger)"),
+        (name = "operations", description = "Health and readiness")
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,311 @@
+//! Volunteers: register, vet, change status, list.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use brobyg_domain::volunteer::{Profile, Slot, Volunteer, VolunteerAction, VolunteerCommand, VolunteerStatus, Weekday};
+use brobyg_domain::{Personal, Role, VolunteerId};
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Auth, Body, RequestId, actor, execute, json_response, load, parse_id, version_headers};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::http::Problem;
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register_volunteer, list_volunteers))
+        .routes(routes!(get_volunteer))
+        .routes(routes!(record_vetting))
+        .routes(routes!(change_status))
+}
+
+/// A weekly availability slot.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotBody {
+    /// `mon` … `sun`.
+    #[schema(value_type = String, example = "tue")]
+    pub weekday: Weekday,
+    /// `HH:MM`.
+    #[schema(example = "17:00")]
+    pub from: String,
+    /// `HH:MM`.
+    #[schema(example = "20:00")]
+    pub to: String,
+}
+
+/// A new volunteer.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterVolunteer {
+    /// Optional client-chosen id.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// First name only.
+    pub first_name: String,
+    /// Interests.
+    #[serde(default)]
+    pub interests: Vec<String>,
+    /// Languages (ISO 639-1).
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Postal code area.
+    pub area: String,
+    /// Weekly availability.
+    #[serde(default)]
+    pub availability: Vec<SlotBody>,
+    /// Young people at once (at least 1).
+    pub capacity: u32,
+}
+
+/// Vetting dates.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vetting {
+    /// Date of the child certificate (børneattest).
+    #[serde(default)]
+    pub child_certificate_date: Option<NaiveDate>,
+    /// Date the confidentiality declaration was signed.
+    #[serde(default)]
+    pub confidentiality_declaration_date: Option<NaiveDate>,
+}
+
+/// A status change.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// `active` (resume), `paused` or `retired`.
+    #[schema(value_type = String, example = "paused")]
+    pub status: VolunteerStatus,
+}
+
+/// A volunteer as their NGO sees them.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VolunteerResponse {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// NGO.
+    pub ngo: String,
+    /// First name.
+    pub first_name: String,
+    /// Interests.
+    pub interests: Vec<String>,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// Area.
+    pub area: String,
+    /// Availability.
+    pub availability: Vec<SlotBody>,
+    /// Capacity.
+    pub capacity: u32,
+    /// `active`, `paused` or `retired`.
+    #[schema(value_type = String)]
+    pub status: VolunteerStatus,
+    /// Child certificate date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_certificate_date: Option<NaiveDate>,
+    /// Confidentiality declaration date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidentiality_declaration_date: Option<NaiveDate>,
+    /// Cases matched now.
+    pub assignments: Vec<uuid::Uuid>,
+    /// Version.
+    pub version: usize,
+}
+
+/// A page of volunteers.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VolunteerList {
+    /// The volunteers.
+    pub items: Vec<VolunteerResponse>,
+    /// The feed position the list reflects.
+    pub position: String,
+}
+
+fn response(v: &Volunteer, version: usize) -> Option<VolunteerResponse> {
+    let p = v.profile.as_ref()?;
+    Some(VolunteerResponse {
+        id: v.id?.0,
+        ngo: v.ngo.as_ref()?.to_string(),
+        first_name: p.first_name.expose().clone(),
+        interests: p.interests.clone(),
+        languages: p.languages.clone(),
+        area: p.area.clone(),
+        availability: p
+            .availability
+            .iter()
+            .map(|s| SlotBody {
+                weekday: s.weekday,
+                from: s.from.format("%H:%M").to_string(),
+                to: s.to.format("%H:%M").to_string(),
+            })
+            .collect(),
+        capacity: p.capacity,
+        status: v.status,
+        child_certificate_date: v.child_certificate_date,
+        confidentiality_declaration_date: v.confidentiality_declaration_date,
+        assignments: v.assignments.iter().map(|c| c.0).collect(),
+        version,
+    })
+}
+
+fn require_coordinator(caller: &Caller) -> Result<(), Problem> {
+    if caller.has(Role::Coordinator) && !caller.org.is_municipality() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("only an NGO coordinator manages volunteers"))
+    }
+}
+
+fn parse_time(s: &str, field: &str) -> Result<NaiveTime, Problem> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| Problem::invalid_field(format!("{field}: use HH:MM, got {s:?}")))
+}
+
+/// Register a volunteer of the caller's NGO.
+#[utoipa::path(post, path = "/v1/volunteers", tag = "volunteers", request_body = RegisterVolunteer,
+    responses((status = 201, body = VolunteerResponse), (status = 400, body = crate::api::openapi::ProblemBody),
+              (status = 403, body = crate::api::openapi::ProblemBody), (status = 422, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn register_volunteer(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Body(body): Body<RegisterVolunteer>,
+) -> Result<Response, Problem> {
+    require_coordinator(&caller)?;
+    let id = VolunteerId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
+    let mut availability = Vec::new();
+    for (i, s) in body.availability.iter().enumerate() {
+        availability.push(Slot {
+            weekday: s.weekday,
+            from: parse_time(&s.from, &format!("availability[{i}].from"))?,
+            to: parse_time(&s.to, &format!("availability[{i}].to"))?,
+        });
+    }
+    let profile = Profile {
+        first_name: Personal::new(body.first_name),
+        interests: body.interests,
+        languages: body.languages,
+        area: body.area,
+        availability,
+        capacity: body.capacity,
+    };
+    let command = || VolunteerCommand {
+        actor: actor(&caller),
+        action: VolunteerAction::Register { id, profile: profile.clone() },
+    };
+    let (committed, position) =
+        execute::<Volunteer>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate, committed.version).ok_or_else(|| Problem::not_found("volunteer"))?;
+    Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &body))
+}
+
+async fn load_own(state: &AppState, caller: &Caller, id: VolunteerId) -> Result<(Volunteer, usize), Problem> {
+    let loaded = load::<Volunteer>(state, &id.to_string()).await?;
+    if loaded.aggregate.ngo.as_ref() != Some(&caller.org) {
+        return Err(Problem::not_found("volunteer"));
+    }
+    Ok((loaded.aggregate, loaded.version))
+}
+
+/// Record the child certificate and confidentiality declaration.
+#[utoipa::path(post, path = "/v1/volunteers/{id}/vetting", tag = "volunteers", request_body = Vetting,
+    params(("id" = String, Path, description = "volunteer id")),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn record_vetting(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    Body(body): Body<Vetting>,
+) -> Result<Response, Problem> {
+    require_coordinator(&caller)?;
+    let id: VolunteerId = parse_id(&id, "volunteer")?;
+    load_own(&state, &caller, id).await?;
+    let command = || VolunteerCommand {
+        actor: actor(&caller),
+        action: VolunteerAction::RecordVetting {
+            child_certificate_date: body.child_certificate_date,
+            confidentiality_declaration_date: body.confidentiality_declaration_date,
+        },
+    };
+    let (committed, position) =
+        execute::<Volunteer>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate, committed.version).ok_or_else(|| Problem::not_found("volunteer"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+}
+
+/// Pause, resume (`active`) or retire a volunteer.
+#[utoipa::path(post, path = "/v1/volunteers/{id}/status", tag = "volunteers", request_body = StatusChange,
+    params(("id" = String, Path, description = "volunteer id")),
+    responses((status = 200, body = VolunteerResponse), (status = 409, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn change_status(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    Body(body): Body<StatusChange>,
+) -> Result<Response, Problem> {
+    require_coordinator(&caller)?;
+    let id: VolunteerId = parse_id(&id, "volunteer")?;
+    load_own(&state, &caller, id).await?;
+    let action = match body.status {
+        VolunteerStatus::Active => VolunteerAction::Resume,
+        VolunteerStatus::Paused => VolunteerAction::Pause,
+        VolunteerStatus::Retired => VolunteerAction::Retire,
+    };
+    let command = || VolunteerCommand { actor: actor(&caller), action: action.clone() };
+    let (committed, position) =
+        execute::<Volunteer>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate, committed.version).ok_or_else(|| Problem::not_found("volunteer"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+}
+
+/// One volunteer of the caller's NGO.
+#[utoipa::path(get, path = "/v1/volunteers/{id}", tag = "volunteers",
+    params(("id" = String, Path, description = "volunteer id")),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn get_volunteer(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    require_coordinator(&caller)?;
+    let id: VolunteerId = parse_id(&id, "volunteer")?;
+    let (volunteer, version) = load_own(&state, &caller, id).await?;
+    let body = response(&volunteer, version).ok_or_else(|| Problem::not_found("volunteer"))?;
+    Ok(json_response(StatusCode::OK, version_headers(version, None), &body))
+}
+
+/// The caller's NGO's volunteers.
+#[utoipa::path(get, path = "/v1/volunteers", tag = "volunteers",
+    params(super::cases::ListParams),
+    responses((status = 200, body = VolunteerList), (status = 403, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn list_volunteers(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    axum::extract::Query(params): axum::extract::Query<super::cases::ListParams>,
+) -> Result<Response, Problem> {
+    require_coordinator(&caller)?;
+    let position = super::cases::wait_for_position(&state, params.min_position.as_deref()).await?;
+    let rows = state.store.volunteer_summaries(&caller.org).await.map_err(|e| Problem::internal(&e))?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: VolunteerId = parse_id(&row.volunteer_id, "volunteer")?;
+        let loaded = load::<Volunteer>(&state, &id.to_string()).await?;
+        if let Some(v) = response(&loaded.aggregate, loaded.version) {
+            items.push(v);
+        }
+    }
+    Ok(json_response(StatusCode::OK, Default::default(), &VolunteerList { items, position: position.to_string() }))
+}

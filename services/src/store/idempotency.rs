@@ -1,0 +1,132 @@
+//! Idempotency keys: the first response to a caller's key is kept and replayed.
+
+use chrono::Utc;
+
+use super::sql::{Param, Statement, run_postgres, run_sqlite, time_text};
+use super::{Pool, Store, StoreError};
+
+/// A stored response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers worth replaying, as JSON object text.
+    pub headers: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What the store says about a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// New: the caller now holds it and must finish or release it.
+    Claimed,
+    /// Finished before with the same request: replay this.
+    Replay(StoredResponse),
+    /// Used before with another request.
+    Mismatch,
+    /// The same request is still being processed.
+    InProgress,
+}
+
+impl Store {
+    /// Claims `(org, sub, key)` for a request with `hash`, or says why not.
+    pub async fn claim_idempotency_key(
+        &self,
+        org: &str,
+        sub: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<KeyState, StoreError> {
+        let insert = Statement {
+            sql: "INSERT INTO idempotency_keys (org, sub, key, request_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+                  ON CONFLICT (org, sub, key) DO NOTHING",
+            params: vec![org.into(), sub.into(), key.into(), hash.into(), time_text(Utc::now()).into()],
+        };
+        let claimed = match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let n = run_sqlite(&mut tx, &insert).await?;
+                tx.commit().await?;
+                n == 1
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let n = run_postgres(&mut tx, &insert).await?;
+                tx.commit().await?;
+                n == 1
+            }
+        };
+        if claimed {
+            return Ok(KeyState::Claimed);
+        }
+        let rows = self
+            .fetch_rows(
+                "SELECT request_hash, status, headers, body FROM idempotency_keys WHERE org = $1 AND sub = $2 AND key = $3",
+                vec![org.into(), sub.into(), key.into()],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            // Released between our insert and our read: the caller may try again.
+            return Ok(KeyState::InProgress);
+        };
+        if row.text(0)? != hash {
+            return Ok(KeyState::Mismatch);
+        }
+        match row.opt_int(1)? {
+            None => Ok(KeyState::InProgress),
+            Some(status) => Ok(KeyState::Replay(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                headers: row.opt_text(2)?.unwrap_or_else(|| "{}".to_owned()),
+                body: row.opt_bytes(3)?.unwrap_or_default(),
+            })),
+        }
+    }
+
+    /// Stores the response of a claimed key.
+    pub async fn finish_idempotency_key(
+        &self,
+        org: &str,
+        sub: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let update = Statement {
+            sql: "UPDATE idempotency_keys SET status = $4, headers = $5, body = $6 WHERE org = $1 AND sub = $2 AND key = $3",
+            params: vec![
+                org.into(),
+                sub.into(),
+                key.into(),
+                i64::from(response.status).into(),
+                response.headers.clone().into(),
+                Param::Bytes(Some(response.body.clone())),
+            ],
+        };
+        self.run_one(&update).await
+    }
+
+    /// Releases a claimed key whose request failed in a way worth retrying.
+    pub async fn release_idempotency_key(&self, org: &str, sub: &str, key: &str) -> Result<(), StoreError> {
+        let delete = Statement {
+            sql: "DELETE FROM idempotency_keys WHERE org = $1 AND sub = $2 AND key = $3 AND status IS NULL",
+            params: vec![org.into(), sub.into(), key.into()],
+        };
+        self.run_one(&delete).await
+    }
+
+    async fn run_one(&self, statement: &Statement) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                run_sqlite(&mut tx, statement).await?;
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                run_postgres(&mut tx, statement).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}
