@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod demo;
 pub mod devkeys;
 pub mod http;
 pub mod settings;

@@ -28,6 +28,8 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Seed a realistic, fictitious data set through the API (two municipalities, two NGOs).
+    Demo,
     /// Print a development token signed by the local dev key.
     Token {
         /// Organisation, e.g. municipality:0746 or ngo:kfum-sa.
@@ -92,6 +94,24 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             store.migrate().await?;
             tracing::info!(backend = ?store.backend(), "migrations applied");
             store.close().await;
+        }
+        Command::Demo => {
+            let summary = brobyg::demo::run(&settings).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "seeded {} agreements, {} volunteers, {} cases, {} concerns into {}\n\
+                 try: cargo run -p brobyg -- serve, then\n\
+                 curl -H \"Authorization: Bearer $(cargo run -q -p brobyg -- token --org municipality:0746 --role caseworker --sub demo)\" http://127.0.0.1:8080/v1/cases",
+                summary.agreements,
+                summary.volunteers,
+                summary.cases,
+                summary.concerns,
+                if settings.is_embedded() {
+                    settings.data_dir.display().to_string()
+                } else {
+                    "the database".to_owned()
+                },
+            )?;
         }
         Command::Token { org, roles, sub, ttl_minutes } => {
             let key = DevKey::load_or_create(&settings.data_dir)?;

@@ -119,6 +119,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment::Jail's closure type is figment's, not ours")]
 mod tests {
     use super::*;
 

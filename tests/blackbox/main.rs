@@ -2,7 +2,9 @@
 //! test, on both backends. PostgreSQL tests are `#[ignore]`d with the reason and run by `.ci/run`
 //! (`cargo nextest run --run-ignored only -E 'test(/postgres::/)'`).
 
+mod app;
 mod support;
 
+mod api;
 mod service;
 mod store;

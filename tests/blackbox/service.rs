@@ -5,7 +5,10 @@ use brobyg::settings::Settings;
 
 use crate::support::*;
 
-crate::on_both_backends!(the_service_starts_and_reports_health_and_readiness);
+crate::on_both_backends!(
+    the_service_starts_and_reports_health_and_readiness,
+    the_demo_populates_a_fresh_store_through_the_api
+);
 
 pub async fn spawn(db: &TestDb, data_dir: &std::path::Path) -> String {
     let mut settings = Settings::for_data_dir(data_dir);
@@ -41,4 +44,102 @@ async fn the_embedded_default_creates_its_data_folder_and_migrates() {
     let app = Application::build(&settings).await.expect("build");
     assert!(app.store().migrations_current().await.expect("check"));
     assert!(data.join("brobyg.db").exists());
+}
+
+async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = Settings::for_data_dir(dir.path());
+    if db.url.starts_with("postgres") {
+        settings.database_url = Some(db.url.clone().into());
+        db.store().await.close().await;
+    }
+    let summary = brobyg::demo::run(&settings).await.expect("demo");
+    assert_eq!((summary.agreements, summary.volunteers, summary.cases), (2, 10, 50));
+    assert!(summary.concerns >= 3);
+    // Fold the views from the feed and count the states per municipality.
+    let store = brobyg::store::Store::connect(&settings.effective_database_url(), 2).await.expect("connect");
+    while brobyg::views::step(&store).await.expect("views").1 > 0 {}
+    let mut states = std::collections::BTreeSet::new();
+    let mut cases = 0;
+    for org in ["municipality:0746", "municipality:0101"] {
+        let rows = store.case_summaries(&org.parse().expect("org"), None, 500).await.expect("caseload");
+        cases += rows.len();
+        states.extend(rows.into_iter().map(|r| r.state));
+    }
+    assert_eq!(cases, 50);
+    let all: std::collections::BTreeSet<String> =
+        brobyg_domain::CaseState::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    assert_eq!(states, all, "cases in every state");
+    store.close().await;
+}
+
+/// Serves a JWK Set on loopback from a shared, changeable value.
+async fn jwks_server(keys: std::sync::Arc<std::sync::Mutex<serde_json::Value>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let keys = keys.clone();
+            async move { axum::Json(keys.lock().map(|k| k.clone()).unwrap_or_default()) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/jwks.json")
+}
+
+fn claims(org: &str) -> brobyg::devkeys::Claims {
+    let now = chrono::Utc::now().timestamp();
+    brobyg::devkeys::Claims {
+        sub: "u-1".into(),
+        org: org.into(),
+        roles: vec!["caseworker".into()],
+        iat: now,
+        exp: now + 60,
+        iss: "external-idp".into(),
+    }
+}
+
+#[tokio::test]
+async fn tokens_verify_against_a_jwks_url_and_a_rotated_key_is_picked_up() {
+    use brobyg::auth::{KeySource, Verifier};
+    let (a_dir, b_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let a = brobyg::devkeys::DevKey::load_or_create(a_dir.path()).expect("key a");
+    let b = brobyg::devkeys::DevKey::load_or_create(b_dir.path()).expect("key b");
+    let served = std::sync::Arc::new(std::sync::Mutex::new(a.jwks()));
+    let url = jwks_server(served.clone()).await;
+    let verifier = Verifier::new(KeySource::from_setting(&url))
+        .await
+        .expect("verifier")
+        .with_min_refresh_interval(std::time::Duration::ZERO);
+    let caller = verifier.verify(&a.mint(&claims("municipality:0746")).expect("mint")).await.expect("key a verifies");
+    assert_eq!(caller.org.as_str(), "municipality:0746");
+    let rotated = b.mint(&claims("municipality:0746")).expect("mint");
+    assert!(verifier.verify(&rotated).await.is_err(), "key b is not published yet");
+    let mut both = a.jwks();
+    if let (Some(keys), Some(more)) = (both["keys"].as_array_mut(), b.jwks()["keys"].as_array()) {
+        keys.extend(more.iter().cloned());
+    }
+    *served.lock().expect("lock") = both;
+    verifier.verify(&rotated).await.expect("the unknown kid triggers a refresh");
+    // A token with a role the service does not know gets no role, and a bad org is refused.
+    let mut odd = claims("kommune 746");
+    odd.roles = vec!["superuser".into()];
+    assert!(verifier.verify(&a.mint(&odd).expect("mint")).await.is_err());
+}
+
+#[tokio::test]
+async fn tokens_verify_against_a_jwks_file() {
+    use brobyg::auth::{KeySource, Verifier};
+    let dir = tempfile::tempdir().expect("dir");
+    let key = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("key");
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, key.jwks().to_string()).expect("write");
+    let verifier = Verifier::new(KeySource::from_setting(file.to_str().expect("path"))).await.expect("verifier");
+    let caller = verifier.verify(&key.mint(&claims("ngo:kfum-sa")).expect("mint")).await.expect("verifies");
+    assert_eq!(caller.org.as_str(), "ngo:kfum-sa");
+    assert!(
+        Verifier::new(KeySource::from_setting("/nonexistent/jwks.json")).await.is_err(),
+        "a missing file fails at start"
+    );
 }

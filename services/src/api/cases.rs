@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::agreement::Agreement;
@@ -302,7 +302,7 @@ pub struct CaseList {
 pub async fn list_cases(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Query(params): Query<ListParams>,
+    super::Params(params): super::Params<ListParams>,
 ) -> Result<Response, Problem> {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::case::{CaseAction, Reporter};
@@ -194,7 +194,7 @@ pub struct ConcernList {
 pub async fn list_concerns(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Query(params): Query<ConcernParams>,
+    super::Params(params): super::Params<ConcernParams>,
 ) -> Result<Response, Problem> {
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
     let overdue_only = params.overdue.unwrap_or(false);

@@ -98,3 +98,15 @@ pub fn too_large() -> Problem {
         format!("the body exceeds {MAX_BODY} bytes"),
     )
 }
+
+/// Query parameters of `T` (`deny_unknown_fields`), or a 400 problem naming what is wrong.
+#[derive(Clone, Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(Params).map_err(|e| Problem::invalid_request(format!("query: {e}")))
+    }
+}

@@ -25,7 +25,7 @@ use crate::http::Problem;
 use crate::store::{CommandError, Committed, Loaded};
 
 pub use errors::DomainProblem;
-pub use extract::{Auth, Body, IfMatch, RequestId};
+pub use extract::{Auth, Body, IfMatch, Params, RequestId};
 pub use idempotency::idempotency;
 
 /// The position header: the feed position that reflects a write; pass it as `min_position` to

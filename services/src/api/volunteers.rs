@@ -294,7 +294,7 @@ pub async fn get_volunteer(
 pub async fn list_volunteers(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    axum::extract::Query(params): axum::extract::Query<super::cases::ListParams>,
+    super::Params(params): super::Params<super::cases::ListParams>,
 ) -> Result<Response, Problem> {
     require_coordinator(&caller)?;
     let position = super::cases::wait_for_position(&state, params.min_position.as_deref()).await?;

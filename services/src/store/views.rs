@@ -189,17 +189,16 @@ pub struct VolunteerSummary {
 /// The consumer name of the view runner in `feed_checkpoints`.
 pub const VIEWS_CONSUMER: &str = "views";
 
-const SAVE_CHECKPOINT: &str = "INSERT INTO feed_checkpoints (consumer, cursor, updated_at) VALUES ($1, $2, $3) \
+// `updated_at` takes each backend's default (text on SQLite, timestamptz on PostgreSQL).
+const SAVE_CHECKPOINT: &str = "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
      ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at";
 
 impl Store {
     /// Applies a batch of view changes and moves the views' cursor to `cursor`, atomically.
     pub async fn apply_view_batch(&self, writes: &[ViewWrite], cursor: Cursor) -> Result<(), StoreError> {
         let mut statements: Vec<Statement> = writes.iter().map(ViewWrite::statement).collect();
-        statements.push(Statement {
-            sql: SAVE_CHECKPOINT,
-            params: vec![VIEWS_CONSUMER.into(), cursor.to_string().into(), time_text(Utc::now()).into()],
-        });
+        statements
+            .push(Statement { sql: SAVE_CHECKPOINT, params: vec![VIEWS_CONSUMER.into(), cursor.to_string().into()] });
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
