@@ -17,6 +17,8 @@ crate::on_both_backends!(
     if_match_pins_the_version,
     an_idempotent_retry_returns_the_first_answer,
     lists_reflect_a_write_when_asked_to_wait_for_it,
+    agreements_are_amended_and_terminated,
+    the_openapi_document_covers_the_api_and_docs_render_offline,
 );
 
 fn ids(v: &Value, key: &str) -> HashSet<String> {
@@ -416,4 +418,77 @@ async fn lists_reflect_a_write_when_asked_to_wait_for_it(db: &TestDb) {
     assert_eq!(rest.body["items"].as_array().map(Vec::len), Some(1));
     app.get("/v1/cases?min_position=nonsense", &cw).await.problem(400, "invalid-request");
     app.get("/v1/cases?colour=red", &cw).await.problem(400, "invalid-request");
+}
+
+async fn agreements_are_amended_and_terminated(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let agreement = app.approved_agreement().await;
+    let (m_admin, n_admin) = (app.token(MUNI, "admin", "adm-m"), app.token(NGO, "admin", "adm-n"));
+    let mut amended = agreement_body();
+    amended["retention_days_after_closing"] = json!(90);
+    let a = app.post(&format!("/v1/agreements/{agreement}/amendments"), &n_admin, amended).await.ok();
+    assert_eq!(
+        (a.body["version"].clone(), a.body["status"].clone(), a.body["in_force_version"].clone()),
+        (json!(2), json!("draft"), json!(1))
+    );
+    // Referrals continue under version 1 while version 2 awaits approval.
+    let (case, _) = app.referred_case(&agreement).await;
+    assert!(!case.is_empty());
+    app.post(&format!("/v1/agreements/{agreement}/approvals"), &m_admin, json!({})).await.ok();
+    let in_force = app.post(&format!("/v1/agreements/{agreement}/approvals"), &n_admin, json!({})).await.ok();
+    assert_eq!(in_force.body["in_force_version"], 2);
+    app.post(&format!("/v1/agreements/{agreement}/termination"), &m_admin, json!({ "reason": "programme ended" }))
+        .await
+        .ok();
+    let (case2, _, holders) = app.open_case("2012-03-14").await;
+    let school = app.add_item(&case2, &app.caseworker(), "school", "x").await;
+    app.consent(&case2, &holders, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();
+    app.refer(&case2, &agreement, &[&school]).await.problem(409, "agreement-terminated");
+    app.post(&format!("/v1/agreements/{agreement}/amendments"), &m_admin, agreement_body())
+        .await
+        .problem(409, "agreement-terminated");
+}
+
+async fn the_openapi_document_covers_the_api_and_docs_render_offline(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let doc: Value =
+        app.client.get(format!("{}/openapi.json", app.base)).send().await.expect("get").json().await.expect("json");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/agreements",
+        "/v1/agreements/{id}/approvals",
+        "/v1/agreements/{id}",
+        "/v1/volunteers",
+        "/v1/volunteers/{id}/vetting",
+        "/v1/cases",
+        "/v1/cases/{id}",
+        "/v1/cases/{id}/items",
+        "/v1/cases/{id}/consents",
+        "/v1/cases/{id}/consents/{cid}/revocation",
+        "/v1/cases/{id}/referral",
+        "/v1/cases/{id}/referral/decision",
+        "/v1/cases/{id}/pre-meeting",
+        "/v1/cases/{id}/match",
+        "/v1/cases/{id}/match/end",
+        "/v1/cases/{id}/match-suggestions",
+        "/v1/cases/{id}/activities",
+        "/v1/cases/{id}/concerns",
+        "/v1/cases/{id}/concerns/{cid}/receipt",
+        "/v1/concerns",
+        "/v1/cases/{id}/closing-meeting",
+        "/v1/cases/{id}/withdrawal",
+        "/v1/cases/{id}/redirection",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(path), "the OpenAPI document lacks {path}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let page = app.client.get(format!("{}/docs/", app.base)).send().await.expect("docs");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(!html.contains("https://"), "the docs page loads nothing from the internet");
+    let init = app.client.get(format!("{}/docs/swagger-initializer.js", app.base)).send().await.expect("init");
+    assert!(init.text().await.expect("js").contains("/openapi.json"));
 }

@@ -22,6 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(draft_agreement))
         .routes(routes!(get_agreement))
         .routes(routes!(approve_agreement))
+        .routes(routes!(amend_agreement))
+        .routes(routes!(terminate_agreement))
 }
 
 /// One permitted flow.
@@ -138,6 +140,85 @@ fn response(a: &Agreement) -> Option<AgreementResponse> {
             volunteer: terms.reporting_duties.volunteer,
         },
     })
+}
+
+fn terms_of(body: DraftAgreement) -> Terms {
+    Terms {
+        municipality: body.municipality,
+        ngo: body.ngo,
+        programme: body.programme,
+        flows: body
+            .flows
+            .into_iter()
+            .map(|f| Flow {
+                checkpoint: f.checkpoint,
+                from: f.from,
+                to: f.to,
+                categories: f.categories,
+                purposes: f.purposes,
+            })
+            .collect(),
+        retention_days_after_closing: body.retention_days_after_closing,
+        reporting_duties: body
+            .reporting_duties
+            .map(|d| ReportingDuties { coordinator: d.coordinator, volunteer: d.volunteer })
+            .unwrap_or_default(),
+    }
+}
+
+/// Why an agreement ends.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Termination {
+    /// Why.
+    pub reason: String,
+}
+
+/// Amend an agreement: a new version with new terms (same parties and programme) that needs
+/// both approvals again; the previous version stays in force until then.
+#[utoipa::path(post, path = "/v1/agreements/{id}/amendments", tag = "agreements", request_body = DraftAgreement,
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::openapi::ProblemBody),
+              (status = 422, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn amend_agreement(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    Body(body): Body<DraftAgreement>,
+) -> Result<Response, Problem> {
+    let id: AgreementId = parse_id(&id, "agreement")?;
+    let terms = terms_of(body);
+    let command =
+        || AgreementCommand { actor: actor(&caller), action: AgreementAction::Amend { terms: terms.clone() } };
+    let (committed, position) =
+        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+}
+
+/// Terminate an agreement: no new referrals; running cases continue under the version in force.
+#[utoipa::path(post, path = "/v1/agreements/{id}/termination", tag = "agreements", request_body = Termination,
+    params(("id" = String, Path, description = "agreement id")),
+    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn terminate_agreement(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    Body(body): Body<Termination>,
+) -> Result<Response, Problem> {
+    let id: AgreementId = parse_id(&id, "agreement")?;
+    let command = || AgreementCommand {
+        actor: actor(&caller),
+        action: AgreementAction::Terminate { reason: body.reason.clone() },
+    };
+    let (committed, position) =
+        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
+    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
 }
 
 /// Draft a partnership agreement (either party's admin, caseworker or coordinator).
