@@ -143,3 +143,42 @@ async fn tokens_verify_against_a_jwks_file() {
         "a missing file fails at start"
     );
 }
+
+#[tokio::test]
+async fn es256_tokens_verify_against_an_ec_jwk_and_hs256_never_does() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use brobyg::auth::{KeySource, Verifier};
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = loop {
+        if let Ok(s) = p256::SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
+            break s;
+        }
+    };
+    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+    let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+    let jwks = serde_json::json!({ "keys": [ {
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "ec-1",
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y) } ] });
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).expect("write");
+    let verifier = Verifier::new(KeySource::from_setting(file.to_str().expect("path"))).await.expect("verifier");
+    let der = secret.to_pkcs8_der().expect("pkcs8");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims("municipality:0746"),
+        &jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+    )
+    .expect("es256 token");
+    let caller = verifier.verify(&token).await.expect("ES256 verifies");
+    assert_eq!(caller.user.0, "u-1");
+    // The same claims under HS256 with the key's x as the "secret" (the classic confusion attack).
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some("ec-1".into());
+    let forged = jsonwebtoken::encode(&hs, &claims("municipality:0746"), &jsonwebtoken::EncodingKey::from_secret(x))
+        .expect("hs256 token");
+    assert!(verifier.verify(&forged).await.is_err());
+}
