@@ -548,6 +548,9 @@ pub struct Case {
     pub outcomes: Vec<Outcome>,
     /// When the case reached a final state.
     pub ended_at: Option<DateTime<Utc>>,
+    /// The day of the first match (for waiting-time statistics).
+    #[serde(default)]
+    pub first_matched_on: Option<NaiveDate>,
 }
 
 /// Full years between `birth` and `on`.
@@ -1149,6 +1152,7 @@ impl Case {
             CaseEvent::VolunteerMatched { volunteer, on, .. } => {
                 self.state = Some(CaseState::InCourse);
                 self.current_match = Some(Match { volunteer: *volunteer, since: *on });
+                self.first_matched_on.get_or_insert(*on);
             }
             CaseEvent::MatchEnded { .. } => {
                 self.state = Some(CaseState::AwaitingMatch);

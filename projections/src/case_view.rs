@@ -1,30 +1,16 @@
-//! The case as one reader may see it (DESIGN §4).
-//!
-//! A reader (organisation, role) sees an information item when
-//! 1. the item is owned by the reader's organisation; or
-//! 2. the item was disclosed to the reader's organisation at a checkpoint and the basis of that
-//!    disclosure holds *now*: its consent is neither revoked nor expired, or it is the reporting
-//!    duty, which never lapses.
-//!
-//! Fields a reader may not see are absent from the view, never present with a placeholder.
-//! Role-specific narrowing (the volunteer brief) and auditors' scopes come with the policy issue.
+//! The case as one reader may see it, and the volunteer brief. Every item and field passes the
+//! rule in [`crate::policy`]; fields a reader may not see are absent from the view, never present
+//! with a placeholder.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use brobyg_domain::calendar::copenhagen_date;
-use brobyg_domain::case::{Basis, Case};
-use brobyg_domain::{CaseState, Category, ItemId, Org, Role};
+use brobyg_domain::case::{Case, Item};
+use brobyg_domain::{CaseState, Category, ItemId, Org, Side};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-/// Who reads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reader {
-    /// The reader's organisation.
-    pub org: Org,
-    /// The role the reader acts in.
-    pub role: Role,
-}
+use crate::policy::{Access, Reader, Visibility, access, first_name_visible, item_visibility};
 
 /// The young person, as far as the reader may see them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -197,6 +183,8 @@ pub struct CaseView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ngo: Option<Org>,
+    /// `party` (a caseworker's or coordinator's view) or `audit` (everything in scope).
+    pub access: &'static str,
     /// The programme, once referred.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub programme: Option<String>,
@@ -221,71 +209,66 @@ pub struct CaseView {
     pub redacted_categories: Vec<Category>,
 }
 
-/// Whether `reader` is a party to `case` (may read it at all).
+/// Whether `reader` may read `case` at all (as a party or an auditor in scope).
 #[must_use]
 pub fn is_party(case: &Case, reader: &Reader) -> bool {
-    case.side_of(&reader.org).is_some() && matches!(reader.role, Role::Caseworker | Role::Coordinator)
+    matches!(access(case, reader), Access::Party(_) | Access::Auditor)
 }
 
-fn basis_holds(case: &Case, basis: &Basis, now: DateTime<Utc>) -> bool {
-    match basis {
-        Basis::ReportingDuty { .. } => true,
-        Basis::Consent { consent, .. } => case.consents.get(consent).is_some_and(|c| c.is_active_at(now)),
-    }
-}
-
-/// The items disclosed to `org` whose basis holds at `now`, with the first disclosure time.
+/// The categories of the items `reader` sees of `case` at `now` (for the access log).
 #[must_use]
-pub fn disclosed_to(case: &Case, org: &Org, now: DateTime<Utc>) -> BTreeMap<ItemId, DateTime<Utc>> {
-    let mut visible = BTreeMap::new();
-    for d in case.disclosures.iter().filter(|d| &d.to == org && d.at <= now) {
-        for item in &d.items {
-            if basis_holds(case, &item.basis, now) {
-                visible.entry(item.item).or_insert(d.at);
-            }
-        }
-    }
-    visible
+pub fn visible_categories(case: &Case, reader: &Reader, now: DateTime<Utc>) -> BTreeSet<Category> {
+    case.items.values().filter(|i| item_visibility(case, i, reader, now).visible()).map(|i| i.category).collect()
 }
 
-/// The case as `reader` may see it at `now`; `None` if the reader is not a party.
+fn item_view(item: &Item, visibility: Visibility) -> ItemView {
+    ItemView {
+        id: item.id,
+        category: item.category,
+        owner: item.owner.clone(),
+        content: item.content.expose().clone(),
+        added_at: item.added_at,
+        disclosed_at: match visibility {
+            Visibility::Disclosed { at } => Some(at),
+            Visibility::Owner | Visibility::Audit | Visibility::Hidden => None,
+        },
+    }
+}
+
+/// The case as `reader` may see it at `now`; `None` if the case does not exist for the reader.
 #[must_use]
 pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc>) -> Option<CaseView> {
-    if !is_party(case, reader) {
-        return None;
-    }
+    let access = access(case, reader);
+    // `full`: the municipality's staff and auditors see the person, custody holders, consent
+    // evidence and every concern; the NGO sees the concerns it reported.
+    let full = match access {
+        Access::Party(Side::Municipality) | Access::Auditor => true,
+        Access::Party(Side::Ngo) => false,
+        Access::Brief | Access::None => return None,
+    };
     let (id, state, municipality, person) =
         (case.id?, case.state?, case.municipality.clone()?, case.young_person.as_ref()?);
-    let is_municipality = reader.org == municipality;
-    let disclosed = disclosed_to(case, &reader.org, now);
     let mut items = Vec::new();
     let mut redacted = BTreeSet::new();
-    for item in case.items.values() {
-        let disclosed_at = disclosed.get(&item.id).copied();
-        if item.owner == reader.org || disclosed_at.is_some() {
-            items.push(ItemView {
-                id: item.id,
-                category: item.category,
-                owner: item.owner.clone(),
-                content: item.content.expose().clone(),
-                added_at: item.added_at,
-                disclosed_at: if item.owner == reader.org { None } else { disclosed_at },
-            });
+    for item in case.items.values().filter(|i| i.added_at <= now) {
+        let visibility = item_visibility(case, item, reader, now);
+        if visibility.visible() {
+            items.push(item_view(item, visibility));
         } else {
             redacted.insert(item.category);
         }
     }
-    let identity_reached = is_municipality || items.iter().any(|i| i.category == Category::Identity);
     let young_person = YoungPersonView {
         id: person.id.0,
-        first_name: identity_reached.then(|| person.first_name.expose().clone()),
-        last_name: is_municipality.then(|| person.last_name.expose().clone()),
-        birth_date: is_municipality.then(|| *person.birth_date.expose()),
+        first_name: first_name_visible(case, reader, now).then(|| person.first_name.expose().clone()),
+        last_name: full.then(|| person.last_name.expose().clone()),
+        birth_date: full.then(|| *person.birth_date.expose()),
         age: brobyg_domain::case::age_on(*person.birth_date.expose(), copenhagen_date(now)),
     };
     let consents = case
         .consents
         .values()
+        .filter(|c| c.given_at <= now)
         .map(|c| ConsentView {
             id: c.id.0,
             grantors: c.grantors.iter().map(|g| g.0).collect(),
@@ -299,32 +282,35 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
             valid_from: c.valid_from,
             valid_until: c.valid_until,
             given_at: c.given_at,
-            revoked_at: c.revoked_at,
+            revoked_at: c.revoked_at.filter(|r| *r <= now),
             active: c.is_active_at(now),
-            evidence: is_municipality.then(|| c.evidence.expose().clone()),
+            evidence: full.then(|| c.evidence.expose().clone()),
         })
         .collect();
     let concerns = case
         .concerns
         .values()
-        .filter(|c| is_municipality || c.reporter_org == reader.org)
-        .map(|c| ConcernView {
-            id: c.id.0,
-            grounds: c.grounds.iter().copied().collect(),
-            text: c.text.expose().clone(),
-            observed_on: c.observed_on,
-            reported_at: c.reported_at,
-            assessment_due: c.assessment_due,
-            receipt_due: c.receipt_due,
-            overdue: c.is_overdue(now),
-            acknowledged_at: c.receipt.as_ref().map(|r| r.at),
-            investigation_started: c.receipt.as_ref().map(|r| r.investigation_started),
+        .filter(|c| c.reported_at <= now && (full || c.reporter_org == reader.org))
+        .map(|c| {
+            let receipt = c.receipt.as_ref().filter(|r| r.at <= now);
+            ConcernView {
+                id: c.id.0,
+                grounds: c.grounds.iter().copied().collect(),
+                text: c.text.expose().clone(),
+                observed_on: c.observed_on,
+                reported_at: c.reported_at,
+                assessment_due: c.assessment_due,
+                receipt_due: c.receipt_due,
+                overdue: receipt.is_none() && c.is_overdue(now),
+                acknowledged_at: receipt.map(|r| r.at),
+                investigation_started: receipt.map(|r| r.investigation_started),
+            }
         })
         .collect();
     let disclosures = case
         .disclosures
         .iter()
-        .filter(|d| d.from == reader.org || d.to == reader.org)
+        .filter(|d| d.at <= now && (full || d.from == reader.org || d.to == reader.org))
         .map(|d| DisclosureView {
             id: d.id.0,
             checkpoint: d.checkpoint,
@@ -340,9 +326,10 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         version,
         municipality,
         ngo: case.ngo().cloned(),
+        access: if access == Access::Auditor { "audit" } else { "party" },
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
-        custody_holders: is_municipality.then(|| {
+        custody_holders: full.then(|| {
             case.custody_holders
                 .iter()
                 .map(|h| CustodyHolderView { id: h.id.0, name: h.name.expose().clone() })
@@ -354,5 +341,44 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         disclosures,
         current_match: case.current_match.as_ref().map(|m| MatchView { volunteer: m.volunteer.0, since: m.since }),
         redacted_categories: redacted.into_iter().collect(),
+    })
+}
+
+/// The volunteer brief: what the matched volunteer may know.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BriefView {
+    /// Case id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub case: uuid::Uuid,
+    /// First name, when consent names the volunteers for identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Age today.
+    pub age: u32,
+    /// Wishes and practicalities the volunteers may know.
+    pub items: Vec<ItemView>,
+}
+
+/// The volunteer brief of `case` for the NGO `reader` at `now`; `None` if not the case's NGO.
+#[must_use]
+pub fn volunteer_brief(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Option<BriefView> {
+    if access(case, reader) != Access::Brief {
+        return None;
+    }
+    let person = case.young_person.as_ref()?;
+    let items = case
+        .items
+        .values()
+        .filter_map(|item| {
+            let visibility = item_visibility(case, item, reader, now);
+            visibility.visible().then(|| item_view(item, visibility))
+        })
+        .collect();
+    Some(BriefView {
+        case: case.id?.0,
+        first_name: first_name_visible(case, reader, now).then(|| person.first_name.expose().clone()),
+        age: brobyg_domain::case::age_on(*person.birth_date.expose(), copenhagen_date(now)),
+        items,
     })
 }

@@ -5,4 +5,6 @@
 //! returns what they produce.
 
 pub mod case_view;
+pub mod policy;
+pub mod statistics;
 pub mod summaries;

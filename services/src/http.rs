@@ -50,6 +50,8 @@ pub fn api_router(state: AppState) -> OpenApiRouter {
         .merge(crate::api::volunteers::router())
         .merge(crate::api::cases::router())
         .merge(crate::api::concerns::router())
+        .merge(crate::api::statistics::router())
+        .merge(crate::api::audit::router())
         .layer(from_fn_with_state(state.clone(), crate::api::idempotency))
         .layer(from_fn_with_state(state.clone(), authenticate));
     OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())

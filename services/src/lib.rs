@@ -3,6 +3,7 @@
 //! [`Application::build`] binds first and reports its port, so tests run the real application
 //! on port 0; [`Application::run_until`] serves until the shutdown future resolves, then drains.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod demo;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub views: ViewsHandle,
     /// How working days are counted for concern deadlines.
     pub calendar: WorkCalendar,
+    /// The access-log writer.
+    pub access_log: access_log::AccessLog,
 }
 
 /// The service, bound and ready to serve.
@@ -98,7 +101,8 @@ impl Application {
         let (stop_views, stopped) = watch::channel(false);
         let (views, views_task) = views::spawn(store.clone(), stopped);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
-        Ok(Self { listener, state: AppState { store, verifier, views, calendar }, stop_views, views_task })
+        let access_log = access_log::AccessLog::spawn(store.clone());
+        Ok(Self { listener, state: AppState { store, verifier, views, calendar, access_log }, stop_views, views_task })
     }
 
     /// The bound address.

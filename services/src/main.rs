@@ -30,6 +30,9 @@ enum Command {
     Migrate,
     /// Seed a realistic, fictitious data set through the API (two municipalities, two NGOs).
     Demo,
+    /// Rebuild the list views (caseloads, volunteers, concerns) from the event feed.
+    /// Stop `serve` first: it would keep updating the views while they are rebuilt.
+    Replay,
     /// Print a development token signed by the local dev key.
     Token {
         /// Organisation, e.g. municipality:0746 or ngo:kfum-sa.
@@ -93,6 +96,35 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             let store = open_store(&settings).await?;
             store.migrate().await?;
             tracing::info!(backend = ?store.backend(), "migrations applied");
+            store.close().await;
+        }
+        Command::Replay => {
+            let store = open_store(&settings).await?;
+            let total = store.event_count().await?;
+            let bar = indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} replaying {pos}/{len} events [{bar:40}] {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let started = std::time::Instant::now();
+            store.reset_views().await?;
+            let mut done = 0u64;
+            loop {
+                let (_, n) = brobyg::views::step(&store).await?;
+                if n == 0 {
+                    break;
+                }
+                done += n as u64;
+                bar.set_position(done.min(total));
+            }
+            bar.finish_and_clear();
+            let seconds = started.elapsed().as_secs_f64();
+            writeln!(
+                std::io::stdout().lock(),
+                "replayed {done} events in {seconds:.2} s ({:.0} events/s)",
+                done as f64 / seconds.max(1e-9)
+            )?;
             store.close().await;
         }
         Command::Demo => {

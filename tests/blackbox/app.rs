@@ -78,6 +78,15 @@ impl TestApp {
         Self { base, client: reqwest::Client::new(), _data_dir: data_dir, key }
     }
 
+    /// The database the app uses.
+    pub fn database_url(&self, db: &TestDb) -> String {
+        if db.url.starts_with("postgres") {
+            db.url.clone()
+        } else {
+            brobyg::store::Store::sqlite_url_in(self._data_dir.path())
+        }
+    }
+
     pub fn token(&self, org: &str, role: &str, sub: &str) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {

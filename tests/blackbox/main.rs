@@ -6,5 +6,6 @@ mod app;
 mod support;
 
 mod api;
+mod policy;
 mod service;
 mod store;

@@ -16,13 +16,15 @@ use brobyg_domain::{
     CaseId, Category, ConsentId, DisclosureId, ItemId, Org, Participant, PersonId, Personal, Purpose, RecipientRole,
     VolunteerId, WithdrawnBy,
 };
-use brobyg_projections::case_view::{CaseView, Reader, case_view, is_party};
+use brobyg_projections::case_view::{BriefView, CaseView, case_view, is_party, visible_categories, volunteer_brief};
+use brobyg_projections::policy::{Reader, ReaderRole};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::log_read;
 use super::{
     Auth, Body, IfMatch, RequestId, acting_role, actor, execute, json_response, load, parse_id, version_headers,
 };
@@ -36,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open_case, list_cases))
         .routes(routes!(get_case))
+        .routes(routes!(get_brief))
         .routes(routes!(add_item))
         .routes(routes!(give_consent))
         .routes(routes!(revoke_consent))
@@ -95,7 +98,7 @@ pub struct CaseState {
 }
 
 fn reader(caller: &Caller) -> Reader {
-    Reader { org: caller.org.clone(), role: acting_role(caller) }
+    Reader::staff(caller.org.clone(), acting_role(caller))
 }
 
 /// Loads a case the caller is a party to, or 404.
@@ -347,19 +350,53 @@ pub async fn list_cases(
 
 /// The case as the caller may see it.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
-    params(("id" = String, Path, description = "case id")),
+    params(("id" = String, Path, description = "case id"),
+           ("X-Purpose" = Option<String>, Header, description = "why the case is read (default case_work; audit for auditors)")),
     responses((status = 200, body = CaseView, headers(("ETag" = String, description = "the case version"))),
               (status = 404, body = crate::api::openapi::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_case(
     State(state): State<AppState>,
     Auth(caller): Auth,
+    purpose: super::Purpose,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let (case, version) = load_case_for(&state, &caller, id).await?;
-    let view = case_view(&case, version, &reader(&caller), Utc::now()).ok_or_else(|| Problem::not_found("case"))?;
+    let now = Utc::now();
+    let reader = reader(&caller);
+    let view = case_view(&case, version, &reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let default = if view.access == "audit" { "audit" } else { "case_work" };
+    let role = acting_role(&caller).as_str();
+    let categories = visible_categories(&case, &reader, now);
+    log_read(&state, &caller, &id.to_string(), role, categories, purpose.or(default), "case").await?;
     Ok(json_response(StatusCode::OK, version_headers(version, None), &view))
+}
+
+/// The volunteer brief: first name, age, wishes and practicalities, as far as consent names the
+/// NGO's volunteers (coordinator or integrator of the case's NGO).
+#[utoipa::path(get, path = "/v1/cases/{id}/brief", tag = "cases",
+    params(("id" = String, Path, description = "case id"), ("X-Purpose" = Option<String>, Header, description = "why (default matching)")),
+    responses((status = 200, body = BriefView), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn get_brief(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    purpose: super::Purpose,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: CaseId = parse_id(&id, "case")?;
+    let role = acting_role(&caller);
+    if !matches!(role, brobyg_domain::Role::Coordinator | brobyg_domain::Role::Integrator) {
+        return Err(Problem::forbidden("the brief is for the NGO's coordinator or volunteer app"));
+    }
+    let loaded = load::<Case>(&state, &id.to_string()).await?;
+    let brief_reader = Reader { org: caller.org.clone(), role: ReaderRole::VolunteerBrief };
+    let now = Utc::now();
+    let brief = volunteer_brief(&loaded.aggregate, &brief_reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let categories: Vec<Category> = brief.items.iter().map(|i| i.category).collect();
+    log_read(&state, &caller, &id.to_string(), "volunteer_brief", categories, purpose.or("matching"), "brief").await?;
+    Ok(json_response(StatusCode::OK, version_headers(loaded.version, None), &brief))
 }
 
 // ---- items and consent ------------------------------------------------------------------------
@@ -857,7 +894,18 @@ pub async fn match_suggestions(
     if case.ngo() != Some(&caller.org) {
         return Err(Problem::forbidden("suggestions are for the NGO the case is referred to"));
     }
-    let view = case_view(&case, version, &reader(&caller), Utc::now()).ok_or_else(|| Problem::not_found("case"))?;
+    let now = Utc::now();
+    let view = case_view(&case, version, &reader(&caller), now).ok_or_else(|| Problem::not_found("case"))?;
+    log_read(
+        &state,
+        &caller,
+        &id.to_string(),
+        "coordinator",
+        visible_categories(&case, &reader(&caller), now),
+        "matching".into(),
+        "match-suggestions",
+    )
+    .await?;
     let known: String = view.items.iter().map(|i| i.content.to_lowercase()).collect::<Vec<_>>().join(" ");
     let rows = state.store.volunteer_summaries(&caller.org).await.map_err(|e| Problem::internal(&e))?;
     let mut items = Vec::new();

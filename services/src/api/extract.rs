@@ -110,3 +110,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
         serde_urlencoded::from_str(query).map(Params).map_err(|e| Problem::invalid_request(format!("query: {e}")))
     }
 }
+
+/// Why personal data is read: the `X-Purpose` header, or the endpoint's default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purpose(pub Option<String>);
+
+/// The purposes a read may name.
+pub const READ_PURPOSES: [&str; 8] = [
+    "case_work",
+    "referral",
+    "course_planning",
+    "matching",
+    "closing_evaluation",
+    "statistics",
+    "audit",
+    "subject_access",
+];
+
+impl Purpose {
+    /// The purpose given, or `default`.
+    #[must_use]
+    pub fn or(&self, default: &str) -> String {
+        self.0.clone().unwrap_or_else(|| default.to_owned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Purpose {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("x-purpose") else { return Ok(Self(None)) };
+        let text = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+        if READ_PURPOSES.contains(&text.as_str()) {
+            Ok(Self(Some(text)))
+        } else {
+            Err(Problem::invalid_request(format!("X-Purpose must be one of {}", READ_PURPOSES.join(", "))))
+        }
+    }
+}

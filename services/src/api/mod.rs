@@ -2,12 +2,14 @@
 //! idempotency, and one module per resource.
 
 pub mod agreements;
+pub mod audit;
 pub mod cases;
 pub mod concerns;
 mod errors;
 mod extract;
 mod idempotency;
 pub mod openapi;
+pub mod statistics;
 pub mod volunteers;
 
 use std::collections::HashMap;
@@ -25,7 +27,7 @@ use crate::http::Problem;
 use crate::store::{CommandError, Committed, Loaded};
 
 pub use errors::DomainProblem;
-pub use extract::{Auth, Body, IfMatch, Params, RequestId};
+pub use extract::{Auth, Body, IfMatch, Params, Purpose, RequestId};
 pub use idempotency::idempotency;
 
 /// The position header: the feed position that reflects a write; pass it as `min_position` to
@@ -130,4 +132,27 @@ pub fn same_org(caller: &Caller, org: &Org) -> bool {
 /// A JSON response with a status and headers.
 pub fn json_response<T: serde::Serialize>(status: axum::http::StatusCode, headers: HeaderMap, body: &T) -> Response {
     (status, headers, axum::Json(body)).into_response()
+}
+
+/// Records a read of a case's personal data in the access log, durably, before the response.
+pub async fn log_read(
+    state: &AppState,
+    caller: &Caller,
+    case: &str,
+    role: &str,
+    categories: impl IntoIterator<Item = brobyg_domain::Category>,
+    purpose: String,
+    endpoint: &str,
+) -> Result<(), Problem> {
+    let entry = crate::store::AccessEntry {
+        case_id: case.to_owned(),
+        reader_sub: caller.user.to_string(),
+        reader_org: caller.org.to_string(),
+        reader_role: role.to_owned(),
+        purpose,
+        categories: categories.into_iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
+        endpoint: endpoint.to_owned(),
+        read_at: Utc::now(),
+    };
+    state.access_log.record(entry).await.map_err(|e| Problem::internal(&e))
 }

@@ -47,6 +47,8 @@ impl Modify for Security {
         (name = "volunteers", description = "NGO volunteers"),
         (name = "cases", description = "The case journey"),
         (name = "concerns", description = "Concern reports (underretninger)"),
+        (name = "statistics", description = "Group-level figures with small-cell suppression"),
+        (name = "audit", description = "Auditors: access log"),
         (name = "operations", description = "Health and readiness")
     )
 )]

@@ -5,6 +5,7 @@
 //! events of a command twice (`docs/decisions/0001-cqrs-es-plain-event-store.md`). Every SQL
 //! statement of the service lives in this module and its children.
 
+mod access;
 mod cursor;
 mod feed;
 mod idempotency;
@@ -23,6 +24,7 @@ use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use access::AccessEntry;
 pub use cursor::{Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};

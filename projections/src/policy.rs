@@ -1,0 +1,224 @@
+//! The one rule that decides every read (DESIGN §4), as a pure function of the case, the reader
+//! and the moment.
+//!
+//! A reader sees an information item when
+//! 1. the item is owned by the reader's organisation and the reader's role may see that category
+//!    there; or
+//! 2. the item was disclosed to the reader's organisation at a checkpoint, the basis of that
+//!    disclosure holds *now* (consent neither revoked nor expired, or the reporting duty, which
+//!    never lapses), and the reader's role may see that category; or
+//! 3. the reader is an auditor whose scope covers the case: everything.
+//!
+//! The volunteer brief is a narrow role view: first name, age, and the categories
+//! [`BRIEF_CATEGORIES`], each only while a consent active now names the NGO's volunteers as
+//! recipients of that category. Every `match` below is exhaustive, so a new role or category
+//! fails to compile until someone decides what it may see.
+
+use std::collections::BTreeSet;
+
+use brobyg_domain::case::{Basis, Case, Item, Recipient};
+use brobyg_domain::{Category, Org, RecipientRole, Role, Side};
+use chrono::{DateTime, Utc};
+
+/// Who reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reader {
+    /// The reader's organisation.
+    pub org: Org,
+    /// The role the reader acts in.
+    pub role: ReaderRole,
+}
+
+/// The role a reader reads in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReaderRole {
+    /// A staff role from the token.
+    Staff(Role),
+    /// The volunteer brief, handed by the NGO to the matched volunteer (or the NGO's volunteer app).
+    VolunteerBrief,
+}
+
+impl Reader {
+    /// A staff reader.
+    #[must_use]
+    pub fn staff(org: Org, role: Role) -> Self {
+        Self { org, role: ReaderRole::Staff(role) }
+    }
+}
+
+/// The categories a volunteer brief may hold, besides first name and age.
+pub const BRIEF_CATEGORIES: [Category; 2] = [Category::Wishes, Category::Practical];
+
+/// How a reader relates to a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A party's caseworker or coordinator (or integrator): rules 1 and 2.
+    Party(Side),
+    /// An auditor in scope: rule 3.
+    Auditor,
+    /// The volunteer brief of the case's NGO.
+    Brief,
+    /// Nothing: the case does not exist for this reader.
+    None,
+}
+
+/// How `reader` may access `case`.
+#[must_use]
+pub fn access(case: &Case, reader: &Reader) -> Access {
+    let Some(side) = case.side_of(&reader.org) else { return Access::None };
+    match reader.role {
+        ReaderRole::Staff(Role::Caseworker) => {
+            if side == Side::Municipality {
+                Access::Party(side)
+            } else {
+                Access::None
+            }
+        }
+        ReaderRole::Staff(Role::Coordinator) => {
+            if side == Side::Ngo {
+                Access::Party(side)
+            } else {
+                Access::None
+            }
+        }
+        // An integrator reads for its organisation's systems, like that organisation's staff.
+        ReaderRole::Staff(Role::Integrator) => Access::Party(side),
+        // An auditor's scope is the cases their organisation is a party to.
+        ReaderRole::Staff(Role::Auditor) => Access::Auditor,
+        // Administrators manage agreements and erasure, not case content.
+        ReaderRole::Staff(Role::Admin) => Access::None,
+        ReaderRole::VolunteerBrief => {
+            if side == Side::Ngo {
+                Access::Brief
+            } else {
+                Access::None
+            }
+        }
+    }
+}
+
+/// Why an item is visible, or that it is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Owned by the reader's organisation.
+    Owner,
+    /// Disclosed to the reader's organisation at `at`, basis holding now.
+    Disclosed { at: DateTime<Utc> },
+    /// An auditor in scope.
+    Audit,
+    /// Hidden.
+    Hidden,
+}
+
+impl Visibility {
+    /// Whether the reader sees the item.
+    #[must_use]
+    pub fn visible(self) -> bool {
+        !matches!(self, Self::Hidden)
+    }
+}
+
+/// Whether the basis of disclosing an item of `category` to `to` holds at `now`: the reporting
+/// duty always; a consent while it is active and (re-checked, not trusted) names `to`'s receiving
+/// role, the category and the purpose.
+#[must_use]
+pub fn basis_holds(case: &Case, basis: &Basis, to: &Org, category: Category, now: DateTime<Utc>) -> bool {
+    match basis {
+        Basis::ReportingDuty { .. } => true,
+        Basis::Consent { consent, purpose } => case.consents.get(consent).is_some_and(|c| {
+            let role = if to.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
+            c.is_active_at(now)
+                && c.covers(&Recipient { org: to.clone(), role }, category, &BTreeSet::from([*purpose])).is_some()
+        }),
+    }
+}
+
+/// The first moment `item` was disclosed to `org` at or before `now` under a basis that holds now.
+#[must_use]
+pub fn disclosed_at(case: &Case, item: &Item, org: &Org, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    case.disclosures
+        .iter()
+        .filter(|d| &d.to == org && d.at <= now)
+        .find(|d| d.items.iter().any(|i| i.item == item.id && basis_holds(case, &i.basis, org, item.category, now)))
+        .map(|d| d.at)
+}
+
+/// Whether a consent active at `now` names the NGO's volunteers for `category`.
+#[must_use]
+pub fn brief_consented(case: &Case, ngo: &Org, category: Category, now: DateTime<Utc>) -> bool {
+    case.consents.values().any(|c| {
+        c.is_active_at(now)
+            && c.categories.contains(&category)
+            && c.recipients.iter().any(|r| &r.org == ngo && r.role == RecipientRole::Volunteer)
+    })
+}
+
+/// Whether a category is in the volunteer brief.
+#[must_use]
+pub fn in_brief(category: Category) -> bool {
+    match category {
+        Category::Wishes | Category::Practical => true,
+        Category::Identity
+        | Category::Contact
+        | Category::School
+        | Category::Family
+        | Category::Health
+        | Category::Background
+        | Category::Development
+        | Category::Outcome => false,
+    }
+}
+
+/// The rule: how `reader` sees `item` of `case` at `now`.
+#[must_use]
+pub fn item_visibility(case: &Case, item: &Item, reader: &Reader, now: DateTime<Utc>) -> Visibility {
+    if item.added_at > now {
+        return Visibility::Hidden;
+    }
+    match access(case, reader) {
+        Access::None => Visibility::Hidden,
+        Access::Auditor => Visibility::Audit,
+        Access::Party(_) => {
+            if item.owner == reader.org {
+                Visibility::Owner
+            } else {
+                disclosed_at(case, item, &reader.org, now).map_or(Visibility::Hidden, |at| Visibility::Disclosed { at })
+            }
+        }
+        Access::Brief => {
+            if !in_brief(item.category) || !brief_consented(case, &reader.org, item.category, now) {
+                Visibility::Hidden
+            } else if item.owner == reader.org {
+                Visibility::Owner
+            } else {
+                disclosed_at(case, item, &reader.org, now).map_or(Visibility::Hidden, |at| Visibility::Disclosed { at })
+            }
+        }
+    }
+}
+
+/// Whether the reader may see the young person's first name: the municipality's staff, an
+/// auditor, an NGO reader once an identity item reached it, a brief with identity consent.
+#[must_use]
+pub fn first_name_visible(case: &Case, reader: &Reader, now: DateTime<Utc>) -> bool {
+    let identity_seen = || {
+        case.items.values().any(|i| i.category == Category::Identity && item_visibility(case, i, reader, now).visible())
+    };
+    match access(case, reader) {
+        Access::None => false,
+        Access::Auditor => true,
+        Access::Party(Side::Municipality) => true,
+        Access::Party(Side::Ngo) => identity_seen(),
+        Access::Brief => {
+            brief_consented(case, &reader.org, Category::Identity, now) && {
+                let as_party = Reader::staff(reader.org.clone(), Role::Coordinator);
+                case.items
+                    .values()
+                    .any(|i| i.category == Category::Identity && item_visibility(case, i, &as_party, now).visible())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,264 @@
+//! Group-level figures for a programme, safe to share between partners (DESIGN §4).
+//!
+//! Only cases whose consent (active now) covers the purpose `statistics` count. Every count
+//! below k = 5 is suppressed, and so many more cells as needed (complementary suppression) that
+//! no suppressed cell can be recovered from the total and the visible cells: at least two cells
+//! are suppressed together, and together they hold at least k cases. Medians, means and rates
+//! are shown only over at least k cases, and a rate only when its numerator is shown.
+
+use std::collections::BTreeMap;
+
+use brobyg_domain::calendar::copenhagen_date;
+use brobyg_domain::case::Case;
+use brobyg_domain::{CaseState, Purpose};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The smallest group size shown.
+pub const K: u64 = 5;
+
+/// A figure, or the fact that it is suppressed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Cell<T> {
+    /// The figure.
+    Value(T),
+    /// Suppressed: `{"suppressed": true}`.
+    Suppressed {
+        /// Always true.
+        suppressed: bool,
+    },
+}
+
+impl<T> Cell<T> {
+    fn hidden() -> Self {
+        Self::Suppressed { suppressed: true }
+    }
+}
+
+/// An outcome instrument's figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutcomeFigures {
+    /// Instrument, e.g. `sdq_total`.
+    pub instrument: String,
+    /// Cases with the measure.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub cases: Cell<u64>,
+    /// Mean of `after - before`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub mean_change: Cell<f64>,
+}
+
+/// The figures of one programme over the cases one partner is party to.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Statistics {
+    /// The programme.
+    pub programme: String,
+    /// The smallest group shown.
+    pub k: u64,
+    /// Cases counted (consent covers statistics).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub cases: Cell<u64>,
+    /// Cases per state.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub by_state: BTreeMap<&'static str, Cell<u64>>,
+    /// Median days from referral to the first match.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub median_days_referral_to_match: Option<Cell<f64>>,
+    /// Median days from referral to closing.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub median_days_referral_to_closing: Option<Cell<f64>>,
+    /// Closed among ended courses.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub completion_rate: Option<Cell<f64>>,
+    /// Withdrawn among ended courses.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub withdrawal_rate: Option<Cell<f64>>,
+    /// Outcome change per instrument.
+    pub outcomes: Vec<OutcomeFigures>,
+}
+
+const STATES: [CaseState; 8] = [
+    CaseState::Referred,
+    CaseState::Accepted,
+    CaseState::AwaitingMatch,
+    CaseState::InCourse,
+    CaseState::Closed,
+    CaseState::Declined,
+    CaseState::Withdrawn,
+    CaseState::Redirected,
+];
+
+/// Whether a case counts: referred to `programme` and consent active now covers statistics.
+#[must_use]
+pub fn counts(case: &Case, programme: &str, now: DateTime<Utc>) -> bool {
+    case.referral.as_ref().is_some_and(|r| r.programme == programme)
+        && case.consents.values().any(|c| c.is_active_at(now) && c.purposes.contains(&Purpose::Statistics))
+}
+
+/// Suppresses `cells` (and, if needed, the total) so that no suppressed value can be recovered.
+/// Returns the cells and whether the total is shown.
+#[must_use]
+pub fn suppress<K2: Ord + Clone>(cells: &BTreeMap<K2, u64>) -> (BTreeMap<K2, Cell<u64>>, bool) {
+    let total: u64 = cells.values().sum();
+    if total < K {
+        return (cells.keys().map(|k| (k.clone(), Cell::hidden())).collect(), false);
+    }
+    let mut hidden: Vec<K2> = cells.iter().filter(|(_, v)| (1..K).contains(*v)).map(|(k, _)| k.clone()).collect();
+    let hidden_sum = |hidden: &Vec<K2>| hidden.iter().map(|k| cells[k]).sum::<u64>();
+    let mut total_shown = true;
+    while !hidden.is_empty() && (hidden.len() == 1 || hidden_sum(&hidden) < K) {
+        let next = cells
+            .iter()
+            .filter(|(k, v)| **v > 0 && !hidden.contains(k))
+            .min_by_key(|(_, v)| **v)
+            .map(|(k, _)| k.clone());
+        match next {
+            Some(k) => hidden.push(k),
+            None => {
+                total_shown = false;
+                break;
+            }
+        }
+    }
+    let out = cells
+        .iter()
+        .map(|(k, v)| (k.clone(), if hidden.contains(k) { Cell::hidden() } else { Cell::Value(*v) }))
+        .collect();
+    (out, total_shown)
+}
+
+fn median(mut xs: Vec<f64>) -> Option<Cell<f64>> {
+    if xs.is_empty() {
+        return None;
+    }
+    if (xs.len() as u64) < K {
+        return Some(Cell::hidden());
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let m = if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 };
+    Some(Cell::Value(m))
+}
+
+/// The figures of `programme` over `cases` (those of one partner) at `now`.
+#[must_use]
+pub fn compute(programme: &str, cases: &[Case], now: DateTime<Utc>) -> Statistics {
+    let counted: Vec<&Case> = cases.iter().filter(|c| counts(c, programme, now)).collect();
+    let mut per_state: BTreeMap<&'static str, u64> = STATES.iter().map(|s| (s.as_str(), 0)).collect();
+    for case in &counted {
+        if let Some(state) = case.state
+            && let Some(n) = per_state.get_mut(state.as_str())
+        {
+            *n += 1;
+        }
+    }
+    let (by_state, total_shown) = suppress(&per_state);
+    let total = counted.len() as u64;
+    let referral_day = |c: &Case| c.referral.as_ref().map(|r| copenhagen_date(r.at));
+    let to_match: Vec<f64> =
+        counted.iter().filter_map(|c| Some((c.first_matched_on? - referral_day(c)?).num_days() as f64)).collect();
+    let to_closing: Vec<f64> = counted
+        .iter()
+        .filter(|c| c.state == Some(CaseState::Closed))
+        .filter_map(|c| Some((copenhagen_date(c.ended_at?) - referral_day(c)?).num_days() as f64))
+        .collect();
+    let ended: u64 = ["closed", "withdrawn", "redirected", "declined"].iter().map(|s| per_state[*s]).sum();
+    let rate = |state: &str| -> Option<Cell<f64>> {
+        if ended == 0 {
+            return None;
+        }
+        match (&by_state[state], ended >= K) {
+            (Cell::Value(n), true) => Some(Cell::Value(*n as f64 / ended as f64)),
+            _ => Some(Cell::hidden()),
+        }
+    };
+    let (completion_rate, withdrawal_rate) = (rate("closed"), rate("withdrawn"));
+    let mut by_instrument: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for case in &counted {
+        for o in &case.outcomes {
+            by_instrument.entry(o.instrument.clone()).or_default().push(o.after - o.before);
+        }
+    }
+    let outcomes = by_instrument
+        .into_iter()
+        .map(|(instrument, changes)| {
+            let n = changes.len() as u64;
+            let shown = n >= K;
+            OutcomeFigures {
+                instrument,
+                cases: if shown { Cell::Value(n) } else { Cell::hidden() },
+                mean_change: if shown { Cell::Value(changes.iter().sum::<f64>() / n as f64) } else { Cell::hidden() },
+            }
+        })
+        .collect();
+    Statistics {
+        programme: programme.to_owned(),
+        k: K,
+        cases: if total_shown && total >= K { Cell::Value(total) } else { Cell::hidden() },
+        by_state,
+        median_days_referral_to_match: median(to_match),
+        median_days_referral_to_closing: median(to_closing),
+        completion_rate,
+        withdrawal_rate,
+        outcomes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(xs: &[(&'static str, u64)]) -> BTreeMap<&'static str, u64> {
+        xs.iter().copied().collect()
+    }
+
+    fn shown(c: &BTreeMap<&'static str, Cell<u64>>) -> Vec<&'static str> {
+        c.iter().filter(|(_, v)| matches!(v, Cell::Value(_))).map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn a_total_below_k_hides_everything() {
+        let (c, total) = suppress(&cells(&[("a", 4), ("b", 0)]));
+        assert!(!total);
+        assert!(shown(&c).is_empty());
+    }
+
+    #[test]
+    fn a_single_small_cell_takes_the_next_smallest_with_it() {
+        // a = 3 alone could be recovered as total − b − c; b is suppressed too.
+        let (c, total) = suppress(&cells(&[("a", 3), ("b", 6), ("c", 9)]));
+        assert!(total);
+        assert_eq!(shown(&c), vec!["c"]);
+    }
+
+    #[test]
+    fn small_cells_are_suppressed_until_they_hold_k_together() {
+        // 1 + 2 = 3 < 5: the two could be bounded too tightly; the next smallest joins them.
+        let (c, _) = suppress(&cells(&[("a", 1), ("b", 2), ("c", 7), ("d", 8)]));
+        assert_eq!(shown(&c), vec!["d"]);
+        let (c, _) = suppress(&cells(&[("a", 3), ("b", 4), ("c", 7)]));
+        assert_eq!(shown(&c), vec!["c"]);
+    }
+
+    #[test]
+    fn zero_cells_stay_visible_and_large_cells_stay_visible() {
+        let (c, total) = suppress(&cells(&[("a", 0), ("b", 5), ("c", 6)]));
+        assert!(total);
+        assert_eq!(shown(&c), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn when_nothing_else_can_be_hidden_the_total_goes() {
+        let (c, total) = suppress(&cells(&[("a", 4), ("b", 0), ("c", 9)]));
+        // a joins c (the only other non-zero): both hidden, total 13 could still give a + c only.
+        assert_eq!(shown(&c), vec!["b"]);
+        assert!(total);
+        let (c, total) = suppress(&cells(&[("a", 4), ("b", 1)]));
+        assert!(shown(&c).is_empty());
+        assert!(total, "4 + 1 = 5 hidden together, total 5 shown");
+    }
+}

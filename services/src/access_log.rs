@@ -1,0 +1,60 @@
+//! The access-log writer: every read of personal data is durable before its response leaves.
+//!
+//! Reads hand their entry to one writer task and wait for its acknowledgement; the writer
+//! commits all entries waiting at that moment in one transaction, so under load many reads
+//! share one commit, and no read is answered whose entry could still be lost.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{AccessEntry, Store};
+
+/// Entries one commit takes at most.
+const MAX_BATCH: usize = 512;
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// A handle to the writer.
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    tx: mpsc::Sender<(AccessEntry, Ack)>,
+}
+
+/// Why an entry may not be durable.
+#[derive(Debug, thiserror::Error)]
+#[error("the access log could not be written: {0}")]
+pub struct AccessLogError(String);
+
+impl AccessLog {
+    /// Starts the writer; it ends when every handle is dropped.
+    #[must_use]
+    pub fn spawn(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(AccessEntry, Ack)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<AccessEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+                let result = store.append_access_log(&entries).await.map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, entries = entries.len(), "access log commit failed");
+                }
+                for (_, ack) in batch {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Records one read; returns once it is committed.
+    pub async fn record(&self, entry: AccessEntry) -> Result<(), AccessLogError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send((entry, ack)).await.map_err(|_| AccessLogError("writer stopped".into()))?;
+        done.await.map_err(|_| AccessLogError("writer stopped".into()))?.map_err(AccessLogError)
+    }
+}
