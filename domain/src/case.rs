@@ -140,7 +140,11 @@ pub enum Basis {
     ReportingDuty { duty: Duty },
 }
 
-/// One item of a disclosure, with its basis.
+/// One item of a disclosure, with its basis and the recipient's copy of its content.
+///
+/// The copy is the recipient's own record: the store seals it under the recipient's key, so
+/// erasing the owner's data (say, the NGO's after its retention period) leaves what the other
+/// party lawfully received, and erasing the recipient's leaves the owner's original.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosedItem {
     /// The item.
@@ -149,6 +153,9 @@ pub struct DisclosedItem {
     pub category: Category,
     /// Why it may be shared.
     pub basis: Basis,
+    /// The content as disclosed.
+    #[serde(default)]
+    pub content: Personal<String>,
 }
 
 /// A disclosure (videregivelse) at a checkpoint.
@@ -337,6 +344,10 @@ pub enum CaseEvent {
     CaseWithdrawn { by_whom: WithdrawnBy, reason: Personal<String>, by: UserId, at: DateTime<Utc> },
     /// The caseworker redirected the young person to municipal support.
     CaseRedirected { reason: Personal<String>, by: UserId, at: DateTime<Utc> },
+    /// The subject's personal data was erased (crypto-shredding follows this event): the
+    /// history stays, every personal value reads as erased. `reason` names the legal ground,
+    /// never a person.
+    PersonalDataErased { reason: String, by: UserId, at: DateTime<Utc> },
 }
 
 /// What may be asked of a case.
@@ -403,6 +414,9 @@ pub enum CaseAction {
     Withdraw { by_whom: WithdrawnBy, reason: Personal<String> },
     /// Redirect to municipal support.
     Redirect { reason: Personal<String> },
+    /// Erase the subject's personal data (the municipality; GDPR art. 17). `retention_days`:
+    /// how long the municipality must keep the record after the case ended.
+    EraseSubject { reason: String, retention_days: u32 },
 }
 
 impl CaseAction {
@@ -426,6 +440,7 @@ impl CaseAction {
             Self::HoldClosingMeeting { .. } => "hold_closing_meeting",
             Self::Withdraw { .. } => "withdraw",
             Self::Redirect { .. } => "redirect",
+            Self::EraseSubject { .. } => "erase",
         }
     }
 }
@@ -517,6 +532,15 @@ pub enum CaseError {
     /// A field is invalid.
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// Erasure while a concern awaits the municipality's receipt.
+    #[error("concern {0} is still open: the reporting duty's record must stay until it is acknowledged")]
+    ConcernOpen(ConcernId),
+    /// Erasure while the municipality must still keep the record.
+    #[error("the municipality must keep this record until {0}")]
+    RetentionDutyApplies(NaiveDate),
+    /// Erased twice.
+    #[error("the subject's personal data is already erased")]
+    AlreadyErased,
 }
 
 /// The case as folded from its events.
@@ -551,6 +575,9 @@ pub struct Case {
     /// The day of the first match (for waiting-time statistics).
     #[serde(default)]
     pub first_matched_on: Option<NaiveDate>,
+    /// When the subject's personal data was erased.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// Full years between `birth` and `on`.
@@ -838,6 +865,24 @@ impl Case {
                 not_final(state, name)?;
                 Ok(vec![CaseEvent::CaseWithdrawn { by_whom, reason, by: actor.user, at: actor.at }])
             }
+            CaseAction::EraseSubject { reason, retention_days } => {
+                self.municipality_party(&actor, name)?;
+                if self.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                if let Some(open) = self.concerns.values().find(|c| c.receipt.is_none()) {
+                    return Err(CaseError::ConcernOpen(open.id));
+                }
+                let ended = self.ended_at.map(copenhagen_date).ok_or(CaseError::WrongState { action: name, state })?;
+                let until = ended + TimeDelta::days(i64::from(retention_days));
+                if copenhagen_date(actor.at) < until {
+                    return Err(CaseError::RetentionDutyApplies(until));
+                }
+                if reason.trim().is_empty() {
+                    return Err(CaseError::Invalid("reason: name the legal ground"));
+                }
+                Ok(vec![CaseEvent::PersonalDataErased { reason, by: actor.user, at: actor.at }])
+            }
             CaseAction::Redirect { reason } => {
                 self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
                 not_final(state, name)?;
@@ -995,7 +1040,12 @@ impl Case {
                     role: recipient.role,
                     purposes: flow.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" or "),
                 })?;
-            disclosed.push(DisclosedItem { item: *item_id, category: item.category, basis });
+            disclosed.push(DisclosedItem {
+                item: *item_id,
+                category: item.category,
+                basis,
+                content: item.content.clone(),
+            });
         }
         Ok(Disclosure {
             id,
@@ -1094,6 +1144,17 @@ impl Case {
         Ok(side)
     }
 
+    /// The municipality's caseworker or admin.
+    fn municipality_party(&self, actor: &Actor, action: &'static str) -> Result<(), CaseError> {
+        if !matches!(actor.role, Role::Caseworker | Role::Admin) {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        if self.municipality.as_ref() != Some(&actor.org) {
+            return Err(CaseError::NotAParty(actor.org.clone(), action));
+        }
+        Ok(())
+    }
+
     fn municipality_caseworker(&self, actor: &Actor, action: &'static str) -> Result<(), CaseError> {
         if actor.role != Role::Caseworker {
             return Err(CaseError::NotPermitted { role: actor.role, action });
@@ -1173,6 +1234,7 @@ impl Case {
             }
             CaseEvent::CaseWithdrawn { at, .. } => self.end(CaseState::Withdrawn, *at),
             CaseEvent::CaseRedirected { at, .. } => self.end(CaseState::Redirected, *at),
+            CaseEvent::PersonalDataErased { at, .. } => self.erased_at = Some(*at),
         }
     }
 
@@ -1227,6 +1289,7 @@ impl CaseEvent {
             Self::ClosingMeetingHeld { .. } => "closing_meeting_held",
             Self::CaseWithdrawn { .. } => "case_withdrawn",
             Self::CaseRedirected { .. } => "case_redirected",
+            Self::PersonalDataErased { .. } => "personal_data_erased",
         }
     }
 }

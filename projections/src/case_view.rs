@@ -10,7 +10,18 @@ use brobyg_domain::{CaseState, Category, ItemId, Org, Side};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::policy::{Access, Reader, Visibility, access, first_name_visible, item_visibility};
+use brobyg_domain::Personal;
+
+use crate::policy::{Access, Reader, Visibility, access, disclosed_copy, first_name_visible, item_visibility};
+
+/// How an erased personal text reads in every view.
+pub const ERASED: &str = "[erased]";
+
+/// A personal text as shown: the value, or [`ERASED`] once its key is gone.
+#[must_use]
+pub fn shown(p: &Personal<String>) -> String {
+    p.known().cloned().unwrap_or_else(|| ERASED.to_owned())
+}
 
 /// The young person, as far as the reader may see them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -28,8 +39,9 @@ pub struct YoungPersonView {
     /// Birth date: the municipality only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<NaiveDate>,
-    /// Age today.
-    pub age: u32,
+    /// Age today (absent once the birth date is erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u32>,
 }
 
 /// A custody holder (municipality only).
@@ -221,12 +233,19 @@ pub fn visible_categories(case: &Case, reader: &Reader, now: DateTime<Utc>) -> B
     case.items.values().filter(|i| item_visibility(case, i, reader, now).visible()).map(|i| i.category).collect()
 }
 
-fn item_view(item: &Item, visibility: Visibility) -> ItemView {
+fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, now: DateTime<Utc>) -> ItemView {
+    // A disclosed item shows the recipient's copy; the owner (and an auditor) the original.
+    let content = match visibility {
+        Visibility::Disclosed { .. } => {
+            disclosed_copy(case, item, &reader.org, now).map_or_else(|| ERASED.to_owned(), |(_, c)| shown(c))
+        }
+        Visibility::Owner | Visibility::Audit | Visibility::Hidden => shown(&item.content),
+    };
     ItemView {
         id: item.id,
         category: item.category,
         owner: item.owner.clone(),
-        content: item.content.expose().clone(),
+        content,
         added_at: item.added_at,
         disclosed_at: match visibility {
             Visibility::Disclosed { at } => Some(at),
@@ -253,17 +272,17 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
     for item in case.items.values().filter(|i| i.added_at <= now) {
         let visibility = item_visibility(case, item, reader, now);
         if visibility.visible() {
-            items.push(item_view(item, visibility));
+            items.push(item_view(case, item, visibility, reader, now));
         } else {
             redacted.insert(item.category);
         }
     }
     let young_person = YoungPersonView {
         id: person.id.0,
-        first_name: first_name_visible(case, reader, now).then(|| person.first_name.expose().clone()),
-        last_name: full.then(|| person.last_name.expose().clone()),
-        birth_date: full.then(|| *person.birth_date.expose()),
-        age: brobyg_domain::case::age_on(*person.birth_date.expose(), copenhagen_date(now)),
+        first_name: first_name_visible(case, reader, now).then(|| shown(&person.first_name)),
+        last_name: full.then(|| shown(&person.last_name)),
+        birth_date: if full { person.birth_date.known().copied() } else { None },
+        age: person.birth_date.known().map(|b| brobyg_domain::case::age_on(*b, copenhagen_date(now))),
     };
     let consents = case
         .consents
@@ -284,7 +303,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
             given_at: c.given_at,
             revoked_at: c.revoked_at.filter(|r| *r <= now),
             active: c.is_active_at(now),
-            evidence: full.then(|| c.evidence.expose().clone()),
+            evidence: full.then(|| shown(&c.evidence)),
         })
         .collect();
     let concerns = case
@@ -296,7 +315,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
             ConcernView {
                 id: c.id.0,
                 grounds: c.grounds.iter().copied().collect(),
-                text: c.text.expose().clone(),
+                text: shown(&c.text),
                 observed_on: c.observed_on,
                 reported_at: c.reported_at,
                 assessment_due: c.assessment_due,
@@ -330,10 +349,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
         custody_holders: full.then(|| {
-            case.custody_holders
-                .iter()
-                .map(|h| CustodyHolderView { id: h.id.0, name: h.name.expose().clone() })
-                .collect()
+            case.custody_holders.iter().map(|h| CustodyHolderView { id: h.id.0, name: shown(&h.name) }).collect()
         }),
         items,
         consents,
@@ -354,8 +370,9 @@ pub struct BriefView {
     /// First name, when consent names the volunteers for identity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    /// Age today.
-    pub age: u32,
+    /// Age today (absent once the birth date is erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u32>,
     /// Wishes and practicalities the volunteers may know.
     pub items: Vec<ItemView>,
 }
@@ -372,13 +389,13 @@ pub fn volunteer_brief(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Opti
         .values()
         .filter_map(|item| {
             let visibility = item_visibility(case, item, reader, now);
-            visibility.visible().then(|| item_view(item, visibility))
+            visibility.visible().then(|| item_view(case, item, visibility, reader, now))
         })
         .collect();
     Some(BriefView {
         case: case.id?.0,
-        first_name: first_name_visible(case, reader, now).then(|| person.first_name.expose().clone()),
-        age: brobyg_domain::case::age_on(*person.birth_date.expose(), copenhagen_date(now)),
+        first_name: first_name_visible(case, reader, now).then(|| shown(&person.first_name)),
+        age: person.birth_date.known().map(|b| brobyg_domain::case::age_on(*b, copenhagen_date(now))),
         items,
     })
 }

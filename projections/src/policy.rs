@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 
 use brobyg_domain::case::{Basis, Case, Item, Recipient};
-use brobyg_domain::{Category, Org, RecipientRole, Role, Side};
+use brobyg_domain::{Category, Org, Personal, RecipientRole, Role, Side};
 use chrono::{DateTime, Utc};
 
 /// Who reads.
@@ -133,14 +133,27 @@ pub fn basis_holds(case: &Case, basis: &Basis, to: &Org, category: Category, now
     }
 }
 
+/// The first disclosure of `item` to `org` at or before `now` whose basis holds now: when, and
+/// the recipient's copy of the content.
+#[must_use]
+pub fn disclosed_copy<'a>(
+    case: &'a Case,
+    item: &Item,
+    org: &Org,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, &'a Personal<String>)> {
+    case.disclosures.iter().filter(|d| &d.to == org && d.at <= now).find_map(|d| {
+        d.items
+            .iter()
+            .find(|i| i.item == item.id && basis_holds(case, &i.basis, org, item.category, now))
+            .map(|i| (d.at, &i.content))
+    })
+}
+
 /// The first moment `item` was disclosed to `org` at or before `now` under a basis that holds now.
 #[must_use]
 pub fn disclosed_at(case: &Case, item: &Item, org: &Org, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    case.disclosures
-        .iter()
-        .filter(|d| &d.to == org && d.at <= now)
-        .find(|d| d.items.iter().any(|i| i.item == item.id && basis_holds(case, &i.basis, org, item.category, now)))
-        .map(|d| d.at)
+    disclosed_copy(case, item, org, now).map(|(at, _)| at)
 }
 
 /// Whether a consent active at `now` names the NGO's volunteers for `category`.

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CaseSummaryChange {
     /// A new case row.
-    Opened { municipality: Org, at: DateTime<Utc> },
+    Opened { municipality: Org, young_person: brobyg_domain::PersonId, at: DateTime<Utc> },
     /// The case was referred to `ngo`'s `programme`.
     Referred { ngo: Org, programme: String, at: DateTime<Utc> },
     /// The state changed.
@@ -26,7 +26,9 @@ pub enum CaseSummaryChange {
 pub fn case_summary_change(event: &CaseEvent) -> CaseSummaryChange {
     use CaseSummaryChange::{Opened, Referred, State, Touched};
     match event {
-        CaseEvent::CaseOpened { municipality, at, .. } => Opened { municipality: municipality.clone(), at: *at },
+        CaseEvent::CaseOpened { municipality, young_person, at, .. } => {
+            Opened { municipality: municipality.clone(), young_person: young_person.id, at: *at }
+        }
         CaseEvent::ReferralSubmitted { ngo, programme, at, .. } => {
             Referred { ngo: ngo.clone(), programme: programme.clone(), at: *at }
         }
@@ -44,7 +46,8 @@ pub fn case_summary_change(event: &CaseEvent) -> CaseSummaryChange {
         | CaseEvent::InformationDisclosed { .. }
         | CaseEvent::ActivityLogged { .. }
         | CaseEvent::ConcernReported { .. }
-        | CaseEvent::ConcernAcknowledged { .. } => Touched,
+        | CaseEvent::ConcernAcknowledged { .. }
+        | CaseEvent::PersonalDataErased { .. } => Touched,
     }
 }
 

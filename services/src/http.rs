@@ -52,6 +52,7 @@ pub fn api_router(state: AppState) -> OpenApiRouter {
         .merge(crate::api::concerns::router())
         .merge(crate::api::statistics::router())
         .merge(crate::api::audit::router())
+        .merge(crate::api::subjects::router())
         .layer(from_fn_with_state(state.clone(), crate::api::idempotency))
         .layer(from_fn_with_state(state.clone(), authenticate));
     OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())

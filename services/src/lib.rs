@@ -9,6 +9,7 @@ pub mod auth;
 pub mod demo;
 pub mod devkeys;
 pub mod http;
+pub mod retention;
 pub mod settings;
 pub mod store;
 pub mod views;
@@ -47,6 +48,19 @@ pub enum StartError {
     /// The key set that verifies tokens could not be loaded.
     #[error("cannot load the key set for tokens: {0}")]
     Keys(#[from] AuthError),
+    /// The key-encryption key could not be had.
+    #[error(transparent)]
+    Kek(#[from] crate::store::KekError),
+    /// PostgreSQL without a key-encryption key.
+    #[error(
+        "set BROBYG_KEK_FILE: personal data is sealed at rest and the key-encryption key is not kept in the database"
+    )]
+    NoKek,
+    /// The key-encryption key does not open this database.
+    #[error(
+        "the key-encryption key does not match the one this database was sealed with; refusing to start rather than serve garbage (check BROBYG_KEK_FILE)"
+    )]
+    WrongKek,
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -70,6 +84,8 @@ pub struct AppState {
     pub calendar: WorkCalendar,
     /// The access-log writer.
     pub access_log: access_log::AccessLog,
+    /// Days the municipality keeps a record after the case ended.
+    pub municipal_retention_days: u32,
 }
 
 /// The service, bound and ready to serve.
@@ -85,7 +101,7 @@ impl Application {
     /// Opens the store (creating and migrating the SQLite file on the embedded default),
     /// prepares the dev signing key, and binds the listen address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
-        let store = open_store(settings).await?;
+        let store = open_sealed_store(settings).await?;
         let source = match &settings.jwks {
             Some(jwks) => KeySource::from_setting(jwks),
             None => {
@@ -102,7 +118,20 @@ impl Application {
         let (views, views_task) = views::spawn(store.clone(), stopped);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
         let access_log = access_log::AccessLog::spawn(store.clone());
-        Ok(Self { listener, state: AppState { store, verifier, views, calendar, access_log }, stop_views, views_task })
+        retention::spawn(store.clone(), settings.retention_interval_minutes, stop_views.subscribe());
+        Ok(Self {
+            listener,
+            state: AppState {
+                store,
+                verifier,
+                views,
+                calendar,
+                access_log,
+                municipal_retention_days: settings.municipal_retention_days,
+            },
+            stop_views,
+            views_task,
+        })
     }
 
     /// The bound address.
@@ -146,6 +175,40 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     let store = Store::connect(&settings.effective_database_url(), settings.max_connections).await?;
     if settings.is_embedded() {
         store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// The key-encryption key: `BROBYG_KEK_FILE`, or on the embedded default a key generated in the
+/// data folder (said at start: production keeps it outside the data).
+pub fn load_kek(settings: &Settings) -> Result<crate::store::Kek, StartError> {
+    match &settings.kek_file {
+        Some(path) => Ok(crate::store::Kek::from_file(path)?),
+        None if settings.is_embedded() => {
+            let path = settings.data_dir.join("dev-kek.hex");
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|source| StartError::DataDir { path: settings.data_dir.clone(), source })?;
+            let (kek, generated) = crate::store::Kek::load_or_generate(&path)?;
+            if generated {
+                tracing::warn!(path = %path.display(), "generated a development key-encryption key; set BROBYG_KEK_FILE in production");
+            } else {
+                tracing::info!(path = %path.display(), "using the development key-encryption key");
+            }
+            Ok(kek)
+        }
+        None => Err(StartError::NoKek),
+    }
+}
+
+/// The store with its key-encryption key, checked against the database.
+pub async fn open_sealed_store(settings: &Settings) -> Result<Store, StartError> {
+    let store = open_store(settings).await?.with_kek(load_kek(settings)?);
+    if store.migrations_current().await.unwrap_or(false) {
+        if !store.check_kek().await? {
+            return Err(StartError::WrongKek);
+        }
+    } else {
+        tracing::warn!("database migrations are not current: run `brobyg migrate`");
     }
     Ok(store)
 }

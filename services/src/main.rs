@@ -30,6 +30,11 @@ enum Command {
     Migrate,
     /// Seed a realistic, fictitious data set through the API (two municipalities, two NGOs).
     Demo,
+    /// Erase the NGO side's personal data of cases whose retention period has passed.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Rebuild the list views (caseloads, volunteers, concerns) from the event feed.
     /// Stop `serve` first: it would keep updating the views while they are rebuilt.
     Replay,
@@ -48,6 +53,12 @@ enum Command {
         #[arg(long, default_value_t = 480)]
         ttl_minutes: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionAction {
+    /// Run retention now.
+    Run,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -96,6 +107,17 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             let store = open_store(&settings).await?;
             store.migrate().await?;
             tracing::info!(backend = ?store.backend(), "migrations applied");
+            store.close().await;
+        }
+        Command::Retention { action: RetentionAction::Run } => {
+            let store = brobyg::open_sealed_store(&settings).await?;
+            let report = brobyg::retention::run_once(&store, chrono::Utc::now()).await?;
+            writeln!(
+                std::io::stdout().lock(),
+                "retention: examined {} ended cases, erased the NGO side's personal data of {}",
+                report.examined,
+                report.erased
+            )?;
             store.close().await;
         }
         Command::Replay => {

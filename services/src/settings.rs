@@ -44,6 +44,15 @@ pub struct Settings {
     /// (`BROBYG_CUSTOMARY_DAYS_OFF`; default false: they are not public holidays).
     #[serde(default)]
     pub customary_days_off: bool,
+    /// File with the key-encryption key, 64 hex digits (`BROBYG_KEK_FILE`). Required with
+    /// PostgreSQL; on the embedded default one is generated in the data folder.
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
+    /// Days the municipality must keep a case record after it ended before the subject may be
+    /// erased (`BROBYG_MUNICIPAL_RETENTION_DAYS`, default 1825: five years).
+    pub municipal_retention_days: u32,
+    /// Minutes between retention runs in `serve` (`BROBYG_RETENTION_INTERVAL_MINUTES`).
+    pub retention_interval_minutes: u64,
 }
 
 #[derive(Serialize)]
@@ -52,6 +61,8 @@ struct Defaults {
     data_dir: PathBuf,
     max_connections: u32,
     log_format: LogFormat,
+    municipal_retention_days: u32,
+    retention_interval_minutes: u64,
 }
 
 impl Default for Defaults {
@@ -61,6 +72,8 @@ impl Default for Defaults {
             data_dir: PathBuf::from("./data"),
             max_connections: 10,
             log_format: LogFormat::Text,
+            municipal_retention_days: 1825,
+            retention_interval_minutes: 60,
         }
     }
 }
@@ -87,6 +100,9 @@ impl Settings {
             jwks: None,
             log_format: d.log_format,
             customary_days_off: false,
+            kek_file: None,
+            municipal_retention_days: d.municipal_retention_days,
+            retention_interval_minutes: d.retention_interval_minutes,
         }
     }
 

@@ -72,9 +72,13 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
         "case" => {
             let e: CaseEvent = serde_json::from_value(event.payload.clone()).map_err(decode_error)?;
             let mut writes = vec![match case_summary_change(&e) {
-                CaseSummaryChange::Opened { municipality, at } => {
-                    ViewWrite::CaseOpened { case: id.clone(), municipality, at, version }
-                }
+                CaseSummaryChange::Opened { municipality, young_person, at } => ViewWrite::CaseOpened {
+                    case: id.clone(),
+                    municipality,
+                    young_person: young_person.to_string(),
+                    at,
+                    version,
+                },
                 CaseSummaryChange::Referred { ngo, programme, at } => {
                     ViewWrite::CaseReferred { case: id.clone(), ngo, programme, at, version }
                 }

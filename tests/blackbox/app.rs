@@ -65,10 +65,14 @@ impl Answer {
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings::for_data_dir(data_dir.path());
-        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        Self::spawn_with(db, data_dir, |_| {}).await
+    }
+
+    /// Spawns with settings changed by `change`.
+    pub async fn spawn_with(db: &TestDb, data_dir: tempfile::TempDir, change: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = db.settings(data_dir.path());
+        change(&mut settings);
         if db.url.starts_with("postgres") {
-            settings.database_url = Some(db.url.clone().into());
             db.store().await.close().await;
         }
         let app = Application::build(&settings).await.expect("build");
@@ -76,6 +80,11 @@ impl TestApp {
         tokio::spawn(app.run_until(std::future::pending()));
         let key = DevKey::load_or_create(data_dir.path()).expect("dev key");
         Self { base, client: reqwest::Client::new(), _data_dir: data_dir, key }
+    }
+
+    /// The app's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
     }
 
     /// The database the app uses.

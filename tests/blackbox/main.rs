@@ -7,5 +7,6 @@ mod support;
 
 mod api;
 mod policy;
+mod privacy;
 mod service;
 mod store;

@@ -11,10 +11,8 @@ crate::on_both_backends!(
 );
 
 pub async fn spawn(db: &TestDb, data_dir: &std::path::Path) -> String {
-    let mut settings = Settings::for_data_dir(data_dir);
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    let settings = db.settings(data_dir);
     if db.url.starts_with("postgres") {
-        settings.database_url = Some(db.url.clone().into());
         db.store().await.close().await; // migrate, as `brobyg migrate` would
     }
     let app = Application::build(&settings).await.expect("build");
@@ -48,9 +46,8 @@ async fn the_embedded_default_creates_its_data_folder_and_migrates() {
 
 async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings::for_data_dir(dir.path());
+    let settings = db.settings(dir.path());
     if db.url.starts_with("postgres") {
-        settings.database_url = Some(db.url.clone().into());
         db.store().await.close().await;
     }
     let summary = brobyg::demo::run(&settings).await.expect("demo");

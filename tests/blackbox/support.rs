@@ -45,11 +45,24 @@ impl TestDb {
         Self { url: format!("{base}/{name}"), _dir: None, postgres_name: Some(name) }
     }
 
-    /// A migrated store on this database.
+    /// A migrated store on this database, sealing with [`test_kek`].
     pub async fn store(&self) -> Store {
-        let store = Store::connect(&self.url, 16).await.expect("connect");
+        let store = Store::connect(&self.url, 16).await.expect("connect").with_kek(test_kek());
         store.migrate().await.expect("migrate");
         store
+    }
+
+    /// Settings for the application on this database, with a data folder and a KEK file in `dir`.
+    pub fn settings(&self, dir: &std::path::Path) -> brobyg::settings::Settings {
+        let mut settings = brobyg::settings::Settings::for_data_dir(dir);
+        settings.listen = "127.0.0.1:0".parse().expect("addr");
+        if self.url.starts_with("postgres") {
+            settings.database_url = Some(self.url.clone().into());
+            let kek = dir.join("kek.hex");
+            std::fs::write(&kek, TEST_KEK_HEX).expect("write kek");
+            settings.kek_file = Some(kek);
+        }
+        settings
     }
 
     /// Drops the PostgreSQL database (SQLite files go with the temporary folder).
@@ -61,6 +74,13 @@ impl TestDb {
             admin.close().await;
         }
     }
+}
+
+/// The key-encryption key of the tests' stores.
+pub const TEST_KEK_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+pub fn test_kek() -> brobyg::store::Kek {
+    brobyg::store::Kek::from_bytes([7; 32])
 }
 
 /// Generates one test per backend from `async fn name(db: &TestDb)`.

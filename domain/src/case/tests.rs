@@ -1300,3 +1300,31 @@ mod random_journeys {
         }
     }
 }
+
+// ---- erasure --------------------------------------------------------------------------------
+
+fn erase(retention_days: u32) -> CaseAction {
+    CaseAction::EraseSubject { reason: "GDPR art. 17 request".into(), retention_days }
+}
+
+#[test]
+fn erasure_waits_for_the_end_the_retention_duty_and_every_open_concern() {
+    let mut s = Scenario::in_course(BORN_14);
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, erase(0)), CaseError::WrongState { action: "erase", .. }));
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    let m = s.closing_meeting(vec![]);
+    s.as_coordinator(m);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, erase(0)), CaseError::ConcernOpen(CONCERN));
+    s.as_caseworker(CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: false });
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, erase(365)), CaseError::RetentionDutyApplies(_)));
+    let a = s.coordinator();
+    assert!(matches!(refusal(&mut s, a, erase(0)), CaseError::NotPermitted { .. }));
+    s.as_caseworker(erase(0));
+    assert!(s.case.erased_at.is_some());
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, erase(0)), CaseError::AlreadyErased);
+}

@@ -56,6 +56,9 @@ impl DomainProblem for CaseError {
                 p(CONFLICT, "volunteer-unavailable", "Volunteer unavailable", self)
             }
             Invalid(_) => p(UNPROCESSABLE, "invalid-field", "Invalid field", self),
+            ConcernOpen(_) => p(CONFLICT, "concern-open", "A concern is open", self),
+            RetentionDutyApplies(_) => p(CONFLICT, "retention-duty", "The record must be kept", self),
+            AlreadyErased => p(CONFLICT, "already-done", "Already done", self),
         }
     }
 }

@@ -10,6 +10,7 @@ mod extract;
 mod idempotency;
 pub mod openapi;
 pub mod statistics;
+pub mod subjects;
 pub mod volunteers;
 
 use std::collections::HashMap;
@@ -91,6 +92,14 @@ where
                 return Err(Problem::precondition_failed(expected, actual));
             }
             Err(CommandError::Rejected(e)) => return Err(e.problem(&caller.org)),
+            Err(CommandError::Store(crate::store::StoreError::Erased(_))) => {
+                return Err(Problem::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "erased",
+                    "Personal data erased",
+                    "the subject's personal data was erased; nothing personal can be added to this record",
+                ));
+            }
             Err(CommandError::Store(e)) => return Err(Problem::internal(&e)),
         }
     };

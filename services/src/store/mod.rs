@@ -9,6 +9,7 @@ mod access;
 mod cursor;
 mod feed;
 mod idempotency;
+mod sealing;
 mod sql;
 mod views;
 
@@ -28,6 +29,7 @@ pub use access::AccessEntry;
 pub use cursor::{Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};
+pub use sealing::{Kek, KekError};
 pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, ViewWrite, VolunteerSummary};
 
 /// Which database backs the store.
@@ -63,6 +65,12 @@ pub enum StoreError {
     /// The database URL is not one we support.
     #[error("unsupported database URL: use sqlite:// or postgres://")]
     UnsupportedUrl,
+    /// Personal data must be sealed, and no key-encryption key was given to the store.
+    #[error("no key-encryption key: personal data cannot be sealed or opened")]
+    NoKek,
+    /// Personal data was to be written under a destroyed key (an erased subject).
+    #[error("the record's personal data was erased ({0}); nothing personal can be added to it")]
+    Erased(String),
 }
 
 /// Why a command was not committed.
@@ -94,9 +102,11 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
             AggregateError::UserError(e) => Self::Rejected(e),
             AggregateError::AggregateConflict => Self::Conflict,
             AggregateError::DeserializationError(e) => Self::Store(StoreError::Corrupt(e.to_string())),
-            AggregateError::DatabaseConnectionError(e) | AggregateError::UnexpectedError(e) => {
-                Self::Store(StoreError::Persistence(e.to_string()))
-            }
+            AggregateError::UnexpectedError(e) => match e.downcast::<StoreError>() {
+                Ok(store) => Self::Store(*store),
+                Err(e) => Self::Store(StoreError::Persistence(e.to_string())),
+            },
+            AggregateError::DatabaseConnectionError(e) => Self::Store(StoreError::Persistence(e.to_string())),
         }
     }
 }
@@ -124,10 +134,11 @@ pub struct Committed<A: Aggregate> {
     pub events: Vec<EventEnvelope<A>>,
 }
 
-/// The event store. Cheap to clone (a connection pool inside).
+/// The event store. Cheap to clone (a connection pool and the key-encryption key inside).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    kek: Option<std::sync::Arc<Kek>>,
 }
 
 impl Store {
@@ -140,9 +151,11 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Freed pages are overwritten, so a destroyed data key leaves no copy behind.
+                .pragma("secure_delete", "ON");
             let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
-            Ok(Self { pool: Pool::Sqlite(pool) })
+            Ok(Self { pool: Pool::Sqlite(pool), kek: None })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -150,10 +163,18 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self { pool: Pool::Postgres(pool) })
+            Ok(Self { pool: Pool::Postgres(pool), kek: None })
         } else {
             Err(StoreError::UnsupportedUrl)
         }
+    }
+
+    /// The store with a key-encryption key: personal values are sealed on write and opened on
+    /// read. Without one, commands and loads that touch personal data fail with `NoKek`.
+    #[must_use]
+    pub fn with_kek(mut self, kek: Kek) -> Self {
+        self.kek = Some(std::sync::Arc::new(kek));
+        self
     }
 
     /// The SQLite URL of the store file in `data_dir`.
@@ -218,8 +239,12 @@ impl Store {
         A: Aggregate<Services = ()> + Send + Sync,
     {
         let events: Vec<EventEnvelope<A>> = match &self.pool {
-            Pool::Sqlite(p) => event_store::<A, _>(SqliteEventRepository::new(p.clone())).load_events(id).await,
-            Pool::Postgres(p) => event_store::<A, _>(PostgresEventRepository::new(p.clone())).load_events(id).await,
+            Pool::Sqlite(p) => {
+                event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone()))).load_events(id).await
+            }
+            Pool::Postgres(p) => {
+                event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone()))).load_events(id).await
+            }
         }
         .map_err(store_error)?;
         let mut aggregate = A::default();
@@ -247,7 +272,7 @@ impl Store {
         match &self.pool {
             Pool::Sqlite(p) => {
                 execute_on(
-                    &event_store::<A, _>(SqliteEventRepository::new(p.clone())),
+                    &event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone()))),
                     id,
                     command,
                     expected_version,
@@ -257,7 +282,7 @@ impl Store {
             }
             Pool::Postgres(p) => {
                 execute_on(
-                    &event_store::<A, _>(PostgresEventRepository::new(p.clone())),
+                    &event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone()))),
                     id,
                     command,
                     expected_version,
@@ -290,10 +315,14 @@ impl Store {
         };
         Ok(match &self.pool {
             Pool::Sqlite(p) => {
-                event_store::<A, _>(SqliteEventRepository::new(p.clone())).commit(events, context, metadata).await?
+                event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone())))
+                    .commit(events, context, metadata)
+                    .await?
             }
             Pool::Postgres(p) => {
-                event_store::<A, _>(PostgresEventRepository::new(p.clone())).commit(events, context, metadata).await?
+                event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone())))
+                    .commit(events, context, metadata)
+                    .await?
             }
         })
     }
@@ -342,6 +371,12 @@ impl Store {
             .map(drop)?,
         }
         Ok(())
+    }
+}
+
+impl Store {
+    fn sealed<R>(&self, inner: R) -> sealing::Sealed<R> {
+        sealing::Sealed { inner, store: self.clone() }
     }
 }
 

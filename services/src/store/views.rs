@@ -12,7 +12,7 @@ use super::{Cursor, Pool, Store, StoreError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ViewWrite {
     /// A case was opened.
-    CaseOpened { case: String, municipality: Org, at: DateTime<Utc>, version: i64 },
+    CaseOpened { case: String, municipality: Org, young_person: String, at: DateTime<Utc>, version: i64 },
     /// A case was referred.
     CaseReferred { case: String, ngo: Org, programme: String, at: DateTime<Utc>, version: i64 },
     /// A case changed state.
@@ -53,14 +53,15 @@ impl ViewWrite {
     fn statement(&self) -> Statement {
         use ViewWrite::*;
         match self {
-            CaseOpened { case, municipality, at, version } => Statement {
-                sql: "INSERT INTO case_summaries (case_id, municipality, state, version, opened_at, updated_at) \
-                      VALUES ($1, $2, 'opened', $3, $4, $4) ON CONFLICT (case_id) DO NOTHING",
+            CaseOpened { case, municipality, young_person, at, version } => Statement {
+                sql: "INSERT INTO case_summaries (case_id, municipality, state, version, opened_at, updated_at, \
+                      young_person_id) VALUES ($1, $2, 'opened', $3, $4, $4, $5) ON CONFLICT (case_id) DO NOTHING",
                 params: vec![
                     case.as_str().into(),
                     municipality.as_str().into(),
                     (*version).into(),
                     time_text(*at).into(),
+                    young_person.as_str().into(),
                 ],
             },
             CaseReferred { case, ngo, programme, at, version } => Statement {
@@ -330,6 +331,26 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The case of a young person (subject), from the case view.
+    pub async fn case_of_subject(&self, subject: &str) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .fetch_rows("SELECT case_id FROM case_summaries WHERE young_person_id = $1", vec![subject.into()])
+            .await?;
+        rows.first().map(|r| r.text(0)).transpose()
+    }
+
+    /// Ended cases (for retention): id and state.
+    pub async fn ended_cases(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .fetch_rows(
+                "SELECT case_id FROM case_summaries WHERE state IN ('closed', 'declined', 'withdrawn', 'redirected') \
+                  ORDER BY case_id",
+                vec![],
+            )
+            .await?;
+        rows.iter().map(|r| r.text(0)).collect()
     }
 
     /// The feed position of one stored event (to tell a writer which position reflects it).

@@ -1,0 +1,480 @@
+//! Personal data sealed at rest: a wrapper around the cqrs-es event repositories that encrypts
+//! every marked personal value (`{"$pii": …}`) with AES-256-GCM under a data key of the
+//! aggregate and the organisation that wrote it, and decrypts on the way back. Keys are wrapped
+//! by the key-encryption key (KEK) from configuration. Destroying a key erases every value sealed
+//! under it (crypto-shredding): the events stay, the values read as `{"$erased": true}`.
+//!
+//! The sealed form names its key: `{"$sealed": "v1:<key id>:<base64 nonce‖ciphertext>"}`, and the
+//! key id is the AEAD's associated data, so a value cannot be moved under another key unnoticed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, Nonce, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use brobyg_domain::personal::{ERASED_MARK, PII_MARK, SEALED_MARK};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::sql::{Param, Statement, run_postgres, run_sqlite, time_text};
+use super::{Pool, Store, StoreError};
+
+/// The key-encryption key. Never printed, zeroed when dropped.
+pub struct Kek(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(‹secret›)")
+    }
+}
+
+/// Why a key-encryption key could not be had or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KekError {
+    /// The file could not be read or written.
+    #[error("key-encryption key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file does not hold 32 bytes as 64 hex digits.
+    #[error("key-encryption key file {0} must hold 64 hex digits (32 bytes)")]
+    Malformed(String),
+}
+
+const KEK_CHECK_PLAINTEXT: &[u8] = b"brobyg key-encryption key check v1";
+
+impl Kek {
+    /// Reads a KEK from a file of 64 hex digits.
+    pub fn from_file(path: &Path) -> Result<Self, KekError> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|source| KekError::Io { path: path.display().to_string(), source })?,
+        );
+        let bytes =
+            Zeroizing::new(hex::decode(text.trim()).map_err(|_| KekError::Malformed(path.display().to_string()))?);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KekError::Malformed(path.display().to_string()))?;
+        Ok(Self(Zeroizing::new(key)))
+    }
+
+    /// Reads the KEK at `path`, generating it (mode 0600) if the file does not exist.
+    pub fn load_or_generate(path: &Path) -> Result<(Self, bool), KekError> {
+        if path.exists() {
+            return Ok((Self::from_file(path)?, false));
+        }
+        let key = Zeroizing::new(rand::random::<[u8; 32]>());
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let io = |source| KekError::Io { path: path.display().to_string(), source };
+        let mut file = options.open(path).map_err(io)?;
+        std::io::Write::write_all(&mut file, hex::encode(*key).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok((Self(key), true))
+    }
+
+    /// A KEK from raw bytes (tests).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        // 32 bytes is the AES-256 key length: this cannot fail.
+        Aes256Gcm::new_from_slice(&self.0[..]).unwrap_or_else(|_| unreachable!("a 32-byte key"))
+    }
+}
+
+/// AES-256-GCM with a random 96-bit nonce; output `nonce ‖ ciphertext+tag`.
+fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce_bytes: [u8; 12] = rand::random();
+    let nonce = Nonce::<Aes256Gcm>::from(nonce_bytes);
+    let ciphertext = cipher
+        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .unwrap_or_else(|_| unreachable!("plaintext under 64 GiB"));
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&ciphertext);
+    out
+}
+
+fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 12 + 16 {
+        return None;
+    }
+    let nonce_bytes: [u8; 12] = sealed[..12].try_into().ok()?;
+    cipher.decrypt(&Nonce::<Aes256Gcm>::from(nonce_bytes), Payload { msg: &sealed[12..], aad }).ok()
+}
+
+/// A data key as loaded: usable, or destroyed.
+#[derive(Clone)]
+enum DataKey {
+    Live(Arc<Aes256Gcm>),
+    Destroyed,
+}
+
+fn persistence(e: impl std::fmt::Display) -> PersistenceError {
+    PersistenceError::UnknownError(e.to_string().into())
+}
+
+impl Store {
+    /// Checks the KEK against the database (recording it on first use). `Ok(false)`: the
+    /// database was sealed with another key.
+    pub async fn check_kek(&self) -> Result<bool, StoreError> {
+        let kek = self.kek.as_ref().ok_or(StoreError::NoKek)?;
+        let rows = self.fetch_rows("SELECT sealed FROM kek_check WHERE id = 1", vec![]).await?;
+        match rows.first() {
+            Some(row) => {
+                let sealed = row.opt_bytes(0)?.unwrap_or_default();
+                Ok(open_bytes(&kek.cipher(), b"kek-check", &sealed).is_some_and(|p| p == KEK_CHECK_PLAINTEXT))
+            }
+            None => {
+                let sealed = seal_bytes(&kek.cipher(), b"kek-check", KEK_CHECK_PLAINTEXT);
+                self.run_statements(&[Statement {
+                    sql: "INSERT INTO kek_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                    params: vec![Param::Bytes(Some(sealed))],
+                }])
+                .await?;
+                Box::pin(self.check_kek()).await
+            }
+        }
+    }
+
+    async fn data_key(&self, key_id: &str, create: bool) -> Result<Option<DataKey>, StoreError> {
+        let kek = self.kek.as_ref().ok_or(StoreError::NoKek)?;
+        let select = || self.fetch_rows("SELECT wrapped_key FROM data_keys WHERE key_id = $1", vec![key_id.into()]);
+        let mut rows = select().await?;
+        if rows.is_empty() && create {
+            let key = Zeroizing::new(rand::random::<[u8; 32]>());
+            let wrapped = seal_bytes(&kek.cipher(), key_id.as_bytes(), &key[..]);
+            self.run_statements(&[Statement {
+                sql: "INSERT INTO data_keys (key_id, wrapped_key, created_at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (key_id) DO NOTHING",
+                params: vec![key_id.into(), Param::Bytes(Some(wrapped)), time_text(chrono::Utc::now()).into()],
+            }])
+            .await?;
+            rows = select().await?;
+        }
+        let Some(row) = rows.first() else { return Ok(None) };
+        match row.opt_bytes(0)? {
+            None => Ok(Some(DataKey::Destroyed)),
+            Some(wrapped) => {
+                let key =
+                    Zeroizing::new(open_bytes(&kek.cipher(), key_id.as_bytes(), &wrapped).ok_or_else(|| {
+                        StoreError::Corrupt(format!("data key {key_id} does not open with this KEK"))
+                    })?);
+                let cipher =
+                    Aes256Gcm::new_from_slice(&key[..]).map_err(|_| StoreError::Corrupt("data key length".into()))?;
+                Ok(Some(DataKey::Live(Arc::new(cipher))))
+            }
+        }
+    }
+
+    /// Destroys every data key whose id starts with `prefix`; returns how many. Irreversible.
+    pub async fn destroy_keys(&self, prefix: &str, reason: &str) -> Result<u64, StoreError> {
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        let statement = Statement {
+            sql: "UPDATE data_keys SET wrapped_key = NULL, destroyed_at = $2, destroyed_reason = $3 \
+                  WHERE key_id LIKE $1 ESCAPE '\\' AND wrapped_key IS NOT NULL",
+            params: vec![pattern.into(), time_text(chrono::Utc::now()).into(), reason.into()],
+        };
+        self.run_destroy(&statement).await
+    }
+
+    /// Destroys exactly the data key `key_id`; returns 1 if it was live, else 0. Irreversible.
+    pub async fn destroy_key(&self, key_id: &str, reason: &str) -> Result<u64, StoreError> {
+        let statement = Statement {
+            sql: "UPDATE data_keys SET wrapped_key = NULL, destroyed_at = $2, destroyed_reason = $3 \
+                  WHERE key_id = $1 AND wrapped_key IS NOT NULL",
+            params: vec![key_id.into(), time_text(chrono::Utc::now()).into(), reason.into()],
+        };
+        self.run_destroy(&statement).await
+    }
+
+    async fn run_destroy(&self, statement: &Statement) -> Result<u64, StoreError> {
+        let n = match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let n = run_sqlite(&mut tx, statement).await?;
+                tx.commit().await?;
+                // Freed pages are overwritten (secure_delete); fold the WAL back so no copy of
+                // the wrapped key stays in it.
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await?;
+                n
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let n = run_postgres(&mut tx, statement).await?;
+                tx.commit().await?;
+                // Let VACUUM reclaim the old row versions (best effort; see docs/decisions).
+                let _ = sqlx::query("VACUUM data_keys").execute(p).await;
+                n
+            }
+        };
+        Ok(n)
+    }
+
+    /// Whether any data key with this prefix has been destroyed.
+    pub async fn keys_destroyed(&self, prefix: &str) -> Result<bool, StoreError> {
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        let rows = self
+            .fetch_rows(
+                "SELECT key_id FROM data_keys WHERE key_id LIKE $1 ESCAPE '\\' AND wrapped_key IS NULL",
+                vec![pattern.into()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Seals the personal values of one serialised event in place.
+    pub(crate) async fn seal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
+        if !contains_mark(&event.payload) {
+            return Ok(());
+        }
+        let key_id = format!("{}:{}:{}", event.aggregate_type, event.aggregate_id, seal_scope(event));
+        let cipher = match self.data_key(&key_id, true).await? {
+            Some(DataKey::Live(c)) => c,
+            Some(DataKey::Destroyed) | None => return Err(StoreError::Erased(key_id)),
+        };
+        seal_value(&mut event.payload, &cipher, &key_id);
+        Ok(())
+    }
+
+    /// Opens the sealed values of one serialised event in place; values whose key was destroyed
+    /// become `{"$erased": true}`.
+    pub(crate) async fn unseal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
+        self.unseal_value(&mut event.payload, &mut HashMap::new()).await
+    }
+
+    /// Opens every sealed value inside `value`, with a cache of keys for this call.
+    pub async fn unseal_json(&self, value: &mut Value) -> Result<(), StoreError> {
+        self.unseal_value(value, &mut HashMap::new()).await
+    }
+
+    async fn unseal_value(
+        &self,
+        value: &mut Value,
+        keys: &mut HashMap<String, Option<DataKey>>,
+    ) -> Result<(), StoreError> {
+        let mut sealed = Vec::new();
+        collect_sealed(value, &mut sealed);
+        for text in &sealed {
+            let key_id = sealed_key_id(text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+            if !keys.contains_key(key_id) {
+                let key = self.data_key(key_id, false).await?;
+                keys.insert(key_id.to_owned(), key);
+            }
+        }
+        open_all(value, keys)
+    }
+}
+
+/// The organisation whose key seals an event's personal values: a disclosure's copies belong to
+/// the recipient, a concern report to the municipality it reached, anything else to the
+/// organisation that wrote it.
+fn seal_scope(event: &SerializedEvent) -> String {
+    let body = &event.payload[&event.event_type];
+    let named = match event.event_type.as_str() {
+        "information_disclosed" => body["disclosure"]["to"].as_str(),
+        "concern_reported" => body["reported_to"].as_str(),
+        _ => event.metadata["org"].as_str(),
+    };
+    named.unwrap_or("_").to_owned()
+}
+
+fn contains_mark(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(PII_MARK) || map.values().any(contains_mark),
+        Value::Array(items) => items.iter().any(contains_mark),
+        _ => false,
+    }
+}
+
+fn seal_value(value: &mut Value, cipher: &Aes256Gcm, key_id: &str) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key(PII_MARK) => {
+            let plaintext = Zeroizing::new(serde_json::to_vec(&map[PII_MARK]).unwrap_or_default());
+            let sealed = seal_bytes(cipher, key_id.as_bytes(), &plaintext);
+            *value = json!({ SEALED_MARK: format!("v1:{key_id}:{}", STANDARD.encode(sealed)) });
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| seal_value(v, cipher, key_id)),
+        Value::Array(items) => items.iter_mut().for_each(|v| seal_value(v, cipher, key_id)),
+        _ => {}
+    }
+}
+
+fn collect_sealed(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_MARK) => {
+            if let Some(s) = map[SEALED_MARK].as_str() {
+                out.push(s.to_owned());
+            }
+        }
+        Value::Object(map) => map.values().for_each(|v| collect_sealed(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| collect_sealed(v, out)),
+        _ => {}
+    }
+}
+
+/// The key id of a sealed text `v1:<key id>:<base64>` (the key id holds colons itself).
+fn sealed_key_id(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("v1:")?;
+    rest.rsplit_once(':').map(|(key_id, _)| key_id)
+}
+
+fn open_all(value: &mut Value, keys: &HashMap<String, Option<DataKey>>) -> Result<(), StoreError> {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_MARK) => {
+            let text = map[SEALED_MARK].as_str().unwrap_or_default().to_owned();
+            let key_id = sealed_key_id(&text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+            match keys.get(key_id) {
+                Some(Some(DataKey::Live(cipher))) => {
+                    let b64 = text.rsplit_once(':').map(|(_, b)| b).unwrap_or_default();
+                    let bytes =
+                        STANDARD.decode(b64).map_err(|_| StoreError::Corrupt("sealed value encoding".into()))?;
+                    let plaintext =
+                        Zeroizing::new(open_bytes(cipher, key_id.as_bytes(), &bytes).ok_or_else(|| {
+                            StoreError::Corrupt(format!("a value sealed under {key_id} does not open"))
+                        })?);
+                    let inner: Value = serde_json::from_slice(&plaintext)
+                        .map_err(|_| StoreError::Corrupt("sealed value content".into()))?;
+                    *value = json!({ PII_MARK: inner });
+                }
+                // Destroyed, or never created: the value is gone.
+                Some(Some(DataKey::Destroyed)) | Some(None) | None => *value = json!({ ERASED_MARK: true }),
+            }
+            Ok(())
+        }
+        Value::Object(map) => map.values_mut().try_for_each(|v| open_all(v, keys)),
+        Value::Array(items) => items.iter_mut().try_for_each(|v| open_all(v, keys)),
+        _ => Ok(()),
+    }
+}
+
+/// A cqrs-es repository that seals on the way in and opens on the way out.
+pub struct Sealed<R> {
+    pub(crate) inner: R,
+    pub(crate) store: Store,
+}
+
+impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let mut events = self.inner.get_events::<A>(aggregate_id).await?;
+        let mut keys = HashMap::new();
+        for e in &mut events {
+            self.store.unseal_value(&mut e.payload, &mut keys).await.map_err(persistence)?;
+        }
+        Ok(events)
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let mut events = self.inner.get_last_events::<A>(aggregate_id, last_sequence).await?;
+        for e in &mut events {
+            self.store.unseal_event(e).await.map_err(persistence)?;
+        }
+        Ok(events)
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        // Snapshots would hold plaintext state; this store never writes them (decision 0001).
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_some() {
+            return Err(persistence("snapshots would store personal data unsealed; use the plain event store"));
+        }
+        let mut sealed = events.to_vec();
+        for e in &mut sealed {
+            self.store.seal_event(e).await.map_err(|err| match err {
+                StoreError::Erased(_) => PersistenceError::UnknownError(Box::new(err)),
+                other => persistence(other),
+            })?;
+        }
+        self.inner.persist::<A>(&sealed, None).await
+    }
+
+    async fn stream_events<A: Aggregate>(&self, _aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        Err(persistence("streaming replays are not used; read the global feed"))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        Err(persistence("streaming replays are not used; read the global feed"))
+    }
+}
+
+impl Store {
+    async fn run_statements(&self, statements: &[Statement]) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for s in statements {
+                    run_sqlite(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for s in statements {
+                    run_postgres(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_name_their_key_and_open_only_with_it() {
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
+        let mut v = json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 });
+        seal_value(&mut v, &cipher, "case:1:municipality:0746");
+        let text = v.to_string();
+        assert!(!text.contains("Mikkel") && !text.contains("2012-03-14"), "{text}");
+        let mut found = Vec::new();
+        collect_sealed(&v, &mut found);
+        assert_eq!(found.len(), 2);
+        assert_eq!(sealed_key_id(&found[0]), Some("case:1:municipality:0746"));
+        let mut keys = HashMap::new();
+        keys.insert("case:1:municipality:0746".to_owned(), Some(DataKey::Live(Arc::new(cipher))));
+        let mut opened = v.clone();
+        open_all(&mut opened, &keys).expect("opens");
+        assert_eq!(opened, json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 }));
+        keys.insert("case:1:municipality:0746".to_owned(), Some(DataKey::Destroyed));
+        let mut erased = v.clone();
+        open_all(&mut erased, &keys).expect("erased");
+        assert_eq!(erased, json!({ "a": { "$erased": true }, "b": [ { "$erased": true } ], "c": 1 }));
+        // Moved under another key id, a value does not open.
+        let moved = found[0].replace("case:1:", "case:2:");
+        let mut other = json!({ "$sealed": moved });
+        let mut keys2 = HashMap::new();
+        keys2.insert(
+            "case:2:municipality:0746".to_owned(),
+            Some(DataKey::Live(Arc::new(Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key")))),
+        );
+        assert!(open_all(&mut other, &keys2).is_err());
+    }
+}
