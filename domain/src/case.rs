@@ -1268,6 +1268,56 @@ fn non_empty(text: &Personal<String>, what: &'static str) -> Result<(), CaseErro
 }
 
 impl CaseEvent {
+    /// When the event happened (the command's time).
+    #[must_use]
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::CaseOpened { at, .. }
+            | Self::ConsentRevoked { at, .. }
+            | Self::ReferralSubmitted { at, .. }
+            | Self::ReferralAccepted { at, .. }
+            | Self::ReferralDeclined { at, .. }
+            | Self::PreMeetingHeld { at, .. }
+            | Self::VolunteerMatched { at, .. }
+            | Self::MatchEnded { at, .. }
+            | Self::ActivityLogged { at, .. }
+            | Self::ClosingMeetingHeld { at, .. }
+            | Self::CaseWithdrawn { at, .. }
+            | Self::CaseRedirected { at, .. }
+            | Self::PersonalDataErased { at, .. } => *at,
+            Self::ItemAdded { item } => item.added_at,
+            Self::ConsentGiven { consent } => consent.given_at,
+            Self::InformationDisclosed { disclosure, .. } => disclosure.at,
+            Self::ConcernReported { concern, .. } => concern.reported_at,
+            Self::ConcernAcknowledged { receipt, .. } => receipt.at,
+        }
+    }
+
+    /// Who caused the event.
+    #[must_use]
+    pub fn by(&self) -> &UserId {
+        match self {
+            Self::CaseOpened { by, .. }
+            | Self::ConsentRevoked { by, .. }
+            | Self::ReferralSubmitted { by, .. }
+            | Self::InformationDisclosed { by, .. }
+            | Self::ReferralAccepted { by, .. }
+            | Self::ReferralDeclined { by, .. }
+            | Self::PreMeetingHeld { by, .. }
+            | Self::VolunteerMatched { by, .. }
+            | Self::MatchEnded { by, .. }
+            | Self::ActivityLogged { by, .. }
+            | Self::ClosingMeetingHeld { by, .. }
+            | Self::CaseWithdrawn { by, .. }
+            | Self::CaseRedirected { by, .. }
+            | Self::PersonalDataErased { by, .. } => by,
+            Self::ItemAdded { item } => &item.author,
+            Self::ConsentGiven { consent } => &consent.recorded_by,
+            Self::ConcernReported { concern, .. } => &concern.reported_by,
+            Self::ConcernAcknowledged { receipt, .. } => &receipt.by,
+        }
+    }
+
     /// The stable wire name of the event (`event_type` in the store, CloudEvents `type` suffix).
     #[must_use]
     pub fn name(&self) -> &'static str {

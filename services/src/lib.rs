@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod devkeys;
@@ -119,6 +120,14 @@ impl Application {
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
         let access_log = access_log::AccessLog::spawn(store.clone());
         retention::spawn(store.clone(), settings.retention_interval_minutes, stop_views.subscribe());
+        let audit_key = load_audit_key(settings)?;
+        audit::spawn_checkpointer(
+            store.clone(),
+            audit_key,
+            settings.checkpoint_every_events.max(1),
+            std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
+            stop_views.subscribe(),
+        );
         Ok(Self {
             listener,
             state: AppState {
@@ -211,4 +220,13 @@ pub async fn open_sealed_store(settings: &Settings) -> Result<Store, StartError>
         tracing::warn!("database migrations are not current: run `brobyg migrate`");
     }
     Ok(store)
+}
+
+/// The checkpoint signing key: `BROBYG_AUDIT_KEY_FILE`, or generated in the data folder.
+pub fn load_audit_key(settings: &Settings) -> Result<audit::AuditKey, StartError> {
+    let path = settings.audit_key_file.clone().unwrap_or_else(|| settings.data_dir.join("audit-signing-key.hex"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.to_owned(), source })?;
+    }
+    audit::AuditKey::load_or_generate(&path).map_err(|source| StartError::DataDir { path, source })
 }

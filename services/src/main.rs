@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         action: RetentionAction,
     },
+    /// Auditing tools.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Rebuild the list views (caseloads, volunteers, concerns) from the event feed.
     /// Stop `serve` first: it would keep updating the views while they are rebuilt.
     Replay,
@@ -53,6 +58,12 @@ enum Command {
         #[arg(long, default_value_t = 480)]
         ttl_minutes: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Recompute every hash chain and signed checkpoint; name the first bad case and event.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +130,36 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
                 report.erased
             )?;
             store.close().await;
+        }
+        Command::Audit { action: AuditAction::Verify } => {
+            let store = open_store(&settings).await?;
+            let total = store.event_count().await?;
+            let bar = indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template("{spinner} verifying {pos}/{len} events [{bar:40}] eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = brobyg::audit::verify(&store, |n| bar.set_position(n.min(total))).await?;
+            bar.finish_and_clear();
+            store.close().await;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{}: {} events in {} chains, {} signed checkpoints",
+                if report.ok { "verified" } else { "TAMPERED" },
+                report.events,
+                report.chains,
+                report.checkpoints
+            )?;
+            for f in &report.problems {
+                let at = match (&f.aggregate_type, &f.aggregate_id, f.sequence) {
+                    (Some(t), Some(id), Some(seq)) => format!("{t} {id} event {seq}: "),
+                    _ => String::new(),
+                };
+                writeln!(out, "  {at}{}", f.problem)?;
+            }
+            if !report.ok {
+                return Err("verification failed".into());
+            }
         }
         Command::Replay => {
             let store = open_store(&settings).await?;

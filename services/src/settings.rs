@@ -53,6 +53,14 @@ pub struct Settings {
     pub municipal_retention_days: u32,
     /// Minutes between retention runs in `serve` (`BROBYG_RETENTION_INTERVAL_MINUTES`).
     pub retention_interval_minutes: u64,
+    /// File with the ed25519 seed (64 hex digits) that signs checkpoints
+    /// (`BROBYG_AUDIT_KEY_FILE`); unset: generated in the data folder.
+    #[serde(default)]
+    pub audit_key_file: Option<PathBuf>,
+    /// Sign a checkpoint every this many events (`BROBYG_CHECKPOINT_EVERY_EVENTS`)…
+    pub checkpoint_every_events: i64,
+    /// …or every this many seconds when fewer arrived (`BROBYG_CHECKPOINT_EVERY_SECONDS`).
+    pub checkpoint_every_seconds: u64,
 }
 
 #[derive(Serialize)]
@@ -63,6 +71,8 @@ struct Defaults {
     log_format: LogFormat,
     municipal_retention_days: u32,
     retention_interval_minutes: u64,
+    checkpoint_every_events: i64,
+    checkpoint_every_seconds: u64,
 }
 
 impl Default for Defaults {
@@ -74,6 +84,8 @@ impl Default for Defaults {
             log_format: LogFormat::Text,
             municipal_retention_days: 1825,
             retention_interval_minutes: 60,
+            checkpoint_every_events: 1000,
+            checkpoint_every_seconds: 60,
         }
     }
 }
@@ -103,6 +115,9 @@ impl Settings {
             kek_file: None,
             municipal_retention_days: d.municipal_retention_days,
             retention_interval_minutes: d.retention_interval_minutes,
+            audit_key_file: None,
+            checkpoint_every_events: d.checkpoint_every_events,
+            checkpoint_every_seconds: d.checkpoint_every_seconds,
         }
     }
 

@@ -6,6 +6,7 @@ mod app;
 mod support;
 
 mod api;
+mod audit;
 mod policy;
 mod privacy;
 mod service;

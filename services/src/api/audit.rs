@@ -1,4 +1,5 @@
-//! Auditors: the access log of a case (more audit endpoints come with the replay issue).
+//! Auditors: the full history of a case, its state as of a moment and as one organisation saw
+//! it then, the access log, signed checkpoints and verification of the hash chains.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -6,7 +7,7 @@ use axum::response::Response;
 use brobyg_domain::CaseId;
 use brobyg_domain::case::Case;
 use brobyg_projections::policy::{Access, Reader, access};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +20,12 @@ use crate::store::AccessEntry;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(access_log))
+    OpenApiRouter::new()
+        .routes(routes!(access_log))
+        .routes(routes!(case_events))
+        .routes(routes!(case_state))
+        .routes(routes!(checkpoints))
+        .routes(routes!(verify))
 }
 
 /// One read of the case's personal data.
@@ -117,4 +123,194 @@ pub async fn access_log(
         })
         .collect();
     Ok(json_response(StatusCode::OK, Default::default(), &AccessLog { case: id.to_string(), entries }))
+}
+
+/// One event of a case's history, with its metadata.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Sequence in the case.
+    pub sequence: usize,
+    /// Event type.
+    pub event_type: String,
+    /// When it happened.
+    pub at: String,
+    /// Who caused it.
+    pub actor: String,
+    /// Their organisation (from the command's metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// The role they acted in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The request that caused it (correlation id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// The command that caused it (causation id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    /// For a disclosure: the legal basis of each item.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub bases: Vec<serde_json::Value>,
+    /// The chain hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The event itself (personal values opened, or erased).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// The full history of a case (auditors in scope; the read is logged).
+#[utoipa::path(get, path = "/v1/audit/cases/{id}/events", tag = "audit",
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn case_events(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    purpose: Purpose,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id: CaseId = parse_id(&id, "case")?;
+    let (case, _) = load_for_auditor(&state, &caller, id).await?;
+    let categories = case.items.values().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
+    log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/events").await?;
+    let loaded = load::<Case>(&state, &id.to_string()).await?;
+    let events: Vec<AuditEvent> = loaded
+        .events
+        .iter()
+        .map(|e| {
+            let bases = match &e.payload {
+                brobyg_domain::case::CaseEvent::InformationDisclosed { disclosure, .. } => disclosure
+                    .items
+                    .iter()
+                    .map(|i| serde_json::json!({ "item": i.item, "category": i.category, "basis": i.basis }))
+                    .collect(),
+                _ => vec![],
+            };
+            AuditEvent {
+                sequence: e.sequence,
+                event_type: e.payload.name().to_owned(),
+                at: e.payload.at().to_rfc3339(),
+                actor: e.payload.by().to_string(),
+                organisation: e.metadata.get("org").cloned(),
+                role: e.metadata.get("role").cloned(),
+                correlation_id: e.metadata.get("request_id").cloned(),
+                causation_id: e.metadata.get("command_id").cloned(),
+                bases,
+                hash: e.metadata.get("hash").cloned(),
+                payload: serde_json::to_value(&e.payload).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, Default::default(), &events))
+}
+
+/// Parameters of an as-of read.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StateParams {
+    /// The moment (RFC 3339).
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    /// An organisation: the case as its caseworker or coordinator could see it then.
+    #[serde(default)]
+    pub as_seen_by: Option<String>,
+}
+
+/// The case as it stood at `as_of`, in full or as one organisation could see it then (the
+/// policy evaluated with the consents of that moment).
+#[utoipa::path(get, path = "/v1/audit/cases/{id}/state", tag = "audit",
+    params(("id" = String, Path, description = "case id"), StateParams),
+    responses((status = 200, body = brobyg_projections::case_view::CaseView), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn case_state(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    purpose: Purpose,
+    Path(id): Path<String>,
+    super::Params(params): super::Params<StateParams>,
+) -> Result<Response, Problem> {
+    let id: CaseId = parse_id(&id, "case")?;
+    load_for_auditor(&state, &caller, id).await?;
+    let loaded = load::<Case>(&state, &id.to_string()).await?;
+    let mut then = Case::default();
+    let mut version = 0;
+    for e in loaded.events.iter().filter(|e| e.payload.at() <= params.as_of) {
+        then.apply(&e.payload);
+        version = e.sequence;
+    }
+    if version == 0 {
+        return Err(Problem::not_found("case at that moment"));
+    }
+    let reader = match &params.as_seen_by {
+        None => Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor),
+        Some(org) => {
+            let org: brobyg_domain::Org =
+                org.parse().map_err(|e: brobyg_domain::InvalidOrg| Problem::invalid_request(e.to_string()))?;
+            let role =
+                if org.is_municipality() { brobyg_domain::Role::Caseworker } else { brobyg_domain::Role::Coordinator };
+            Reader::staff(org, role)
+        }
+    };
+    let view = brobyg_projections::case_view::case_view(&then, version, &reader, params.as_of)
+        .ok_or_else(|| Problem::not_found("case for that organisation at that moment"))?;
+    let categories = brobyg_projections::case_view::visible_categories(&then, &reader, params.as_of);
+    log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/state").await?;
+    Ok(json_response(StatusCode::OK, Default::default(), &view))
+}
+
+/// A signed checkpoint.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CheckpointView {
+    /// The feed position covered (opaque).
+    pub position: String,
+    /// Events up to there.
+    pub event_count: i64,
+    /// The running hash over their chain hashes.
+    pub feed_hash: String,
+    /// When it was signed.
+    pub signed_at: String,
+    /// The ed25519 public key (hex).
+    pub public_key: String,
+    /// The signature over `brobyg-checkpoint-v1|position|event_count|feed_hash|signed_at` (hex).
+    pub signature: String,
+}
+
+/// Every signed checkpoint over the feed head (auditors).
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit",
+    responses((status = 200, body = Vec<CheckpointView>), (status = 403, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
+    if !caller.has(brobyg_domain::Role::Auditor) {
+        return Err(Problem::forbidden("audit endpoints are for auditors"));
+    }
+    let list: Vec<CheckpointView> = state
+        .store
+        .checkpoints()
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .into_iter()
+        .map(|c| CheckpointView {
+            position: c.position.to_string(),
+            event_count: c.event_count,
+            feed_hash: c.feed_hash,
+            signed_at: c.signed_at,
+            public_key: c.public_key,
+            signature: c.signature,
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, Default::default(), &list))
+}
+
+/// Recompute every hash chain and checkpoint; the first bad case and event is named.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
+    if !caller.has(brobyg_domain::Role::Auditor) {
+        return Err(Problem::forbidden("audit endpoints are for auditors"));
+    }
+    let report = crate::audit::verify(&state.store, |_| {}).await.map_err(|e| Problem::internal(&e))?;
+    Ok(json_response(StatusCode::OK, Default::default(), &report))
 }

@@ -77,6 +77,8 @@ where
     metadata.insert("request_id".to_owned(), request_id.0.clone());
     metadata.insert("org".to_owned(), caller.org.to_string());
     metadata.insert("user".to_owned(), caller.user.to_string());
+    metadata.insert("role".to_owned(), acting_role(caller).as_str().to_owned());
+    metadata.insert("command_id".to_owned(), uuid::Uuid::new_v4().to_string());
     let mut attempt = 0;
     let committed = loop {
         attempt += 1;

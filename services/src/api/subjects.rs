@@ -30,7 +30,19 @@ async fn subject_case(state: &AppState, caller: &Caller, subject: &str) -> Resul
         return Err(Problem::forbidden("the municipality's caseworkers and administrators handle subject requests"));
     }
     let _: PersonId = parse_id(subject, "subject")?;
-    let case_id = state.store.case_of_subject(subject).await.map_err(|e| Problem::internal(&e))?;
+    // The subject index is a view fed from the global order: give it a moment to catch up with
+    // a case opened just now before saying no.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let case_id = loop {
+        let found = state.store.case_of_subject(subject).await.map_err(|e| Problem::internal(&e))?;
+        if found.is_some() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        state
+            .views
+            .wait_for(crate::store::Cursor { tx: u64::MAX, position: i64::MAX }, std::time::Duration::from_millis(100))
+            .await;
+    };
     let case_id: CaseId = parse_id(&case_id.ok_or_else(|| Problem::not_found("subject"))?, "subject")?;
     let loaded = load::<Case>(state, &case_id.to_string()).await?;
     if loaded.aggregate.municipality.as_ref() != Some(&caller.org) {

@@ -48,6 +48,36 @@ pub struct FeedPage {
 }
 
 impl Store {
+    /// The cursor of the last event readers can see now (`START` if none).
+    pub async fn feed_head(&self) -> Result<Cursor, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let position: Option<i64> =
+                    sqlx::query_scalar("SELECT max(position) FROM event_feed").fetch_one(p).await?;
+                Ok(position.map_or(Cursor::START, |position| Cursor { tx: 0, position }))
+            }
+            Pool::Postgres(p) => {
+                let row = sqlx::query(
+                    "SELECT tx_id::text AS tx, global_position FROM events \
+                      WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                      ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+                )
+                .fetch_optional(p)
+                .await?;
+                match row {
+                    None => Ok(Cursor::START),
+                    Some(row) => {
+                        let tx: String = row.try_get("tx")?;
+                        Ok(Cursor {
+                            tx: tx.parse().map_err(|_| StoreError::Corrupt("tx_id".into()))?,
+                            position: row.try_get("global_position")?,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads up to `limit` events after `after`, in global order.
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, 10_000));

@@ -6,6 +6,8 @@
 //! statement of the service lives in this module and its children.
 
 mod access;
+pub mod chain;
+mod checkpoints;
 mod cursor;
 mod feed;
 mod idempotency;
@@ -26,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::AccessEntry;
+pub use checkpoints::AuditCheckpoint;
 pub use cursor::{Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};

@@ -409,6 +409,33 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
                 other => persistence(other),
             })?;
         }
+        // Chain each sealed event to the one before it in its aggregate.
+        if let Some(first) = sealed.first() {
+            let mut prev = if first.sequence <= 1 {
+                super::chain::GENESIS.to_owned()
+            } else {
+                self.store
+                    .stored_hash(&first.aggregate_type, &first.aggregate_id, first.sequence - 1)
+                    .await
+                    .map_err(persistence)?
+                    .unwrap_or_else(|| super::chain::GENESIS.to_owned())
+            };
+            for e in &mut sealed {
+                let hash = super::chain::event_hash(
+                    &prev,
+                    &e.aggregate_type,
+                    &e.aggregate_id,
+                    e.sequence as u64,
+                    &e.event_type,
+                    &e.event_version,
+                    &e.payload,
+                );
+                if let Value::Object(meta) = &mut e.metadata {
+                    meta.insert("hash".into(), Value::String(hash.clone()));
+                }
+                prev = hash;
+            }
+        }
         self.inner.persist::<A>(&sealed, None).await
     }
 
@@ -422,7 +449,40 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
 }
 
 impl Store {
-    async fn run_statements(&self, statements: &[Statement]) -> Result<(), StoreError> {
+    /// The chain hash stored with one event.
+    pub(crate) async fn stored_hash(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let seq = i64::try_from(sequence).unwrap_or(i64::MAX);
+        let metadata: Option<Value> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT metadata FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(seq)
+                .fetch_optional(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar(
+                    "SELECT metadata FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(seq)
+                .fetch_optional(p)
+                .await?
+            }
+        };
+        Ok(metadata.and_then(|m| m["hash"].as_str().map(str::to_owned)))
+    }
+
+    pub(crate) async fn run_statements(&self, statements: &[Statement]) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;

@@ -1,0 +1,76 @@
+//! The signed checkpoints table.
+
+use super::sql::{Statement, time_text};
+use super::{Cursor, Store, StoreError};
+
+/// One signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The last feed position covered.
+    pub position: Cursor,
+    /// Events in the feed up to and including `position`.
+    pub event_count: i64,
+    /// The running hash over their chain hashes.
+    pub feed_hash: String,
+    /// When it was signed (RFC 3339).
+    pub signed_at: String,
+    /// The ed25519 public key, hex.
+    pub public_key: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+impl AuditCheckpoint {
+    /// The bytes that are signed.
+    #[must_use]
+    pub fn message(position: &Cursor, event_count: i64, feed_hash: &str, signed_at: &str) -> String {
+        format!("brobyg-checkpoint-v1|{position}|{event_count}|{feed_hash}|{signed_at}")
+    }
+}
+
+impl Store {
+    /// Stores a checkpoint.
+    pub async fn add_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        self.run_statements(&[Statement {
+            sql: "INSERT INTO audit_checkpoints (position, event_count, feed_hash, signed_at, public_key, signature) \
+                  VALUES ($1, $2, $3, $4, $5, $6)",
+            params: vec![
+                c.position.to_string().into(),
+                c.event_count.into(),
+                c.feed_hash.as_str().into(),
+                c.signed_at.as_str().into(),
+                c.public_key.as_str().into(),
+                c.signature.as_str().into(),
+            ],
+        }])
+        .await
+    }
+
+    /// Every checkpoint, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let rows = self
+            .fetch_rows(
+                "SELECT position, event_count, feed_hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY id",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditCheckpoint {
+                    position: r.text(0)?.parse().map_err(|_| StoreError::Corrupt("checkpoint position".into()))?,
+                    event_count: r.int(1)?,
+                    feed_hash: r.text(2)?,
+                    signed_at: r.text(3)?,
+                    public_key: r.text(4)?,
+                    signature: r.text(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Now, as stored text.
+    #[must_use]
+    pub fn now_text() -> String {
+        time_text(chrono::Utc::now())
+    }
+}
