@@ -5,6 +5,7 @@
 //! returns what they produce.
 
 pub mod case_view;
+pub mod feed;
 pub mod policy;
 pub mod statistics;
 pub mod summaries;

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     let (router, openapi) = api_router(state.clone()).split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/asyncapi.json", axum::routing::get(asyncapi))
         .fallback(|| async { Problem::not_found("resource") })
         .layer(
             tower::ServiceBuilder::new()
@@ -53,6 +54,8 @@ pub fn api_router(state: AppState) -> OpenApiRouter {
         .merge(crate::api::statistics::router())
         .merge(crate::api::audit::router())
         .merge(crate::api::subjects::router())
+        .merge(crate::api::feed::router())
+        .merge(crate::api::subscriptions::router())
         .layer(from_fn_with_state(state.clone(), crate::api::idempotency))
         .layer(from_fn_with_state(state.clone(), authenticate));
     OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
@@ -201,6 +204,11 @@ impl IntoResponse for Problem {
         });
         (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
+}
+
+/// The AsyncAPI 3.0 document of the feed, webhook and NATS payloads.
+async fn asyncapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../assets/asyncapi.json")).into_response()
 }
 
 /// Liveness: the process answers.

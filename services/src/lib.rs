@@ -9,11 +9,14 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod devkeys;
+pub mod feed;
 pub mod http;
+pub mod nats;
 pub mod retention;
 pub mod settings;
 pub mod store;
 pub mod views;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +90,10 @@ pub struct AppState {
     pub access_log: access_log::AccessLog,
     /// Days the municipality keeps a record after the case ended.
     pub municipal_retention_days: u32,
+    /// Bumped after every commit, to wake feed readers.
+    pub commits: std::sync::Arc<watch::Sender<u64>>,
+    /// Webhook delivery settings.
+    pub webhooks: webhooks::WorkerSettings,
 }
 
 /// The service, bound and ready to serve.
@@ -119,6 +126,16 @@ impl Application {
         let (views, views_task) = views::spawn(store.clone(), stopped);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
         let access_log = access_log::AccessLog::spawn(store.clone());
+        let commits = std::sync::Arc::new(watch::channel(0u64).0);
+        let webhook_settings = webhooks::WorkerSettings {
+            allow_private: settings.webhook_allow_private,
+            retry_scale: settings.webhook_retry_scale,
+        };
+        webhooks::spawn(store.clone(), webhook_settings, commits.subscribe(), stop_views.subscribe());
+        if let Some(url) = &settings.nats_url {
+            let nats = nats::NatsSettings { url: url.clone(), prefix: settings.nats_subject_prefix.clone() };
+            nats::spawn(store.clone(), nats, commits.subscribe(), stop_views.subscribe());
+        }
         retention::spawn(store.clone(), settings.retention_interval_minutes, stop_views.subscribe());
         let audit_key = load_audit_key(settings)?;
         audit::spawn_checkpointer(
@@ -137,6 +154,8 @@ impl Application {
                 calendar,
                 access_log,
                 municipal_retention_days: settings.municipal_retention_days,
+                commits,
+                webhooks: webhook_settings,
             },
             stop_views,
             views_task,

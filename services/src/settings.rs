@@ -61,6 +61,17 @@ pub struct Settings {
     pub checkpoint_every_events: i64,
     /// …or every this many seconds when fewer arrived (`BROBYG_CHECKPOINT_EVERY_SECONDS`).
     pub checkpoint_every_seconds: u64,
+    /// Let webhooks go to private and loopback addresses (`BROBYG_WEBHOOK_ALLOW_PRIVATE`;
+    /// default false: only public addresses).
+    #[serde(default)]
+    pub webhook_allow_private: bool,
+    /// Multiplies the webhook retry pauses (`BROBYG_WEBHOOK_RETRY_SCALE`, default 1.0).
+    pub webhook_retry_scale: f64,
+    /// NATS server for the JetStream publisher (`BROBYG_NATS_URL`); unset: no publishing.
+    #[serde(default)]
+    pub nats_url: Option<String>,
+    /// First subject token and stream prefix (`BROBYG_NATS_SUBJECT_PREFIX`, default `brobyg`).
+    pub nats_subject_prefix: String,
 }
 
 #[derive(Serialize)]
@@ -73,6 +84,8 @@ struct Defaults {
     retention_interval_minutes: u64,
     checkpoint_every_events: i64,
     checkpoint_every_seconds: u64,
+    webhook_retry_scale: f64,
+    nats_subject_prefix: String,
 }
 
 impl Default for Defaults {
@@ -86,6 +99,8 @@ impl Default for Defaults {
             retention_interval_minutes: 60,
             checkpoint_every_events: 1000,
             checkpoint_every_seconds: 60,
+            webhook_retry_scale: 1.0,
+            nats_subject_prefix: "brobyg".to_owned(),
         }
     }
 }
@@ -118,6 +133,10 @@ impl Settings {
             audit_key_file: None,
             checkpoint_every_events: d.checkpoint_every_events,
             checkpoint_every_seconds: d.checkpoint_every_seconds,
+            webhook_allow_private: false,
+            webhook_retry_scale: d.webhook_retry_scale,
+            nats_url: None,
+            nats_subject_prefix: d.nats_subject_prefix,
         }
     }
 

@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod audit;
+mod feeds;
 mod policy;
 mod privacy;
 mod service;

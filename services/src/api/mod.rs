@@ -7,10 +7,12 @@ pub mod cases;
 pub mod concerns;
 mod errors;
 mod extract;
+pub mod feed;
 mod idempotency;
 pub mod openapi;
 pub mod statistics;
 pub mod subjects;
+pub mod subscriptions;
 pub mod volunteers;
 
 use std::collections::HashMap;
@@ -106,6 +108,7 @@ where
         }
     };
     state.views.wake();
+    state.commits.send_modify(|n| *n = n.wrapping_add(1));
     let position = match committed.events.last() {
         Some(last) => state.store.position_of(A::TYPE, id, last.sequence).await.ok(),
         None => None,

@@ -49,6 +49,7 @@ impl Modify for Security {
         (name = "concerns", description = "Concern reports (underretninger)"),
         (name = "statistics", description = "Group-level figures with small-cell suppression"),
         (name = "audit", description = "Auditors: access log"),
+        (name = "feed", description = "Integrators: the organisation's redacted events as CloudEvents"),
         (name = "subjects", description = "Data subjects: export (GDPR art. 15) and erasure (art. 17)"),
         (name = "operations", description = "Health and readiness")
     )

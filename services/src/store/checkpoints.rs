@@ -68,6 +68,12 @@ impl Store {
             .collect()
     }
 
+    /// A time as stored text.
+    #[must_use]
+    pub fn time_text_of(t: chrono::DateTime<chrono::Utc>) -> String {
+        time_text(t)
+    }
+
     /// Now, as stored text.
     #[must_use]
     pub fn now_text() -> String {

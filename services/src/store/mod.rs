@@ -14,6 +14,7 @@ mod idempotency;
 mod sealing;
 mod sql;
 mod views;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +35,7 @@ pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};
 pub use sealing::{Kek, KekError};
 pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, ViewWrite, VolunteerSummary};
+pub use webhooks::{Delivery, Subscription};
 
 /// Which database backs the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -113,6 +113,16 @@ fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> 
     cipher.decrypt(&Nonce::<Aes256Gcm>::from(nonce_bytes), Payload { msg: &sealed[12..], aad }).ok()
 }
 
+/// Seals bytes directly with the KEK (for small secrets such as webhook signing secrets).
+pub(crate) fn seal_with_kek(kek: &Kek, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_bytes(&kek.cipher(), aad, plaintext)
+}
+
+/// Opens bytes sealed by [`seal_with_kek`].
+pub(crate) fn open_with_kek(kek: &Kek, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    open_bytes(&kek.cipher(), aad, sealed)
+}
+
 /// A data key as loaded: usable, or destroyed.
 #[derive(Clone)]
 enum DataKey {

@@ -1,0 +1,153 @@
+//! What an organisation's integrator receives of each event, applying the same rule as reads
+//! (DESIGN §4), evaluated when the feed is read.
+//!
+//! An event the organisation may not see at all is left out. A partly visible one carries only
+//! the visible fields:
+//!
+//! | event | municipality | NGO (once referred) |
+//! |---|---|---|
+//! | `case_opened` | all | — |
+//! | `item_added` | its own items | its own items |
+//! | `consent_given` / `consent_revoked` | all | without `evidence` / `reason` |
+//! | `referral_submitted`, `referral_accepted`, `referral_declined`, `pre_meeting_held`, `volunteer_matched`, `closing_meeting_held`, `case_withdrawn`, `personal_data_erased` | all | all |
+//! | `match_ended` | without `reason` | all |
+//! | `case_redirected` | all | without `reason` |
+//! | `activity_logged` | — | all |
+//! | `information_disclosed` | as sender: without contents; as recipient: contents while the basis holds | same |
+//! | `concern_reported` | all (it reached the municipality) | the reporting organisation: all |
+//! | `concern_acknowledged` | all | the reporter: `investigation_started` only |
+//! | agreement events | both parties | both parties |
+//! | volunteer events | — | the volunteer's NGO |
+//!
+//! Personal values appear plain (`"Mikkel"`), or as `"[erased]"` once erased.
+
+use brobyg_domain::agreement::AgreementEvent;
+use brobyg_domain::case::{Case, CaseEvent};
+use brobyg_domain::personal::{ERASED_MARK, PII_MARK, SEALED_MARK};
+use brobyg_domain::volunteer::VolunteerEvent;
+use brobyg_domain::{Org, Side};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::case_view::ERASED;
+use crate::policy::basis_holds;
+
+/// Replaces personal marks with plain values (`{"$pii": v}` → `v`, erased or sealed → `"[erased]"`).
+#[must_use]
+pub fn plain(value: Value) -> Value {
+    match value {
+        Value::Object(mut map) if map.len() == 1 && map.contains_key(PII_MARK) => {
+            map.remove(PII_MARK).map_or(Value::Null, plain)
+        }
+        Value::Object(map) if map.len() == 1 && (map.contains_key(ERASED_MARK) || map.contains_key(SEALED_MARK)) => {
+            Value::String(ERASED.to_owned())
+        }
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, plain(v))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
+        other => other,
+    }
+}
+
+fn body<T: serde::Serialize>(event: &T) -> Map<String, Value> {
+    match serde_json::to_value(event) {
+        Ok(Value::Object(outer)) => match outer.into_iter().next() {
+            Some((_, Value::Object(inner))) => inner,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    }
+}
+
+fn without(mut map: Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
+    for f in fields {
+        map.remove(*f);
+    }
+    map
+}
+
+/// The data of a case event as `org` may receive it at `now`; `None` to leave it out.
+#[must_use]
+pub fn case_event_for(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Value> {
+    let side = case.side_of(org)?;
+    let municipality = side == Side::Municipality;
+    let all = || Some(body(event));
+    let data = match event {
+        CaseEvent::CaseOpened { .. } => municipality.then(|| body(event)),
+        CaseEvent::ItemAdded { item } => (&item.owner == org).then(|| body(event)),
+        CaseEvent::ConsentGiven { .. } => {
+            let b = body(event);
+            Some(if municipality {
+                b
+            } else {
+                let mut b = b;
+                if let Some(Value::Object(c)) = b.get_mut("consent") {
+                    c.remove("evidence");
+                }
+                b
+            })
+        }
+        CaseEvent::ConsentRevoked { .. } => {
+            Some(if municipality { body(event) } else { without(body(event), &["reason"]) })
+        }
+        CaseEvent::ReferralSubmitted { .. }
+        | CaseEvent::ReferralAccepted { .. }
+        | CaseEvent::ReferralDeclined { .. }
+        | CaseEvent::PreMeetingHeld { .. }
+        | CaseEvent::VolunteerMatched { .. }
+        | CaseEvent::ClosingMeetingHeld { .. }
+        | CaseEvent::CaseWithdrawn { .. }
+        | CaseEvent::PersonalDataErased { .. } => all(),
+        CaseEvent::MatchEnded { .. } => {
+            Some(if municipality { without(body(event), &["reason"]) } else { body(event) })
+        }
+        CaseEvent::CaseRedirected { .. } => {
+            Some(if municipality { body(event) } else { without(body(event), &["reason"]) })
+        }
+        CaseEvent::ActivityLogged { .. } => (!municipality).then(|| body(event)),
+        CaseEvent::InformationDisclosed { disclosure, .. } => {
+            if &disclosure.to != org && &disclosure.from != org {
+                return None;
+            }
+            let mut b = body(event);
+            if let Some(Value::Object(d)) = b.get_mut("disclosure")
+                && let Some(Value::Array(items)) = d.get_mut("items")
+            {
+                for (item, shown) in disclosure.items.iter().zip(items.iter_mut()) {
+                    let keep = &disclosure.to == org && basis_holds(case, &item.basis, org, item.category, now);
+                    if !keep && let Value::Object(m) = shown {
+                        m.remove("content");
+                    }
+                }
+            }
+            Some(b)
+        }
+        CaseEvent::ConcernReported { concern, .. } => {
+            (municipality || &concern.reporter_org == org).then(|| body(event))
+        }
+        CaseEvent::ConcernAcknowledged { concern, receipt } => {
+            if municipality {
+                all()
+            } else if case.concerns.get(concern).is_some_and(|c| &c.reporter_org == org) {
+                let mut m = Map::new();
+                m.insert("concern".into(), Value::String(concern.to_string()));
+                m.insert("investigation_started".into(), Value::Bool(receipt.investigation_started));
+                Some(m)
+            } else {
+                None
+            }
+        }
+    }?;
+    Some(plain(Value::Object(data)))
+}
+
+/// The data of an agreement event for `org`: its parties see all of it.
+#[must_use]
+pub fn agreement_event_for(event: &AgreementEvent, parties: (&Org, &Org), org: &Org) -> Option<Value> {
+    (parties.0 == org || parties.1 == org).then(|| plain(Value::Object(body(event))))
+}
+
+/// The data of a volunteer event for `org`: the volunteer's NGO sees all of it.
+#[must_use]
+pub fn volunteer_event_for(event: &VolunteerEvent, ngo: &Org, org: &Org) -> Option<Value> {
+    (ngo == org).then(|| plain(Value::Object(body(event))))
+}

@@ -1,0 +1,149 @@
+//! The integrator feed: pull with long polling, and Server-Sent Events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use brobyg_domain::Role;
+use chrono::Utc;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Auth, Params, json_response};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::feed::{CloudEvent, page_for};
+use crate::http::Problem;
+use crate::store::Cursor;
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(feed)).routes(routes!(stream))
+}
+
+/// Feed parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Continue after this cursor (`next_cursor` of the last page); from the start without one.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Events per page, 1–1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Seconds to wait for events when there are none yet, 0–30 (long polling).
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    /// CloudEvents 1.0, in global order.
+    pub events: Vec<CloudEvent>,
+    /// Where to continue.
+    pub next_cursor: String,
+}
+
+fn require_integrator(caller: &Caller) -> Result<(), Problem> {
+    if caller.has(Role::Integrator) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("the feed is for integrators (role integrator)"))
+    }
+}
+
+fn parse_cursor(raw: Option<&str>) -> Result<Cursor, Problem> {
+    raw.map_or(Ok(Cursor::START), |c| {
+        c.parse().map_err(|_| Problem::invalid_request("cursor is not one this service gave"))
+    })
+}
+
+/// The caller's organisation's events, redacted to what it may see, as CloudEvents.
+#[utoipa::path(get, path = "/v1/feed", tag = "feed", params(FeedParams),
+    responses((status = 200, body = FeedPage), (status = 400, body = crate::api::openapi::ProblemBody),
+              (status = 403, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn feed(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Params(params): Params<FeedParams>,
+) -> Result<Response, Problem> {
+    require_integrator(&caller)?;
+    let cursor = parse_cursor(params.cursor.as_deref())?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0).min(30));
+    let mut commits = state.commits.subscribe();
+    loop {
+        let (events, next) =
+            page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await.map_err(|e| Problem::internal(&e))?;
+        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+            let body = FeedPage { events, next_cursor: next.to_string() };
+            return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));
+        }
+        // Woken by a commit, or re-check soon (a commit becomes visible once older ones end).
+        let _ = tokio::time::timeout_at(
+            deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+            commits.changed(),
+        )
+        .await;
+    }
+}
+
+/// Server-Sent Events: each event's `id` is its cursor; reconnect with `Last-Event-ID` (or
+/// `?cursor=`) to resume exactly after the last event received. Heartbeats every 15 s.
+#[utoipa::path(get, path = "/v1/feed/stream", tag = "feed", params(FeedParams),
+    responses((status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream")),
+    security(("bearer" = [])))]
+pub async fn stream(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    Params(params): Params<FeedParams>,
+) -> Result<Response, Problem> {
+    require_integrator(&caller)?;
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(params.cursor);
+    let cursor = parse_cursor(resume.as_deref())?;
+    Ok(Sse::new(events(state, caller.org, cursor))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+fn events(state: AppState, org: brobyg_domain::Org, start: Cursor) -> impl Stream<Item = Result<Event, Infallible>> {
+    let commits = state.commits.subscribe();
+    futures::stream::unfold(
+        (state, org, start, std::collections::VecDeque::<CloudEvent>::new(), commits),
+        |(state, org, mut cursor, mut buffer, mut commits)| async move {
+            loop {
+                if let Some(ce) = buffer.pop_front() {
+                    let event = Event::default()
+                        .id(ce.brobygcursor.clone())
+                        .event(ce.kind.clone())
+                        .json_data(&ce)
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
+                    return Some((Ok(event), (state, org, cursor, buffer, commits)));
+                }
+                match page_for(&state.store, &org, cursor, 100, Utc::now()).await {
+                    Ok((events, next)) => {
+                        cursor = next;
+                        if events.is_empty() {
+                            let _ = tokio::time::timeout(Duration::from_millis(500), commits.changed()).await;
+                        }
+                        buffer.extend(events);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "feed stream read failed; ending the stream");
+                        return None;
+                    }
+                }
+            }
+        },
+    )
+}

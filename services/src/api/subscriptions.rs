@@ -1,0 +1,155 @@
+//! Webhook subscriptions of integrators.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use brobyg_domain::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Auth, Body, json_response};
+use crate::AppState;
+use crate::http::Problem;
+use crate::store::Subscription;
+use crate::webhooks::{SECRET_PURPOSE, check_target, new_secret};
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(subscribe)).routes(routes!(deliveries))
+}
+
+/// A new subscription.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// Where to POST events (public http(s) address).
+    pub url: String,
+    /// CloudEvents types to receive, e.g. `dk.brobyg.case.referral_submitted.v1`; all if empty.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+}
+
+/// A subscription; the secret is shown only in the answer to its creation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    /// Id.
+    pub id: String,
+    /// Target.
+    pub url: String,
+    /// Event types (empty: all).
+    pub event_types: Vec<String>,
+    /// The Standard Webhooks signing secret (`whsec_…`); shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Subscribe to the organisation's events (integrators). Deliveries start with events after now.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "feed", request_body = NewSubscription,
+    responses((status = 201, body = SubscriptionView), (status = 403, body = crate::api::openapi::ProblemBody),
+              (status = 422, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Body(body): Body<NewSubscription>,
+) -> Result<Response, Problem> {
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
+    if let Some(bad) = body.event_types.iter().find(|t| !t.starts_with("dk.brobyg.")) {
+        return Err(Problem::invalid_field(format!("event_types: {bad:?} is not a brobyg event type")));
+    }
+    check_target(&body.url, state.webhooks.allow_private)
+        .await
+        .map_err(|e| Problem::invalid_field(format!("url: {e}")))?;
+    let secret = new_secret();
+    let cursor = state.store.feed_head().await.map_err(|e| Problem::internal(&e))?;
+    let subscription = Subscription {
+        id: uuid::Uuid::new_v4().to_string(),
+        org: caller.org.to_string(),
+        created_by: caller.user.to_string(),
+        url: body.url,
+        event_types: body.event_types,
+        secret_sealed: state.store.seal_secret(SECRET_PURPOSE, secret.as_bytes()).map_err(|e| Problem::internal(&e))?,
+        cursor,
+        attempts: 0,
+        next_attempt_at: None,
+        disabled_at: None,
+        disabled_reason: None,
+    };
+    state.store.add_subscription(&subscription).await.map_err(|e| Problem::internal(&e))?;
+    let view = SubscriptionView {
+        id: subscription.id,
+        url: subscription.url,
+        event_types: subscription.event_types,
+        secret: Some(secret),
+    };
+    Ok(json_response(StatusCode::CREATED, Default::default(), &view))
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The event id (also `webhook-id`).
+    pub event_id: String,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// When.
+    pub attempted_at: String,
+    /// The receiver's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i64>,
+    /// `delivered` or `failed`.
+    pub outcome: String,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLog {
+    /// The subscription.
+    pub subscription: String,
+    /// Whether it was disabled, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
+    /// Attempts, oldest first.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// Every delivery attempt of a subscription of the caller's organisation.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/deliveries", tag = "feed",
+    params(("id" = String, Path, description = "subscription id")),
+    responses((status = 200, body = DeliveryLog), (status = 404, body = crate::api::openapi::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let subs = state.store.subscriptions().await.map_err(|e| Problem::internal(&e))?;
+    let sub = subs
+        .into_iter()
+        .find(|s| s.id == id && s.org == caller.org.as_str())
+        .ok_or_else(|| Problem::not_found("subscription"))?;
+    let log = state.store.deliveries(&id).await.map_err(|e| Problem::internal(&e))?;
+    let body = DeliveryLog {
+        subscription: id,
+        disabled: sub.disabled_reason,
+        deliveries: log
+            .into_iter()
+            .map(|d| DeliveryView {
+                event_id: d.event_id,
+                attempt: d.attempt,
+                attempted_at: d.attempted_at,
+                status_code: d.status_code,
+                outcome: d.outcome,
+                error: d.error,
+            })
+            .collect(),
+    };
+    Ok(json_response(StatusCode::OK, Default::default(), &body))
+}

@@ -1,0 +1,174 @@
+//! The integrator feed: the global order, each event passed through the policy for one
+//! organisation and shaped as a CloudEvents 1.0 structured event.
+
+use std::collections::HashMap;
+
+use brobyg_domain::Org;
+use brobyg_domain::agreement::Agreement;
+use brobyg_domain::case::Case;
+use brobyg_domain::volunteer::Volunteer;
+use brobyg_projections::feed::{agreement_event_for, case_event_for, volunteer_event_for};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::store::{Cursor, FeedEvent, Loaded, Store, StoreError};
+
+/// A CloudEvents 1.0 event in structured JSON mode.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: &'static str,
+    /// Stable id: `<aggregate type>:<aggregate id>:<sequence>`; the same on every read and
+    /// every delivery (use it to deduplicate).
+    pub id: String,
+    /// `/v1/cases/<id>`, `/v1/agreements/<id>` or `/v1/volunteers/<id>`.
+    pub source: String,
+    /// `dk.brobyg.<aggregate type>.<event type>.v<version>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The aggregate id.
+    pub subject: String,
+    /// When the event was recorded.
+    pub time: DateTime<Utc>,
+    /// `application/json`.
+    pub datacontenttype: &'static str,
+    /// CloudEvents `sequence` extension: the event's place in its source, zero-padded.
+    pub sequence: String,
+    /// The opaque feed cursor of this event (resume after it).
+    pub brobygcursor: String,
+    /// The event as the receiving organisation may see it.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Loads each aggregate once per page.
+#[derive(Default)]
+struct Cache {
+    cases: HashMap<String, Loaded<Case>>,
+    agreements: HashMap<String, Loaded<Agreement>>,
+    volunteers: HashMap<String, Loaded<Volunteer>>,
+}
+
+async fn shape(
+    store: &Store,
+    cache: &mut Cache,
+    e: &FeedEvent,
+    org: &Org,
+    now: DateTime<Utc>,
+) -> Result<Option<CloudEvent>, StoreError> {
+    let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
+    let data = match e.aggregate_type.as_str() {
+        "case" => {
+            // Load once per page, and again if the case has grown since (a later event of it).
+            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+                cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
+            }
+            let loaded = &cache.cases[&e.aggregate_id];
+            loaded.events.get(index).and_then(|ev| case_event_for(&ev.payload, &loaded.aggregate, org, now))
+        }
+        "agreement" => {
+            if cache.agreements.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+                cache.agreements.insert(e.aggregate_id.clone(), store.load::<Agreement>(&e.aggregate_id).await?);
+            }
+            let loaded = &cache.agreements[&e.aggregate_id];
+            let terms = loaded.aggregate.terms.as_ref();
+            match (terms, loaded.events.get(index)) {
+                (Some(t), Some(ev)) => agreement_event_for(&ev.payload, (&t.municipality, &t.ngo), org),
+                _ => None,
+            }
+        }
+        "volunteer" => {
+            if cache.volunteers.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+                cache.volunteers.insert(e.aggregate_id.clone(), store.load::<Volunteer>(&e.aggregate_id).await?);
+            }
+            let loaded = &cache.volunteers[&e.aggregate_id];
+            match (loaded.aggregate.ngo.as_ref(), loaded.events.get(index)) {
+                (Some(ngo), Some(ev)) => volunteer_event_for(&ev.payload, ngo, org),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(data.map(|data| CloudEvent {
+        specversion: "1.0",
+        id: format!("{}:{}:{}", e.aggregate_type, e.aggregate_id, e.sequence),
+        source: format!("/v1/{}s/{}", e.aggregate_type, e.aggregate_id),
+        kind: format!("dk.brobyg.{}.{}.v{}", e.aggregate_type, e.event_type, e.event_version),
+        subject: e.aggregate_id.clone(),
+        time: e.recorded_at,
+        datacontenttype: "application/json",
+        sequence: format!("{:010}", e.sequence),
+        brobygcursor: e.cursor.to_string(),
+        data,
+    }))
+}
+
+/// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
+/// events it may not see, too).
+pub async fn page_for(
+    store: &Store,
+    org: &Org,
+    after: Cursor,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<(Vec<CloudEvent>, Cursor), StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    let mut cache = Cache::default();
+    loop {
+        let page = store.read_feed(cursor, 500).await?;
+        if page.events.is_empty() {
+            return Ok((out, cursor));
+        }
+        for e in &page.events {
+            if let Some(ce) = shape(store, &mut cache, e, org, now).await? {
+                out.push(ce);
+            }
+            cursor = e.cursor;
+            if out.len() >= limit {
+                return Ok((out, cursor));
+            }
+        }
+    }
+}
+
+/// The organisations that may receive something of a feed event.
+async fn candidates(store: &Store, cache: &mut Cache, e: &FeedEvent) -> Result<Vec<Org>, StoreError> {
+    Ok(match e.aggregate_type.as_str() {
+        "case" => {
+            let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
+            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+                cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
+            }
+            let case = &cache.cases[&e.aggregate_id].aggregate;
+            case.municipality.iter().chain(case.ngo()).cloned().collect()
+        }
+        "agreement" => {
+            let loaded = store.load::<Agreement>(&e.aggregate_id).await?;
+            loaded.aggregate.terms.map(|t| vec![t.municipality, t.ngo]).unwrap_or_default()
+        }
+        "volunteer" => store.load::<Volunteer>(&e.aggregate_id).await?.aggregate.ngo.into_iter().collect(),
+        _ => vec![],
+    })
+}
+
+/// Up to `limit` feed events after `after`, each shaped for every organisation that may
+/// receive it, and the cursor to continue from.
+pub async fn page_all(
+    store: &Store,
+    after: Cursor,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(Vec<(Org, CloudEvent)>, Cursor), StoreError> {
+    let page = store.read_feed(after, limit).await?;
+    let mut cache = Cache::default();
+    let mut out = Vec::new();
+    for e in &page.events {
+        for org in candidates(store, &mut cache, e).await? {
+            if let Some(ce) = shape(store, &mut cache, e, &org, now).await? {
+                out.push((org, ce));
+            }
+        }
+    }
+    Ok((out, page.next))
+}
