@@ -36,6 +36,9 @@ pub struct CloudEvent {
     pub sequence: String,
     /// The opaque feed cursor of this event (resume after it).
     pub brobygcursor: String,
+    /// CloudEvents distributed-tracing extension: the W3C trace context of the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// The event as the receiving organisation may see it.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -99,6 +102,7 @@ async fn shape(
         datacontenttype: "application/json",
         sequence: format!("{:010}", e.sequence),
         brobygcursor: e.cursor.to_string(),
+        traceparent: e.metadata["traceparent"].as_str().map(str::to_owned),
         data,
     }))
 }

@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .route("/asyncapi.json", axum::routing::get(asyncapi))
+        .route("/metrics", axum::routing::get(metrics_endpoint).with_state(state.clone()))
         .fallback(|| async { Problem::not_found("resource") })
         .layer(
             tower::ServiceBuilder::new()
@@ -32,14 +33,19 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     // The path holds ids, never personal data; the query string is left out.
                     let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!(
+                    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("", |m| m.as_str());
+                    let span = tracing::info_span!(
                         "request",
                         http.method = %req.method(),
+                        http.route = %route,
                         http.path = %req.uri().path(),
                         request.id = %request_id,
                         caller.org = tracing::field::Empty,
-                    )
+                    );
+                    crate::telemetry::adopt_remote_parent(&span, req.headers());
+                    span
                 }))
+                .layer(axum::middleware::from_fn(record_request))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }
@@ -206,6 +212,36 @@ impl IntoResponse for Problem {
     }
 }
 
+/// Counts requests by route and status and observes their latency.
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Prometheus metrics, with the store's gauges read now.
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    let (size, idle) = state.store.pool_stats();
+    metrics::gauge!("db_pool_connections").set(f64::from(size));
+    metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    if let Ok(lags) = state.store.consumer_lags().await {
+        for (consumer, lag) in lags {
+            metrics::gauge!("feed_consumer_lag_events", "consumer" => consumer).set(lag as f64);
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::prometheus().render()).into_response()
+}
+
 /// The AsyncAPI 3.0 document of the feed, webhook and NATS payloads.
 async fn asyncapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("../assets/asyncapi.json")).into_response()
@@ -223,11 +259,26 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = async {
         state.store.ping().await?;
-        state.store.migrations_current().await
+        let current = state.store.migrations_current().await?;
+        let lag = state
+            .store
+            .consumer_lags()
+            .await?
+            .into_iter()
+            .find(|(c, _)| c == crate::store::VIEWS_CONSUMER)
+            .map_or(0, |(_, l)| l);
+        Ok::<_, crate::store::StoreError>((current, lag))
     };
     match checks.await {
-        Ok(true) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Ok(false) => Problem::new(
+        Ok((true, lag)) if lag > state.ready_max_lag_events => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            format!("the list views are {lag} events behind the feed"),
+        )
+        .into_response(),
+        Ok((true, _)) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Ok((false, _)) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",

@@ -15,6 +15,7 @@ pub mod nats;
 pub mod retention;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 pub mod views;
 pub mod webhooks;
 
@@ -94,6 +95,8 @@ pub struct AppState {
     pub commits: std::sync::Arc<watch::Sender<u64>>,
     /// Webhook delivery settings.
     pub webhooks: webhooks::WorkerSettings,
+    /// The views' lag above which the service is not ready.
+    pub ready_max_lag_events: i64,
 }
 
 /// The service, bound and ready to serve.
@@ -110,6 +113,7 @@ impl Application {
     /// prepares the dev signing key, and binds the listen address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let store = open_sealed_store(settings).await?;
+        telemetry::prometheus();
         let source = match &settings.jwks {
             Some(jwks) => KeySource::from_setting(jwks),
             None => {
@@ -156,6 +160,7 @@ impl Application {
                 municipal_retention_days: settings.municipal_retention_days,
                 commits,
                 webhooks: webhook_settings,
+                ready_max_lag_events: settings.ready_max_lag_events,
             },
             stop_views,
             views_task,

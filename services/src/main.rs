@@ -87,7 +87,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -95,7 +94,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, settings)) {
+    let provider = {
+        let _guard = runtime.enter();
+        init_tracing(&settings)
+    };
+    let outcome = runtime.block_on(run(cli.command, settings));
+    if let Some(provider) = provider {
+        let _ = provider.shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "brobyg stopped");
@@ -226,13 +233,23 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs to stderr (text or JSON) and, with `OTEL_EXPORTER_OTLP_ENDPOINT`, traces over OTLP.
+fn init_tracing(settings: &Settings) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    let provider = settings.otel_exporter_otlp_endpoint.as_deref().and_then(|endpoint| {
+        brobyg::telemetry::otlp_provider(endpoint).map_err(|e| eprintln!("brobyg: OTLP export disabled: {e}")).ok()
+    });
+    let otel = provider.as_ref().map(brobyg::telemetry::otel_layer);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    match settings.log_format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr))
+            .init(),
     }
+    provider
 }
 
 async fn shutdown_signal() {

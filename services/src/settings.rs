@@ -72,6 +72,12 @@ pub struct Settings {
     pub nats_url: Option<String>,
     /// First subject token and stream prefix (`BROBYG_NATS_SUBJECT_PREFIX`, default `brobyg`).
     pub nats_subject_prefix: String,
+    /// OTLP/HTTP endpoint for traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); unset: no export.
+    #[serde(default)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `/readyz` is unready while a view is more than this many events behind the feed
+    /// (`BROBYG_READY_MAX_LAG_EVENTS`).
+    pub ready_max_lag_events: i64,
 }
 
 #[derive(Serialize)]
@@ -86,6 +92,7 @@ struct Defaults {
     checkpoint_every_seconds: u64,
     webhook_retry_scale: f64,
     nats_subject_prefix: String,
+    ready_max_lag_events: i64,
 }
 
 impl Default for Defaults {
@@ -101,6 +108,7 @@ impl Default for Defaults {
             checkpoint_every_seconds: 60,
             webhook_retry_scale: 1.0,
             nats_subject_prefix: "brobyg".to_owned(),
+            ready_max_lag_events: 10_000,
         }
     }
 }
@@ -137,6 +145,8 @@ impl Settings {
             webhook_retry_scale: d.webhook_retry_scale,
             nats_url: None,
             nats_subject_prefix: d.nats_subject_prefix,
+            otel_exporter_otlp_endpoint: None,
+            ready_max_lag_events: d.ready_max_lag_events,
         }
     }
 

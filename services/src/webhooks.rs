@@ -189,10 +189,13 @@ async fn deliver_next(
         let timestamp = Utc::now().timestamp();
         let signature = sign(&secret, &event.id, timestamp, &body);
         let attempt = attempts + 1;
+        let mut request = client.post(&s.url);
+        if let Some(tp) = &event.traceparent {
+            request = request.header("traceparent", tp);
+        }
         let outcome = match check_target(&s.url, settings.allow_private).await {
             Err(e) => Err((None, e.to_string())),
-            Ok(()) => match client
-                .post(&s.url)
+            Ok(()) => match request
                 .header("content-type", "application/cloudevents+json")
                 .header("webhook-id", &event.id)
                 .header("webhook-timestamp", timestamp.to_string())
@@ -208,6 +211,7 @@ async fn deliver_next(
         };
         let cursor: crate::store::Cursor =
             event.brobygcursor.parse().map_err(|_| crate::store::StoreError::Corrupt("event cursor".into()))?;
+        metrics::counter!("webhook_deliveries_total", "outcome" => if outcome.is_ok() { "delivered" } else { "failed" }).increment(1);
         match outcome {
             Ok(status) => {
                 let d = Delivery {

@@ -8,6 +8,7 @@ mod support;
 mod api;
 mod audit;
 mod feeds;
+mod operations;
 mod policy;
 mod privacy;
 mod service;

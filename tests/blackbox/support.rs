@@ -226,3 +226,44 @@ pub fn refer(agreement: Agreement, items: &[ItemId]) -> CaseCommand {
         },
     }
 }
+
+/// What the process's tracing captured: log lines and exported spans.
+pub struct Telemetry {
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    pub spans: opentelemetry_sdk::trace::InMemorySpanExporter,
+    pub provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once per test process) a subscriber that captures every log line, at every level,
+/// and exports every span to memory through the service's own OpenTelemetry layer.
+pub fn telemetry() -> &'static Telemetry {
+    use tracing_subscriber::layer::SubscriberExt;
+    static TELEMETRY: std::sync::OnceLock<Telemetry> = std::sync::OnceLock::new();
+    TELEMETRY.get_or_init(|| {
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = logs.clone();
+        let spans = opentelemetry_sdk::trace::InMemorySpanExporterBuilder::new().build();
+        let provider =
+            opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || LogWriter(writer.clone())))
+            .with(brobyg::telemetry::otel_layer(&provider));
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        Telemetry { logs, spans, provider }
+    })
+}

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use brobyg_domain::{Actor, Org, Role};
 use chrono::Utc;
 use cqrs_es::Aggregate;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -75,7 +76,44 @@ where
     A::Command: Send,
     A::Error: DomainProblem,
 {
+    let span = tracing::info_span!(
+        "command",
+        aggregate.kind = A::TYPE,
+        aggregate.id = %id,
+        caller.org = %caller.org,
+        caller.role = acting_role(caller).as_str(),
+        outcome = tracing::field::Empty,
+        version = tracing::field::Empty,
+    );
+    let result =
+        execute_in_span::<A>(state, caller, id, command, if_match, request_id, &span).instrument(span.clone()).await;
+    let outcome = match &result {
+        Ok(_) => "committed".to_owned(),
+        Err(p) => format!("{}", p.status().as_u16()),
+    };
+    span.record("outcome", outcome.as_str());
+    metrics::counter!("commands_total", "aggregate" => A::TYPE, "outcome" => outcome).increment(1);
+    result
+}
+
+async fn execute_in_span<A>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: impl Fn() -> A::Command,
+    if_match: Option<usize>,
+    request_id: &RequestId,
+    span: &tracing::Span,
+) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
+where
+    A: Aggregate<Services = ()> + Send + Sync + Clone,
+    A::Command: Send,
+    A::Error: DomainProblem,
+{
     let mut metadata = HashMap::new();
+    if let Some(traceparent) = crate::telemetry::current_traceparent() {
+        metadata.insert("traceparent".to_owned(), traceparent);
+    }
     metadata.insert("request_id".to_owned(), request_id.0.clone());
     metadata.insert("org".to_owned(), caller.org.to_string());
     metadata.insert("user".to_owned(), caller.user.to_string());
@@ -87,9 +125,11 @@ where
         match state.store.execute::<A>(id, command(), if_match, metadata.clone()).await {
             Ok(c) => break c,
             Err(CommandError::Conflict) if if_match.is_none() && attempt < CONFLICT_RETRIES => {
+                metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE, "retried" => "yes").increment(1);
                 tokio::time::sleep(Duration::from_millis(2 * attempt as u64)).await;
             }
             Err(CommandError::Conflict) => {
+                metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE, "retried" => "no").increment(1);
                 return Err(Problem::conflict("another change to this record was committed first; reload and retry"));
             }
             Err(CommandError::VersionMismatch { expected, actual }) => {
@@ -107,6 +147,8 @@ where
             Err(CommandError::Store(e)) => return Err(Problem::internal(&e)),
         }
     };
+    span.record("version", committed.version);
+    metrics::counter!("events_appended_total", "aggregate" => A::TYPE).increment(committed.events.len() as u64);
     state.views.wake();
     state.commits.send_modify(|n| *n = n.wrapping_add(1));
     let position = match committed.events.last() {

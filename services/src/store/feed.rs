@@ -78,6 +78,51 @@ impl Store {
         }
     }
 
+    /// How many events each feed consumer (views, publishers) is behind the feed head.
+    pub async fn consumer_lags(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let consumers: Vec<(String, String)> = match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_as("SELECT consumer, cursor FROM feed_checkpoints").fetch_all(p).await?,
+            Pool::Postgres(p) => sqlx::query_as("SELECT consumer, cursor FROM feed_checkpoints").fetch_all(p).await?,
+        };
+        let mut out = Vec::with_capacity(consumers.len());
+        for (consumer, raw) in consumers {
+            let cursor: Cursor = raw.parse().map_err(|_| StoreError::Corrupt("consumer cursor".into()))?;
+            out.push((consumer, self.events_after(cursor).await?));
+        }
+        Ok(out)
+    }
+
+    /// How many visible events follow `cursor`.
+    pub async fn events_after(&self, cursor: Cursor) -> Result<i64, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar("SELECT count(*) FROM event_feed WHERE position > ?")
+                    .bind(cursor.position)
+                    .fetch_one(p)
+                    .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+                )
+                .bind(cursor.tx.to_string())
+                .bind(cursor.position)
+                .fetch_one(p)
+                .await?
+            }
+        })
+    }
+
+    /// Connections in the pool, and how many are idle.
+    #[must_use]
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle()),
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     /// Reads up to `limit` events after `after`, in global order.
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, 10_000));
