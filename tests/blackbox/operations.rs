@@ -69,8 +69,16 @@ async fn metrics_are_scraped_in_prometheus_text(db: &TestDb) {
     let (case, _, _) = app.open_case("2012-03-14").await;
     app.get(&format!("/v1/cases/{case}"), &app.caseworker()).await.ok();
     app.get("/v1/cases/not-a-case", &app.caseworker()).await;
-    let text =
-        app.client.get(format!("{}/metrics", app.base)).send().await.expect("scrape").text().await.expect("text");
+    // The views' lag appears once the view runner stored its first cursor.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text =
+            app.client.get(format!("{}/metrics", app.base)).send().await.expect("scrape").text().await.expect("text");
+        if text.contains("feed_consumer_lag_events{consumer=\"views\"}") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let mut samples = std::collections::HashMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
