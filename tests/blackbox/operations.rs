@@ -96,3 +96,89 @@ async fn metrics_are_scraped_in_prometheus_text(db: &TestDb) {
     assert!(has("db_pool_connections", &[]));
     assert!(has("feed_consumer_lag_events", &["consumer=\"views\""]));
 }
+
+/// A PostgreSQL cluster of the test's own on a loopback port, which the test may stop.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.dir.path().to_str().unwrap_or_default()])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn new() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::Builder::new().prefix("brobyg-pg").tempdir_in("/tmp").expect("dir");
+        let chown = std::process::Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+        assert!(chown.is_ok_and(|s| s.success()));
+        let init = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .status();
+        assert!(init.is_ok_and(|s| s.success()), "initdb");
+        let port = 20000 + (std::process::id() % 20000) as u16;
+        let pg = Self { dir, bin, port };
+        assert!(pg.start(), "start the private cluster");
+        pg
+    }
+
+    fn start(&self) -> bool {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        self.pg_ctl(&["-o", &options, "-l", "/dev/null", "-w", "start"])
+    }
+
+    fn stop(&self) -> bool {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"])
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL server binaries and the postgres user to run a private cluster; .ci/run runs it"]
+async fn readiness_follows_postgresql_going_away_and_coming_back() {
+    let pg = PrivatePostgres::new();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let db = TestDb { url: url.clone(), ..TestDb::sqlite().await };
+    let dir = tempfile::tempdir().expect("dir");
+    let app = TestApp::spawn_with(&db, dir, |_| {}).await;
+    let ready = |app: &TestApp| {
+        let request = app.client.get(format!("{}/readyz", app.base)).timeout(std::time::Duration::from_secs(30));
+        async move { request.send().await.expect("readyz").status().as_u16() }
+    };
+    assert_eq!(ready(&app).await, 200);
+    assert!(pg.stop(), "stop PostgreSQL");
+    assert_eq!(ready(&app).await, 503, "unready while PostgreSQL is down");
+    assert!(pg.start(), "start PostgreSQL again");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut status = 0;
+    while std::time::Instant::now() < deadline {
+        status = ready(&app).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 200, "ready again once PostgreSQL is back");
+}

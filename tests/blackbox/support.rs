@@ -20,8 +20,8 @@ pub fn postgres_admin_url() -> String {
 /// A fresh database for one test.
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    postgres_name: Option<String>,
+    pub _dir: Option<tempfile::TempDir>,
+    pub postgres_name: Option<String>,
 }
 
 impl TestDb {
