@@ -318,8 +318,10 @@ impl Agreement {
     }
 }
 
-impl cqrs_es::DomainEvent for AgreementEvent {
-    fn event_type(&self) -> String {
+impl AgreementEvent {
+    /// The stable wire name of the event.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
         match self {
             Self::AgreementDrafted { .. } => "agreement_drafted",
             Self::AgreementApproved { .. } => "agreement_approved",
@@ -327,37 +329,10 @@ impl cqrs_es::DomainEvent for AgreementEvent {
             Self::AgreementAmended { .. } => "agreement_amended",
             Self::AgreementTerminated { .. } => "agreement_terminated",
         }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        crate::EVENT_VERSION.to_owned()
     }
 }
 
-impl cqrs_es::Aggregate for Agreement {
-    const TYPE: &'static str = "agreement";
-    type Command = AgreementCommand;
-    type Event = AgreementEvent;
-    type Error = AgreementError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        Agreement::apply(self, &event);
-    }
-}
+pure_aggregate!(Agreement, "agreement", AgreementCommand, AgreementEvent, AgreementError);
 
 #[cfg(test)]
 mod tests;

@@ -1344,39 +1344,7 @@ impl CaseEvent {
     }
 }
 
-impl cqrs_es::DomainEvent for CaseEvent {
-    fn event_type(&self) -> String {
-        self.name().to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        crate::EVENT_VERSION.to_owned()
-    }
-}
-
-impl cqrs_es::Aggregate for Case {
-    const TYPE: &'static str = "case";
-    type Command = CaseCommand;
-    type Event = CaseEvent;
-    type Error = CaseError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        Case::apply(self, &event);
-    }
-}
+pure_aggregate!(Case, "case", CaseCommand, CaseEvent, CaseError);
 
 #[cfg(test)]
 pub(crate) mod tests;

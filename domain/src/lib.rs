@@ -11,6 +11,46 @@
 //! rule, and `apply(&mut self, &event)` holding none. Time, actor and organisation arrive inside
 //! the command: nothing here reads a clock, a database or the network.
 
+/// Implements `cqrs_es::DomainEvent` and `cqrs_es::Aggregate` for a pure aggregate whose
+/// `decide` holds every rule and whose `apply` holds none; its event type has `name()`.
+macro_rules! pure_aggregate {
+    ($aggregate:ty, $type_name:literal, $command:ty, $event:ty, $error:ty) => {
+        impl cqrs_es::DomainEvent for $event {
+            fn event_type(&self) -> String {
+                self.name().to_owned()
+            }
+
+            fn event_version(&self) -> String {
+                crate::EVENT_VERSION.to_owned()
+            }
+        }
+
+        impl cqrs_es::Aggregate for $aggregate {
+            const TYPE: &'static str = $type_name;
+            type Command = $command;
+            type Event = $event;
+            type Error = $error;
+            type Services = ();
+
+            async fn handle(
+                &mut self,
+                command: Self::Command,
+                _services: &Self::Services,
+                sink: &cqrs_es::event_sink::EventSink<Self>,
+            ) -> Result<(), Self::Error> {
+                for event in self.decide(command)? {
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
+
+            fn apply(&mut self, event: Self::Event) {
+                <$aggregate>::apply(self, &event);
+            }
+        }
+    };
+}
+
 pub mod agreement;
 pub mod calendar;
 pub mod case;

@@ -324,8 +324,10 @@ fn validate_profile(p: &Profile) -> Result<(), VolunteerError> {
     Ok(())
 }
 
-impl cqrs_es::DomainEvent for VolunteerEvent {
-    fn event_type(&self) -> String {
+impl VolunteerEvent {
+    /// The stable wire name of the event.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
         match self {
             Self::VolunteerRegistered { .. } => "volunteer_registered",
             Self::VolunteerVetted { .. } => "volunteer_vetted",
@@ -335,37 +337,10 @@ impl cqrs_es::DomainEvent for VolunteerEvent {
             Self::VolunteerAssigned { .. } => "volunteer_assigned",
             Self::VolunteerReleased { .. } => "volunteer_released",
         }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        crate::EVENT_VERSION.to_owned()
     }
 }
 
-impl cqrs_es::Aggregate for Volunteer {
-    const TYPE: &'static str = "volunteer";
-    type Command = VolunteerCommand;
-    type Event = VolunteerEvent;
-    type Error = VolunteerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        Volunteer::apply(self, &event);
-    }
-}
+pure_aggregate!(Volunteer, "volunteer", VolunteerCommand, VolunteerEvent, VolunteerError);
 
 #[cfg(test)]
 mod tests;

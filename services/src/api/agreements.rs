@@ -188,14 +188,7 @@ pub async fn amend_agreement(
     Path(id): Path<String>,
     Body(body): Body<DraftAgreement>,
 ) -> Result<Response, Problem> {
-    let id: AgreementId = parse_id(&id, "agreement")?;
-    let terms = terms_of(body);
-    let command =
-        || AgreementCommand { actor: actor(&caller), action: AgreementAction::Amend { terms: terms.clone() } };
-    let (committed, position) =
-        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
-    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
-    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+    agreement_command(&state, &caller, &id, AgreementAction::Amend { terms: terms_of(body) }, &request_id).await
 }
 
 /// Terminate an agreement: no new referrals; running cases continue under the version in force.
@@ -210,15 +203,7 @@ pub async fn terminate_agreement(
     Path(id): Path<String>,
     Body(body): Body<Termination>,
 ) -> Result<Response, Problem> {
-    let id: AgreementId = parse_id(&id, "agreement")?;
-    let command = || AgreementCommand {
-        actor: actor(&caller),
-        action: AgreementAction::Terminate { reason: body.reason.clone() },
-    };
-    let (committed, position) =
-        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
-    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
-    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+    agreement_command(&state, &caller, &id, AgreementAction::Terminate { reason: body.reason }, &request_id).await
 }
 
 /// Draft a partnership agreement (either party's admin, caseworker or coordinator).
@@ -233,33 +218,28 @@ pub async fn draft_agreement(
     Body(body): Body<DraftAgreement>,
 ) -> Result<Response, Problem> {
     let id = AgreementId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
-    let terms = Terms {
-        municipality: body.municipality,
-        ngo: body.ngo,
-        programme: body.programme,
-        flows: body
-            .flows
-            .into_iter()
-            .map(|f| Flow {
-                checkpoint: f.checkpoint,
-                from: f.from,
-                to: f.to,
-                categories: f.categories,
-                purposes: f.purposes,
-            })
-            .collect(),
-        retention_days_after_closing: body.retention_days_after_closing,
-        reporting_duties: body
-            .reporting_duties
-            .map(|d| ReportingDuties { coordinator: d.coordinator, volunteer: d.volunteer })
-            .unwrap_or_default(),
-    };
+    let terms = terms_of(body);
     let command =
         || AgreementCommand { actor: actor(&caller), action: AgreementAction::Draft { id, terms: terms.clone() } };
     let (committed, position) =
         execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
     let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
     Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &body))
+}
+
+/// Runs a command on an existing agreement and answers with the agreement.
+async fn agreement_command(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: &str,
+    action: AgreementAction,
+    request_id: &RequestId,
+) -> Result<Response, Problem> {
+    let id: AgreementId = parse_id(id, "agreement")?;
+    let command = || AgreementCommand { actor: actor(caller), action: action.clone() };
+    let (committed, position) = execute::<Agreement>(state, caller, &id.to_string(), command, None, request_id).await?;
+    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
+    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
 }
 
 /// Approve the latest version on behalf of the caller's side.
@@ -274,12 +254,7 @@ pub async fn approve_agreement(
     request_id: RequestId,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: AgreementId = parse_id(&id, "agreement")?;
-    let command = || AgreementCommand { actor: actor(&caller), action: AgreementAction::Approve };
-    let (committed, position) =
-        execute::<Agreement>(&state, &caller, &id.to_string(), command, None, &request_id).await?;
-    let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
-    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
+    agreement_command(&state, &caller, &id, AgreementAction::Approve, &request_id).await
 }
 
 /// Read an agreement (its parties only).

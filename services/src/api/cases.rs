@@ -157,6 +157,24 @@ async fn release_volunteer(
     }
 }
 
+/// Runs a command that ends the current match (if any), then lets the volunteer go.
+async fn command_releasing_volunteer(
+    state: &AppState,
+    caller: &Caller,
+    id: CaseId,
+    case: &Case,
+    action: CaseAction,
+    if_match: Option<usize>,
+    request_id: &RequestId,
+) -> Result<Response, Problem> {
+    let matched = case.current_match.as_ref().map(|m| m.volunteer);
+    let (_, response) = case_command(state, caller, id, action, if_match, request_id, StatusCode::OK).await?;
+    if let Some(volunteer) = matched {
+        release_volunteer(state, caller, volunteer, id, request_id).await;
+    }
+    Ok(response)
+}
+
 fn today() -> NaiveDate {
     copenhagen_date(Utc::now())
 }
@@ -770,12 +788,7 @@ pub async fn hold_closing_meeting(
             .map(|o| Outcome { instrument: o.instrument, before: o.before, after: o.after })
             .collect(),
     };
-    let matched = case.current_match.as_ref().map(|m| m.volunteer);
-    let (_, response) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?;
-    if let Some(volunteer) = matched {
-        release_volunteer(&state, &caller, volunteer, id, &request_id).await;
-    }
-    Ok(response)
+    command_releasing_volunteer(&state, &caller, id, &case, action, if_match, &request_id).await
 }
 
 // ---- match ---------------------------------------------------------------------------------------
@@ -848,13 +861,8 @@ pub async fn end_match(
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let (case, _) = load_case_for(&state, &caller, id).await?;
-    let matched = case.current_match.as_ref().map(|m| m.volunteer);
     let action = CaseAction::EndMatch { reason: Personal::new(body.reason) };
-    let (_, response) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?;
-    if let Some(volunteer) = matched {
-        release_volunteer(&state, &caller, volunteer, id, &request_id).await;
-    }
-    Ok(response)
+    command_releasing_volunteer(&state, &caller, id, &case, action, if_match, &request_id).await
 }
 
 /// A ranked suggestion.
@@ -1000,13 +1008,8 @@ pub async fn withdraw(
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let (case, _) = load_case_for(&state, &caller, id).await?;
-    let matched = case.current_match.as_ref().map(|m| m.volunteer);
     let action = CaseAction::Withdraw { by_whom: body.by, reason: personal(body.reason) };
-    let (_, response) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?;
-    if let Some(volunteer) = matched {
-        release_volunteer(&state, &caller, volunteer, id, &request_id).await;
-    }
-    Ok(response)
+    command_releasing_volunteer(&state, &caller, id, &case, action, if_match, &request_id).await
 }
 
 /// End the journey: redirect to municipal support (caseworker or coordinator).
@@ -1024,11 +1027,6 @@ pub async fn redirect(
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let (case, _) = load_case_for(&state, &caller, id).await?;
-    let matched = case.current_match.as_ref().map(|m| m.volunteer);
     let action = CaseAction::Redirect { reason: Personal::new(body.reason) };
-    let (_, response) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?;
-    if let Some(volunteer) = matched {
-        release_volunteer(&state, &caller, volunteer, id, &request_id).await;
-    }
-    Ok(response)
+    command_releasing_volunteer(&state, &caller, id, &case, action, if_match, &request_id).await
 }

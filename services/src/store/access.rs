@@ -1,6 +1,6 @@
 //! The access log table: appended in batches, read per case.
 
-use super::sql::{Statement, run_postgres, run_sqlite, time_text};
+use super::sql::{Statement, time_text};
 use super::{Pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -45,23 +45,7 @@ impl Store {
                 ],
             })
             .collect();
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for s in &statements {
-                    run_sqlite(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for s in &statements {
-                    run_postgres(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+        self.run_statements(&statements).await
     }
 
     /// The access log of one case, oldest first.

@@ -115,18 +115,6 @@ impl Store {
     }
 
     async fn run_one(&self, statement: &Statement) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                run_sqlite(&mut tx, statement).await?;
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                run_postgres(&mut tx, statement).await?;
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+        self.run_statements(std::slice::from_ref(statement)).await
     }
 }

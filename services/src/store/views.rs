@@ -5,7 +5,7 @@ use brobyg_domain::{CaseState, Org};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
-use super::sql::{Param, Statement, run_postgres, run_sqlite, sqlite_sql, time_text};
+use super::sql::{Param, Statement, sqlite_sql, time_text};
 use super::{Cursor, Pool, Store, StoreError};
 
 /// One change to the view tables.
@@ -200,23 +200,7 @@ impl Store {
         let mut statements: Vec<Statement> = writes.iter().map(ViewWrite::statement).collect();
         statements
             .push(Statement { sql: SAVE_CHECKPOINT, params: vec![VIEWS_CONSUMER.into(), cursor.to_string().into()] });
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for s in &statements {
-                    run_sqlite(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for s in &statements {
-                    run_postgres(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(())
+        self.run_statements(&statements).await
     }
 
     /// Empties the view tables and their cursor, for a rebuild from the start of the feed.
