@@ -6,6 +6,7 @@
 //! statement of the service lives in this module and its children.
 
 mod access;
+mod bench;
 pub mod chain;
 mod checkpoints;
 mod cursor;

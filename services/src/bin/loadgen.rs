@@ -1,0 +1,443 @@
+//! `loadgen`: drives the real HTTP API with concurrent clients through journey commands and
+//! reads, and in the same run measures the raw database doing the equivalent work, printing each
+//! figure with its ratio to the raw one, and a JSON summary at the end.
+//!
+//! `cargo run --release -p brobyg --bin loadgen -- --seconds 5 [--postgres postgres://…]`
+
+#![expect(clippy::print_stdout, reason = "a command-line report: stdout is its output")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brobyg::devkeys::{Claims, DEV_ISSUER, DevKey};
+use brobyg::settings::Settings;
+use brobyg::store::{Cursor, Store};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(about = "brobyg load generator: API figures and their ratios to the raw database")]
+struct Args {
+    /// Seconds per throughput scenario.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrency levels for commands.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    clients: Vec<usize>,
+    /// Reads per read scenario.
+    #[arg(long, default_value_t = 200)]
+    reads: usize,
+    /// Also run against this PostgreSQL server (a fresh database is created on it).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Events already in the store for the growth scenario's large point.
+    #[arg(long, default_value_t = 1_000_000)]
+    growth_events: usize,
+    /// Skip the growth scenario.
+    #[arg(long)]
+    no_growth: bool,
+    /// Where to write the JSON summary.
+    #[arg(long, default_value = "target/loadgen.json")]
+    json: String,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+}
+
+struct Target {
+    name: &'static str,
+    base: String,
+    store: Store,
+    raw: Store,
+    client: reqwest::Client,
+    key: DevKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn token(&self, org: &str, role: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: format!("loadgen-{role}"),
+            org: org.into(),
+            roles: vec![role.into()],
+            iat: now,
+            exp: now + 3600,
+            iss: DEV_ISSUER.into(),
+        };
+        self.key.mint(&claims).unwrap_or_default()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Result<Value, Error> {
+        let r = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("POST {path}: {status} {v}").into());
+        }
+        Ok(v)
+    }
+
+    async fn open_case(&self, token: &str) -> Result<String, Error> {
+        let v = self
+            .post(
+                "/v1/cases",
+                token,
+                json!({ "young_person": { "first_name": "Bench", "last_name": "Mark", "birth_date": "2012-03-14" } }),
+            )
+            .await?;
+        Ok(v["id"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+async fn start(name: &'static str, database_url: Option<String>) -> Result<Target, Error> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::for_data_dir(dir.path());
+    settings.listen = "127.0.0.1:0".parse()?;
+    settings.max_connections = 40;
+    if let Some(url) = &database_url {
+        let kek = dir.path().join("kek.hex");
+        std::fs::write(&kek, hex::encode(rand::random::<[u8; 32]>()))?;
+        settings.kek_file = Some(kek);
+        settings.database_url = Some(url.clone().into());
+        let store = Store::connect(url, 2).await?;
+        store.migrate().await?;
+        store.close().await;
+    }
+    let app = brobyg::Application::build(&settings).await?;
+    let base = format!("http://{}", app.local_addr()?);
+    let store = app.store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let raw = Store::connect(&settings.effective_database_url(), 40).await?;
+    let key = DevKey::load_or_create(dir.path())?;
+    Ok(Target { name, base, store, raw, client: reqwest::Client::new(), key, stop: Some(stop), _dir: dir })
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("{spinner} {msg:40} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b.set_message(what.to_owned());
+    b
+}
+
+/// Commands over HTTP at `clients` concurrency for `seconds`: commands/s, p50, p99 (ms).
+async fn commands(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<(f64, f64, f64), Error> {
+    let token = t.token("municipality:0746", "caseworker");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (t, token) = (t.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let case = t.open_case(&token).await?;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                // A fresh case every 20 commands keeps each case's fold realistic.
+                let path = if n % 20 == 19 { None } else { Some(format!("/v1/cases/{case}/items")) };
+                match path {
+                    Some(p) => {
+                        t.post(&p, &token, json!({ "category": "school", "content": format!("note {n}") })).await?;
+                    }
+                    None => {
+                        t.open_case(&token).await?;
+                    }
+                }
+                lat.push(started.elapsed().as_secs_f64() * 1000.0);
+                n += 1;
+            }
+            Ok::<_, Error>(lat)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = summary(all);
+    Ok((rate, p50, p99))
+}
+
+/// The raw database: single-row inserts of an event-shaped row at `clients` concurrency.
+async fn raw_inserts(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<f64, Error> {
+    t.raw.bench_prepare().await?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let id = uuid::Uuid::new_v4().to_string();
+            while Instant::now() < deadline {
+                t.raw.bench_insert(&id, n as i64, &format!("{{\"item_added\":{{\"n\":{n},\"c\":{c}}}}}")).await?;
+                n += 1;
+            }
+            Ok::<_, Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Reads of a case with `events` events: p50, p99 (ms) over HTTP and raw.
+async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
+    let token = t.token("municipality:0746", "caseworker");
+    let case = t.open_case(&token).await?;
+    let b = bar(events as u64, &format!("{}: building a {events}-event case", t.name));
+    for i in 1..events {
+        t.post(
+            &format!("/v1/cases/{case}/items"),
+            &token,
+            json!({ "category": "school", "content": format!("note {i}") }),
+        )
+        .await?;
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    let mut api = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let r = t.client.get(format!("{}/v1/cases/{case}", t.base)).bearer_auth(&token).send().await?;
+        r.bytes().await?;
+        api.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut raw = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        t.raw.bench_read_aggregate(&case).await?;
+        raw.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((summary(api), summary(raw)))
+}
+
+/// The feed read by an integrator page by page, and the raw ordered read: events/s.
+async fn feed(t: &Arc<Target>) -> Result<(f64, f64, u64), Error> {
+    let token = t.token("municipality:0746", "integrator");
+    let started = Instant::now();
+    let mut cursor: Option<String> = None;
+    let mut seen = 0u64;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/feed?limit=1000&cursor={c}"),
+            None => "/v1/feed?limit=1000".to_owned(),
+        };
+        let page: Value = t.client.get(format!("{}{path}", t.base)).bearer_auth(&token).send().await?.json().await?;
+        let n = page["events"].as_array().map_or(0, Vec::len);
+        seen += n as u64;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if n == 0 {
+            break;
+        }
+    }
+    let api = seen as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut c = Cursor::START;
+    let mut raw_seen = 0u64;
+    loop {
+        let page = t.raw.read_feed(c, 1000).await?;
+        if page.events.is_empty() {
+            break;
+        }
+        raw_seen += page.events.len() as u64;
+        c = page.next;
+    }
+    let raw = raw_seen as f64 / started.elapsed().as_secs_f64();
+    Ok((api, raw, seen))
+}
+
+/// Rebuild of the list views from the feed: events/s, and the raw read of the same events.
+async fn rebuild(t: &Arc<Target>) -> Result<(f64, f64), Error> {
+    let total = t.store.event_count().await? as f64;
+    t.raw.reset_views().await?;
+    let started = Instant::now();
+    while brobyg::views::step(&t.raw).await?.1 > 0 {}
+    let views = total / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut c = Cursor::START;
+    loop {
+        let page = t.raw.read_feed(c, 1000).await?;
+        if page.events.is_empty() {
+            break;
+        }
+        c = page.next;
+    }
+    Ok((views, total / started.elapsed().as_secs_f64()))
+}
+
+/// Commit-to-feed latency: a write's return until an integrator's long poll sees it; p50, p99 (ms).
+async fn commit_to_feed(t: &Arc<Target>, samples: usize) -> Result<(f64, f64), Error> {
+    let writer = t.token("municipality:0746", "caseworker");
+    let reader = t.token("municipality:0746", "integrator");
+    let head: Value =
+        t.client.get(format!("{}/v1/feed?limit=1000", t.base)).bearer_auth(&reader).send().await?.json().await?;
+    let mut cursor = head["next_cursor"].as_str().unwrap_or_default().to_owned();
+    // Drain to the head first.
+    loop {
+        let page: Value = t
+            .client
+            .get(format!("{}/v1/feed?limit=1000&cursor={cursor}", t.base))
+            .bearer_auth(&reader)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let n = page["events"].as_array().map_or(0, Vec::len);
+        cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+        if n == 0 {
+            break;
+        }
+    }
+    let mut lat = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let case = t.open_case(&writer).await?;
+        loop {
+            let page: Value = t
+                .client
+                .get(format!("{}/v1/feed?limit=100&wait=5&cursor={cursor}", t.base))
+                .bearer_auth(&reader)
+                .send()
+                .await?
+                .json()
+                .await?;
+            cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+            if page["events"].as_array().is_some_and(|e| e.iter().any(|e| e["subject"] == case.as_str())) {
+                break;
+            }
+        }
+        lat.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(summary(lat))
+}
+
+/// p50 of a command and of a read with about `events` events in the store.
+async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Error> {
+    let have = t.store.event_count().await? as usize;
+    if have < events {
+        let b = bar((events - have) as u64, &format!("{}: filling the store to {events} events", t.name));
+        t.store.bench_fill(events - have, |n| b.inc(n as u64)).await?;
+        b.finish_and_clear();
+    }
+    let token = t.token("municipality:0746", "caseworker");
+    let case = t.open_case(&token).await?;
+    let mut cmd = Vec::new();
+    let mut read = Vec::new();
+    for i in 0..50 {
+        let started = Instant::now();
+        t.post(
+            &format!("/v1/cases/{case}/items"),
+            &token,
+            json!({ "category": "school", "content": format!("g {i}") }),
+        )
+        .await?;
+        cmd.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        t.client.get(format!("{}/v1/cases/{case}", t.base)).bearer_auth(&token).send().await?.bytes().await?;
+        read.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((summary(cmd).0, summary(read).0))
+}
+
+async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Result<Value, Error> {
+    let t = Arc::new(start(name, url).await?);
+    let mut out = json!({ "backend": name });
+    println!("\n== {name} ==");
+    let mut cmd_rows = Vec::new();
+    for &c in &args.clients {
+        let (rate, p50, p99) = commands(&t, c, args.seconds).await?;
+        let raw = raw_inserts(&t, c, args.seconds).await?;
+        println!(
+            "commands   {c:>3} clients: {rate:>9.0}/s (p50 {p50:.1} ms, p99 {p99:.1} ms) raw {raw:>9.0}/s  ratio {:>5.1} %",
+            100.0 * rate / raw
+        );
+        cmd_rows.push(json!({ "clients": c, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "raw_per_second": raw, "ratio": rate / raw }));
+    }
+    out["commands"] = Value::Array(cmd_rows);
+    let mut read_rows = Vec::new();
+    for events in [20, 200] {
+        let ((p50, p99), (r50, r99)) = reads(&t, events, args.reads).await?;
+        println!(
+            "case read {events:>4} events: p50 {p50:.2} ms, p99 {p99:.2} ms   raw p50 {r50:.2} ms, p99 {r99:.2} ms  p99 ratio {:.1}x",
+            p99 / r99.max(1e-9)
+        );
+        read_rows.push(json!({ "events": events, "p50_ms": p50, "p99_ms": p99, "raw_p50_ms": r50, "raw_p99_ms": r99 }));
+    }
+    out["reads"] = Value::Array(read_rows);
+    let (api, raw, seen) = feed(&t).await?;
+    println!("feed read: {api:.0} events/s ({seen} events)  raw {raw:.0} rows/s  ratio {:.1} %", 100.0 * api / raw);
+    out["feed"] = json!({ "events_per_second": api, "raw_per_second": raw, "events": seen });
+    let (views, raw) = rebuild(&t).await?;
+    println!("view rebuild: {views:.0} events/s  raw read {raw:.0} rows/s  ratio {:.1} %", 100.0 * views / raw);
+    out["rebuild"] = json!({ "events_per_second": views, "raw_per_second": raw });
+    let (p50, p99) = commit_to_feed(&t, 50).await?;
+    println!("commit-to-feed: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    out["commit_to_feed"] = json!({ "p50_ms": p50, "p99_ms": p99 });
+    if !args.no_growth {
+        let small = growth_point(&t, 10_000).await?;
+        let large = growth_point(&t, args.growth_events).await?;
+        println!(
+            "growth: command p50 {:.1} → {:.1} ms, read p50 {:.2} → {:.2} ms (10k → {} events)",
+            small.0, large.0, small.1, large.1, args.growth_events
+        );
+        out["growth"] = json!({ "small_events": 10_000, "large_events": args.growth_events,
+            "command_p50_ms": [small.0, large.0], "read_p50_ms": [small.1, large.1] });
+    }
+    if let Ok(mut t) = Arc::try_unwrap(t)
+        && let Some(stop) = t.stop.take()
+    {
+        let _ = stop.send(());
+    }
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args = Args::parse();
+    let started = Instant::now();
+    println!(
+        "loadgen on {} cores, {} s per throughput scenario",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.seconds
+    );
+    let mut results = vec![run_backend("sqlite", None, &args).await?];
+    if let Some(admin) = &args.postgres {
+        let name = format!("brobyg_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let pool = sqlx::PgPool::connect(admin).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+        let url = format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b));
+        let result = run_backend("postgres", Some(url), &args).await;
+        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+        results.push(result?);
+    }
+    let summary = json!({ "seconds_per_scenario": args.seconds, "elapsed_seconds": started.elapsed().as_secs_f64(), "results": results });
+    if let Some(dir) = std::path::Path::new(&args.json).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&summary)?)?;
+    println!("\nsummary written to {} ({:.0} s)", args.json, started.elapsed().as_secs_f64());
+    Ok(())
+}
