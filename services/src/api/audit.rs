@@ -155,6 +155,9 @@ pub struct AuditEvent {
     /// The chain hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// The W3C trace context of the command that caused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// The event itself (personal values opened, or erased).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
@@ -199,6 +202,7 @@ pub async fn case_events(
                 causation_id: e.metadata.get("command_id").cloned(),
                 bases,
                 hash: e.metadata.get("hash").cloned(),
+                traceparent: e.metadata.get("traceparent").cloned(),
                 payload: serde_json::to_value(&e.payload).unwrap_or_default(),
             }
         })
