@@ -247,8 +247,7 @@ async fn a_truncated_feed_is_found_by_the_signed_checkpoint(db: &TestDb) {
 async fn the_chain_still_verifies_after_erasure(db: &TestDb) {
     let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| s.municipal_retention_days = 0).await;
     let cw = app.caseworker();
-    let (case, subject, _) = app.open_case("2012-03-14").await;
-    let _ = subject;
+    let (case, _, _) = app.open_case("2012-03-14").await;
     app.add_item(&case, &cw, "school", "7th grade").await;
     app.post(&format!("/v1/cases/{case}/withdrawal"), &cw, json!({ "by": "family", "reason": "moved" })).await.ok();
     let person = app.get(&format!("/v1/cases/{case}"), &cw).await.ok().body["young_person"]["id"]

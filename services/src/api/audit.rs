@@ -81,11 +81,18 @@ pub fn subject_form(entries: &[AccessEntry]) -> Vec<SubjectAccessEntry> {
         .collect()
 }
 
+/// 403 unless the caller is an auditor.
+fn require_auditor(caller: &Caller) -> Result<(), Problem> {
+    if caller.has(brobyg_domain::Role::Auditor) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("audit endpoints are for auditors"))
+    }
+}
+
 /// Loads a case for an auditor whose scope covers it, or 404.
 pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
-    if !caller.has(brobyg_domain::Role::Auditor) {
-        return Err(Problem::forbidden("audit endpoints are for auditors"));
-    }
+    require_auditor(caller)?;
     let loaded = load::<Case>(state, &id.to_string()).await?;
     let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
     if loaded.version == 0 || access(&loaded.aggregate, &reader) != Access::Auditor {
@@ -286,9 +293,7 @@ pub struct CheckpointView {
     responses((status = 200, body = Vec<CheckpointView>), (status = 403, body = crate::api::openapi::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
-    if !caller.has(brobyg_domain::Role::Auditor) {
-        return Err(Problem::forbidden("audit endpoints are for auditors"));
-    }
+    require_auditor(&caller)?;
     let list: Vec<CheckpointView> = state
         .store
         .checkpoints()
@@ -312,9 +317,7 @@ pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> R
     responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::openapi::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
-    if !caller.has(brobyg_domain::Role::Auditor) {
-        return Err(Problem::forbidden("audit endpoints are for auditors"));
-    }
+    require_auditor(&caller)?;
     let report = crate::audit::verify(&state.store, |_| {}).await.map_err(|e| Problem::internal(&e))?;
     Ok(json_response(StatusCode::OK, Default::default(), &report))
 }

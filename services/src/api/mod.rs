@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use brobyg_domain::{Actor, Org, Role};
+use brobyg_domain::{Actor, Role};
 use chrono::Utc;
 use cqrs_es::Aggregate;
 use tracing::Instrument;
@@ -177,12 +177,6 @@ pub fn version_headers(version: usize, position: Option<crate::store::Cursor>) -
         headers.insert(POSITION_HEADER, p);
     }
     headers
-}
-
-/// Whether `org` is `caller`'s organisation.
-#[must_use]
-pub fn same_org(caller: &Caller, org: &Org) -> bool {
-    &caller.org == org
 }
 
 /// A JSON response with a status and headers.

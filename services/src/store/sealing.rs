@@ -231,18 +231,6 @@ impl Store {
         Ok(n)
     }
 
-    /// Whether any data key with this prefix has been destroyed.
-    pub async fn keys_destroyed(&self, prefix: &str) -> Result<bool, StoreError> {
-        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
-        let rows = self
-            .fetch_rows(
-                "SELECT key_id FROM data_keys WHERE key_id LIKE $1 ESCAPE '\\' AND wrapped_key IS NULL",
-                vec![pattern.into()],
-            )
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
     /// Seals the personal values of one serialised event in place.
     pub(crate) async fn seal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
         if !contains_mark(&event.payload) {
@@ -261,11 +249,6 @@ impl Store {
     /// become `{"$erased": true}`.
     pub(crate) async fn unseal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
         self.unseal_value(&mut event.payload, &mut HashMap::new()).await
-    }
-
-    /// Opens every sealed value inside `value`, with a cache of keys for this call.
-    pub async fn unseal_json(&self, value: &mut Value) -> Result<(), StoreError> {
-        self.unseal_value(value, &mut HashMap::new()).await
     }
 
     async fn unseal_value(
