@@ -266,7 +266,16 @@ async fn webhooks_are_signed_retried_and_logged(db: &TestDb) {
     assert!(calls.iter().all(|(_, valid)| *valid), "every call verifies");
     assert_eq!(calls[0].0, calls[1].0, "the retry keeps the webhook-id");
     assert_eq!(calls[0].0, format!("case:{case}:1"));
-    let log = app.get(&format!("/v1/subscriptions/{sub_id}/deliveries"), &token).await.ok().body;
+    // The receiver has answered; the worker records the outcome just after, so wait for the log to hold both.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = app.get(&format!("/v1/subscriptions/{sub_id}/deliveries"), &token).await.ok().body;
+        let logged = log["deliveries"].as_array().map_or(0, Vec::len);
+        if logged >= 2 || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let outcomes: Vec<(&str, i64)> = log["deliveries"]
         .as_array()
         .expect("deliveries")
