@@ -235,7 +235,10 @@ pub fn load_kek(settings: &Settings) -> Result<crate::store::Kek, StartError> {
 
 /// The store with its key-encryption key, checked against the database.
 pub async fn open_sealed_store(settings: &Settings) -> Result<Store, StartError> {
-    let store = open_store(settings).await?.with_kek(load_kek(settings)?);
+    let store = open_store(settings)
+        .await?
+        .with_kek(load_kek(settings)?)
+        .with_key_cache(std::time::Duration::from_secs(settings.key_cache_seconds));
     if store.migrations_current().await.unwrap_or(false) {
         if !store.check_kek().await? {
             return Err(StartError::WrongKek);

@@ -78,6 +78,10 @@ pub struct Settings {
     /// `/readyz` is unready while a view is more than this many events behind the feed
     /// (`BROBYG_READY_MAX_LAG_EVENTS`).
     pub ready_max_lag_events: i64,
+    /// Seconds an unwrapped data key stays in memory (`BROBYG_KEY_CACHE_SECONDS`, default 5;
+    /// 0: no cache). An erasure clears this process's cache at once; another process (a second
+    /// replica, `brobyg retention run`) shows it after at most this long (decision 0003).
+    pub key_cache_seconds: u64,
 }
 
 #[derive(Serialize)]
@@ -93,6 +97,7 @@ struct Defaults {
     webhook_retry_scale: f64,
     nats_subject_prefix: String,
     ready_max_lag_events: i64,
+    key_cache_seconds: u64,
 }
 
 impl Default for Defaults {
@@ -109,6 +114,7 @@ impl Default for Defaults {
             webhook_retry_scale: 1.0,
             nats_subject_prefix: "brobyg".to_owned(),
             ready_max_lag_events: 10_000,
+            key_cache_seconds: 5,
         }
     }
 }
@@ -147,6 +153,7 @@ impl Settings {
             nats_subject_prefix: d.nats_subject_prefix,
             otel_exporter_otlp_endpoint: None,
             ready_max_lag_events: d.ready_max_lag_events,
+            key_cache_seconds: d.key_cache_seconds,
         }
     }
 

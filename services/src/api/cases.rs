@@ -131,7 +131,7 @@ async fn case_command(
     if_match: Option<usize>,
     request_id: &RequestId,
     status: StatusCode,
-) -> Result<(crate::store::Committed<Case>, Response), Problem> {
+) -> Result<(crate::store::Committed<Case>, Option<crate::store::Cursor>, Response), Problem> {
     let command = || CaseCommand { actor: actor(caller), action: action.clone() };
     let (committed, position) = execute::<Case>(state, caller, &id.to_string(), command, if_match, request_id).await?;
     let body = CaseState {
@@ -140,7 +140,7 @@ async fn case_command(
         version: committed.version,
     };
     let response = json_response(status, version_headers(committed.version, position), &body);
-    Ok((committed, response))
+    Ok((committed, position, response))
 }
 
 /// Lets the volunteer go after a case's match ended; logged, not failed, if it cannot.
@@ -168,7 +168,7 @@ async fn command_releasing_volunteer(
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let matched = case.current_match.as_ref().map(|m| m.volunteer);
-    let (_, response) = case_command(state, caller, id, action, if_match, request_id, StatusCode::OK).await?;
+    let (_, _, response) = case_command(state, caller, id, action, if_match, request_id, StatusCode::OK).await?;
     if let Some(volunteer) = matched {
         release_volunteer(state, caller, volunteer, id, request_id).await;
     }
@@ -272,8 +272,8 @@ pub async fn open_case(
         custody_holders: custody_holders.iter().map(|h| PersonRef { id: h.id.0 }).collect(),
     };
     let action = CaseAction::Open { case: id, young_person, custody_holders };
-    let (committed, _) = case_command(&state, &caller, id, action, None, &request_id, StatusCode::CREATED).await?;
-    let position = state.store.position_of("case", &id.to_string(), committed.version).await.ok();
+    let (committed, position, _) =
+        case_command(&state, &caller, id, action, None, &request_id, StatusCode::CREATED).await?;
     let mut headers = version_headers(committed.version, position);
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("/v1/cases/{id}")) {
         headers.insert(axum::http::header::LOCATION, v);
@@ -464,10 +464,10 @@ pub async fn add_item(
     let id: CaseId = parse_id(&id, "case")?;
     let item = ItemId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
     let action = CaseAction::AddItem { item, category: body.category, content: Personal::new(body.content) };
-    let (committed, _) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?;
+    let (committed, position, _) =
+        case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?;
     let answer =
         ItemAdded { id: item.0, category: body.category, owner: caller.org.to_string(), version: committed.version };
-    let position = state.store.position_of("case", &id.to_string(), committed.version).await.ok();
     Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &answer))
 }
 
@@ -542,8 +542,8 @@ pub async fn give_consent(
         valid_until: body.valid_until,
         evidence: Personal::new(body.evidence),
     };
-    let (committed, _) = case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?;
-    let position = state.store.position_of("case", &id.to_string(), committed.version).await.ok();
+    let (committed, position, _) =
+        case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?;
     Ok(json_response(
         StatusCode::CREATED,
         version_headers(committed.version, position),
@@ -576,7 +576,7 @@ pub async fn revoke_consent(
     let id: CaseId = parse_id(&id, "case")?;
     let consent: ConsentId = parse_id(&cid, "consent")?;
     let action = CaseAction::RevokeConsent { consent, reason: Personal::new(body.reason) };
-    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.1)
+    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.2)
 }
 
 // ---- referral ----------------------------------------------------------------------------------
@@ -627,7 +627,7 @@ pub async fn refer(
         note: personal(body.note),
         disclosure: DisclosureId::new(),
     };
-    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.1)
+    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.2)
 }
 
 /// The NGO's decision on a referral.
@@ -661,7 +661,7 @@ pub async fn decide_referral(
         Decision::Accept => CaseAction::AcceptReferral,
         Decision::Decline { reason } => CaseAction::DeclineReferral { reason: Personal::new(reason) },
     };
-    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.1)
+    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.2)
 }
 
 // ---- meetings ----------------------------------------------------------------------------------
@@ -728,7 +728,7 @@ pub async fn hold_pre_meeting(
         wishes: body.wishes.map(|w| (ItemId::new(), Personal::new(w))),
         disclosures: disclosure_requests(body.disclosures),
     };
-    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.1)
+    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await?.2)
 }
 
 /// An outcome measure.
@@ -838,7 +838,7 @@ pub async fn match_volunteer(
     execute::<Volunteer>(&state, &caller, &volunteer_id.to_string(), assign, None, &request_id).await?;
     let action = CaseAction::MatchVolunteer { volunteer: facts, on: today() };
     match case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::OK).await {
-        Ok((_, response)) => Ok(response),
+        Ok((_, _, response)) => Ok(response),
         Err(problem) => {
             release_volunteer(&state, &caller, volunteer_id, id, &request_id).await;
             Err(problem)
@@ -978,7 +978,7 @@ pub async fn log_activity(
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let action = CaseAction::LogActivity { on: body.on, kind: body.kind, note: personal(body.note) };
-    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?.1)
+    Ok(case_command(&state, &caller, id, action, if_match, &request_id, StatusCode::CREATED).await?.2)
 }
 
 /// The young person or family stops.

@@ -145,6 +145,7 @@ pub struct Committed<A: Aggregate> {
 pub struct Store {
     pool: Pool,
     kek: Option<std::sync::Arc<Kek>>,
+    keys: std::sync::Arc<sealing::KeyCache>,
 }
 
 impl Store {
@@ -159,9 +160,16 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 // Freed pages are overwritten, so a destroyed data key leaves no copy behind.
-                .pragma("secure_delete", "ON");
+                .pragma("secure_delete", "ON")
+                // Rows cross from SQLite's worker thread in a bounded channel; a deep one lets a
+                // page of the feed arrive without a thread hand-off per row (docs/benchmarks.md).
+                .row_buffer_size(1024);
             let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
-            Ok(Self { pool: Pool::Sqlite(pool), kek: None })
+            Ok(Self {
+                pool: Pool::Sqlite(pool),
+                kek: None,
+                keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -169,7 +177,11 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self { pool: Pool::Postgres(pool), kek: None })
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+                kek: None,
+                keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
+            })
         } else {
             Err(StoreError::UnsupportedUrl)
         }
@@ -180,6 +192,14 @@ impl Store {
     #[must_use]
     pub fn with_kek(mut self, kek: Kek) -> Self {
         self.kek = Some(std::sync::Arc::new(kek));
+        self
+    }
+
+    /// Keeps unwrapped data keys in memory for `ttl` (zero: not at all); see
+    /// [`sealing::KeyCache`].
+    #[must_use]
+    pub fn with_key_cache(mut self, ttl: Duration) -> Self {
+        self.keys = std::sync::Arc::new(sealing::KeyCache::new(ttl));
         self
     }
 

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, Nonce, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -130,6 +132,70 @@ enum DataKey {
     Destroyed,
 }
 
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Unwrapped data keys, kept briefly so that a command or a feed page does not query and unwrap
+/// the same key once per load. An erasure clears this process's cache at once; another process
+/// that opened the key may keep using it for at most the time to live (decision 0003). Ciphers
+/// zero their key schedule when the last reference drops.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (DataKey, Instant)>>,
+    /// Counts erasures; a key read before one is not cached after it.
+    erasures: AtomicU64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        write!(f, "KeyCache({n} keys)")
+    }
+}
+
+impl KeyCache {
+    /// A cache keeping keys for `ttl` (zero: keeps nothing).
+    #[must_use]
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::default(), erasures: AtomicU64::new(0) }
+    }
+
+    fn get(&self, key_id: &str) -> Option<DataKey> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(key_id).filter(|(_, at)| at.elapsed() < self.ttl).map(|(k, _)| k.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.erasures.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `key` unless an erasure happened since `generation` was read.
+    fn put(&self, key_id: &str, key: DataKey, generation: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if self.erasures.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if entries.len() >= KEY_CACHE_MAX {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key_id.to_owned(), (key, Instant::now()));
+    }
+
+    /// Drops every cached key whose id starts with `prefix`; keys being read now are not kept.
+    fn forget(&self, prefix: &str) {
+        self.erasures.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|id, _| !id.starts_with(prefix));
+        }
+    }
+}
+
 fn persistence(e: impl std::fmt::Display) -> PersistenceError {
     PersistenceError::UnknownError(e.to_string().into())
 }
@@ -158,6 +224,18 @@ impl Store {
     }
 
     async fn data_key(&self, key_id: &str, create: bool) -> Result<Option<DataKey>, StoreError> {
+        if let Some(key) = self.keys.get(key_id) {
+            return Ok(Some(key));
+        }
+        let generation = self.keys.generation();
+        let key = self.read_data_key(key_id, create).await?;
+        if let Some(key) = &key {
+            self.keys.put(key_id, key.clone(), generation);
+        }
+        Ok(key)
+    }
+
+    async fn read_data_key(&self, key_id: &str, create: bool) -> Result<Option<DataKey>, StoreError> {
         let kek = self.kek.as_ref().ok_or(StoreError::NoKek)?;
         let select = || self.fetch_rows("SELECT wrapped_key FROM data_keys WHERE key_id = $1", vec![key_id.into()]);
         let mut rows = select().await?;
@@ -195,7 +273,9 @@ impl Store {
                   WHERE key_id LIKE $1 ESCAPE '\\' AND wrapped_key IS NOT NULL",
             params: vec![pattern.into(), time_text(chrono::Utc::now()).into(), reason.into()],
         };
-        self.run_destroy(&statement).await
+        let n = self.run_destroy(&statement).await;
+        self.keys.forget(prefix);
+        n
     }
 
     /// Destroys exactly the data key `key_id`; returns 1 if it was live, else 0. Irreversible.
@@ -205,7 +285,9 @@ impl Store {
                   WHERE key_id = $1 AND wrapped_key IS NOT NULL",
             params: vec![key_id.into(), time_text(chrono::Utc::now()).into(), reason.into()],
         };
-        self.run_destroy(&statement).await
+        let n = self.run_destroy(&statement).await;
+        self.keys.forget(key_id);
+        n
     }
 
     async fn run_destroy(&self, statement: &Statement) -> Result<u64, StoreError> {
@@ -499,6 +581,27 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_cache_forgets_on_erasure_and_keeps_nothing_read_before_it() {
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let live = || DataKey::Live(Arc::new(Aes256Gcm::new_from_slice(&[1u8; 32]).expect("key")));
+        let before = cache.generation();
+        cache.put("case:1:municipality:0746", live(), before);
+        assert!(cache.get("case:1:municipality:0746").is_some());
+        // A load that read the key before an erasure finishes after it: its copy is not kept.
+        let reading = cache.generation();
+        cache.forget("case:1:");
+        assert!(cache.get("case:1:municipality:0746").is_none());
+        cache.put("case:1:municipality:0746", live(), reading);
+        assert!(cache.get("case:1:municipality:0746").is_none());
+        // Other subjects' keys are unaffected; a zero lifetime keeps nothing.
+        cache.put("case:2:municipality:0746", live(), cache.generation());
+        assert!(cache.get("case:2:municipality:0746").is_some());
+        let off = KeyCache::new(Duration::ZERO);
+        off.put("case:3:municipality:0746", live(), off.generation());
+        assert!(off.get("case:3:municipality:0746").is_none());
+    }
 
     #[test]
     fn sealed_values_name_their_key_and_open_only_with_it() {

@@ -41,6 +41,89 @@ pub enum ViewWrite {
     VolunteerVersion { volunteer: String, version: i64 },
 }
 
+/// The row a view write changes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Case(String),
+    Concern(String),
+    Volunteer(String),
+}
+
+impl ViewWrite {
+    fn target(&self) -> Target {
+        use ViewWrite::*;
+        match self {
+            CaseOpened { case, .. } | CaseReferred { case, .. } | CaseState { case, .. } | CaseVersion { case, .. } => {
+                Target::Case(case.clone())
+            }
+            ConcernReported { concern, .. } | ConcernAcknowledged { concern, .. } => Target::Concern(concern.clone()),
+            VolunteerRegistered { volunteer, .. }
+            | VolunteerStatus { volunteer, .. }
+            | VolunteerAssignments { volunteer, .. }
+            | VolunteerVersion { volunteer, .. } => Target::Volunteer(volunteer.clone()),
+        }
+    }
+
+    fn set_version(&mut self, to: i64) {
+        use ViewWrite::*;
+        match self {
+            CaseOpened { version, .. }
+            | CaseReferred { version, .. }
+            | CaseState { version, .. }
+            | CaseVersion { version, .. }
+            | VolunteerRegistered { version, .. }
+            | VolunteerStatus { version, .. }
+            | VolunteerAssignments { version, .. }
+            | VolunteerVersion { version, .. } => *version = to,
+            ConcernReported { .. } | ConcernAcknowledged { .. } => {}
+        }
+    }
+
+    /// Folds `next`, a later write to the same row, into `self` when one statement can do both.
+    fn absorb(&mut self, next: &ViewWrite) -> bool {
+        use ViewWrite::*;
+        match (&mut *self, next) {
+            // A version bump rides on the row's previous write.
+            (_, CaseVersion { version, .. } | VolunteerVersion { version, .. }) => {
+                self.set_version(*version);
+                true
+            }
+            // A later state (with its time and version) overwrites every column of the earlier one.
+            (CaseState { .. } | CaseVersion { .. }, CaseState { .. })
+            | (VolunteerStatus { .. } | VolunteerVersion { .. }, VolunteerStatus { .. }) => {
+                *self = next.clone();
+                true
+            }
+            (VolunteerAssignments { delta, version, .. }, VolunteerAssignments { delta: more, version: to, .. }) => {
+                *delta += more;
+                *version = *to;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Merges a batch's writes so that each row takes as few statements as the batch allows: a
+/// case's twenty events become one or two statements. Writes to different rows commute, and
+/// each row's writes keep their order, so the tables end as they would after every write in turn.
+#[must_use]
+pub fn coalesce(writes: Vec<ViewWrite>) -> Vec<ViewWrite> {
+    let mut out: Vec<ViewWrite> = Vec::with_capacity(writes.len());
+    let mut last: std::collections::HashMap<Target, usize> = std::collections::HashMap::new();
+    for w in writes {
+        let target = w.target();
+        if let Some(&i) = last.get(&target)
+            && out[i].absorb(&w)
+        {
+            continue;
+        }
+        last.insert(target, out.len());
+        out.push(w);
+    }
+    out
+}
+
 fn status_text(s: VolunteerStatus) -> &'static str {
     match s {
         VolunteerStatus::Active => "active",
@@ -197,7 +280,7 @@ const SAVE_CHECKPOINT: &str = "INSERT INTO feed_checkpoints (consumer, cursor) V
 impl Store {
     /// Applies a batch of view changes and moves the views' cursor to `cursor`, atomically.
     pub async fn apply_view_batch(&self, writes: &[ViewWrite], cursor: Cursor) -> Result<(), StoreError> {
-        let mut statements: Vec<Statement> = writes.iter().map(ViewWrite::statement).collect();
+        let mut statements: Vec<Statement> = coalesce(writes.to_vec()).iter().map(ViewWrite::statement).collect();
         statements
             .push(Statement { sql: SAVE_CHECKPOINT, params: vec![VIEWS_CONSUMER.into(), cursor.to_string().into()] });
         self.run_statements(&statements).await
@@ -481,5 +564,76 @@ impl Row {
             Some(Cell::Bytes(v)) => Ok(v.clone()),
             other => Err(StoreError::Corrupt(format!("column {i} is not bytes: {other:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, h, 0, 0).single().expect("time")
+    }
+
+    fn org(s: &str) -> Org {
+        s.parse().expect("org")
+    }
+
+    #[test]
+    fn a_case_s_version_bumps_ride_on_its_previous_write() {
+        let case = |c: &str| c.to_owned();
+        let writes = vec![
+            ViewWrite::CaseOpened {
+                case: case("a"),
+                municipality: org("municipality:0746"),
+                young_person: "p".into(),
+                at: at(1),
+                version: 1,
+            },
+            ViewWrite::CaseVersion { case: case("a"), version: 2 },
+            ViewWrite::CaseVersion { case: case("b"), version: 7 },
+            ViewWrite::CaseVersion { case: case("a"), version: 3 },
+            ViewWrite::CaseState { case: case("a"), state: CaseState::Referred, at: at(2), version: 4 },
+            ViewWrite::CaseVersion { case: case("a"), version: 5 },
+            ViewWrite::CaseState { case: case("a"), state: CaseState::InCourse, at: at(3), version: 6 },
+            ViewWrite::CaseVersion { case: case("b"), version: 8 },
+        ];
+        assert_eq!(
+            coalesce(writes),
+            vec![
+                ViewWrite::CaseOpened {
+                    case: case("a"),
+                    municipality: org("municipality:0746"),
+                    young_person: "p".into(),
+                    at: at(1),
+                    version: 3,
+                },
+                ViewWrite::CaseVersion { case: case("b"), version: 8 },
+                ViewWrite::CaseState { case: case("a"), state: CaseState::InCourse, at: at(3), version: 6 },
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_that_set_different_columns_stay_apart_and_in_order() {
+        let referred = ViewWrite::CaseReferred {
+            case: "a".into(),
+            ngo: org("ngo:kfum"),
+            programme: "p".into(),
+            at: at(1),
+            version: 2,
+        };
+        let state = ViewWrite::CaseState { case: "a".into(), state: CaseState::InCourse, at: at(2), version: 3 };
+        let reported = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(4) };
+        let again = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(5) };
+        let writes = vec![referred.clone(), state.clone(), reported.clone(), again.clone()];
+        assert_eq!(coalesce(writes.clone()), writes);
+        let assign = |delta, version| ViewWrite::VolunteerAssignments { volunteer: "v".into(), delta, version };
+        let registered =
+            ViewWrite::VolunteerRegistered { volunteer: "v".into(), ngo: org("ngo:kfum"), capacity: 2, version: 1 };
+        assert_eq!(
+            coalesce(vec![registered.clone(), assign(1, 2), assign(1, 3), assign(-1, 4)]),
+            vec![registered, assign(1, 4)]
+        );
     }
 }
