@@ -16,6 +16,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+/// mimalloc instead of glibc's allocator: a request allocates many small JSON values across
+/// threads, where glibc's arenas spent about a quarter of the CPU (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "brobyg load generator: API figures and their ratios to the raw database")]
 struct Args {
@@ -37,6 +42,9 @@ struct Args {
     /// Skip the growth scenario.
     #[arg(long)]
     no_growth: bool,
+    /// Which scenarios to run (the feed and rebuild read what the commands wrote).
+    #[arg(long, value_delimiter = ',', default_value = "commands,reads,feed,rebuild,commit,growth")]
+    scenarios: Vec<String>,
     /// Where to write the JSON summary.
     #[arg(long, default_value = "target/loadgen.json")]
     json: String,
@@ -234,39 +242,50 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
     Ok((summary(api), summary(raw)))
 }
 
-/// The feed read by an integrator page by page, and the raw ordered read: events/s.
-async fn feed(t: &Arc<Target>) -> Result<(f64, f64, u64), Error> {
+/// The feed read by an integrator page by page from the start, and the raw ordered read, each
+/// repeated for at least `seconds`: events/s, and the events in one pass.
+async fn feed(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64, u64), Error> {
     let token = t.token("municipality:0746", "integrator");
     let started = Instant::now();
-    let mut cursor: Option<String> = None;
-    let mut seen = 0u64;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/feed?limit=1000&cursor={c}"),
-            None => "/v1/feed?limit=1000".to_owned(),
-        };
-        let page: Value = t.client.get(format!("{}{path}", t.base)).bearer_auth(&token).send().await?.json().await?;
-        let n = page["events"].as_array().map_or(0, Vec::len);
-        seen += n as u64;
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if n == 0 {
-            break;
+    let (mut seen, mut pass) = (0u64, 0u64);
+    while pass == 0 || started.elapsed() < Duration::from_secs(seconds) {
+        let mut cursor: Option<String> = None;
+        pass = 0;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/feed?limit=1000&cursor={c}"),
+                None => "/v1/feed?limit=1000".to_owned(),
+            };
+            let page: Value =
+                t.client.get(format!("{}{path}", t.base)).bearer_auth(&token).send().await?.json().await?;
+            let n = page["events"].as_array().map_or(0, Vec::len);
+            pass += n as u64;
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if n == 0 {
+                break;
+            }
         }
+        seen += pass;
     }
     let api = seen as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mut c = Cursor::START;
     let mut raw_seen = 0u64;
-    loop {
-        let page = t.raw.read_feed(c, 1000).await?;
-        if page.events.is_empty() {
+    while raw_seen == 0 || started.elapsed() < Duration::from_secs(seconds) {
+        let mut c = Cursor::START;
+        loop {
+            let page = t.raw.read_feed(c, 1000).await?;
+            if page.events.is_empty() {
+                break;
+            }
+            raw_seen += page.events.len() as u64;
+            c = page.next;
+        }
+        if raw_seen == 0 {
             break;
         }
-        raw_seen += page.events.len() as u64;
-        c = page.next;
     }
     let raw = raw_seen as f64 / started.elapsed().as_secs_f64();
-    Ok((api, raw, seen))
+    Ok((api, raw, pass))
 }
 
 /// Rebuild of the list views from the feed: events/s, and the raw read of the same events.
@@ -366,8 +385,9 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
     let t = Arc::new(start(name, url).await?);
     let mut out = json!({ "backend": name });
     println!("\n== {name} ==");
+    let run = |name: &str| args.scenarios.iter().any(|s| s == name);
     let mut cmd_rows = Vec::new();
-    for &c in &args.clients {
+    for &c in args.clients.iter().filter(|_| run("commands")) {
         let (rate, p50, p99) = commands(&t, c, args.seconds).await?;
         let raw = raw_inserts(&t, c, args.seconds).await?;
         println!(
@@ -378,7 +398,7 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
     }
     out["commands"] = Value::Array(cmd_rows);
     let mut read_rows = Vec::new();
-    for events in [20, 200] {
+    for events in [20, 200].into_iter().filter(|_| run("reads")) {
         let ((p50, p99), (r50, r99)) = reads(&t, events, args.reads).await?;
         println!(
             "case read {events:>4} events: p50 {p50:.2} ms, p99 {p99:.2} ms   raw p50 {r50:.2} ms, p99 {r99:.2} ms  p99 ratio {:.1}x",
@@ -387,16 +407,25 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
         read_rows.push(json!({ "events": events, "p50_ms": p50, "p99_ms": p99, "raw_p50_ms": r50, "raw_p99_ms": r99 }));
     }
     out["reads"] = Value::Array(read_rows);
-    let (api, raw, seen) = feed(&t).await?;
-    println!("feed read: {api:.0} events/s ({seen} events)  raw {raw:.0} rows/s  ratio {:.1} %", 100.0 * api / raw);
-    out["feed"] = json!({ "events_per_second": api, "raw_per_second": raw, "events": seen });
-    let (views, raw) = rebuild(&t).await?;
-    println!("view rebuild: {views:.0} events/s  raw read {raw:.0} rows/s  ratio {:.1} %", 100.0 * views / raw);
-    out["rebuild"] = json!({ "events_per_second": views, "raw_per_second": raw });
-    let (p50, p99) = commit_to_feed(&t, 50).await?;
-    println!("commit-to-feed: p50 {p50:.1} ms, p99 {p99:.1} ms");
-    out["commit_to_feed"] = json!({ "p50_ms": p50, "p99_ms": p99 });
-    if !args.no_growth {
+    if run("feed") {
+        let (api, raw, seen) = feed(&t, args.seconds).await?;
+        println!(
+            "feed read: {api:.0} events/s ({seen} events a pass)  raw {raw:.0} rows/s  ratio {:.1} %",
+            100.0 * api / raw
+        );
+        out["feed"] = json!({ "events_per_second": api, "raw_per_second": raw, "events": seen });
+    }
+    if run("rebuild") {
+        let (views, raw) = rebuild(&t).await?;
+        println!("view rebuild: {views:.0} events/s  raw read {raw:.0} rows/s  ratio {:.1} %", 100.0 * views / raw);
+        out["rebuild"] = json!({ "events_per_second": views, "raw_per_second": raw });
+    }
+    if run("commit") {
+        let (p50, p99) = commit_to_feed(&t, 50).await?;
+        println!("commit-to-feed: p50 {p50:.1} ms, p99 {p99:.1} ms");
+        out["commit_to_feed"] = json!({ "p50_ms": p50, "p99_ms": p99 });
+    }
+    if run("growth") && !args.no_growth {
         let small = growth_point(&t, 10_000).await?;
         let large = growth_point(&t, args.growth_events).await?;
         println!(

@@ -164,7 +164,12 @@ impl Store {
                 // Rows cross from SQLite's worker thread in a bounded channel; a deep one lets a
                 // page of the feed arrive without a thread hand-off per row (docs/benchmarks.md).
                 .row_buffer_size(1024);
-            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                // A file does not hang up: no ping round trip to the worker thread per query.
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
             Ok(Self {
                 pool: Pool::Sqlite(pool),
                 kek: None,
