@@ -117,6 +117,8 @@ async fn start(name: &'static str, database_url: Option<String>) -> Result<Targe
     let mut settings = Settings::for_data_dir(dir.path());
     settings.listen = "127.0.0.1:0".parse()?;
     settings.max_connections = 40;
+    // Sign audit checkpoints promptly, so the growth scenario can wait for them to catch up.
+    settings.checkpoint_every_seconds = 2;
     if let Some(url) = &database_url {
         let kek = dir.path().join("kek.hex");
         std::fs::write(&kek, hex::encode(rand::random::<[u8; 32]>()))?;
@@ -359,6 +361,27 @@ async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Erro
     if have < events {
         let b = bar((events - have) as u64, &format!("{}: filling the store to {events} events", t.name));
         t.store.bench_fill(events - have, |n| b.inc(n as u64)).await?;
+        b.finish_and_clear();
+    }
+    // Measure the steady state: the background work that follows the feed (the list views, the
+    // audit checkpoints) has caught up with the bulk fill, as it has in a store grown by use.
+    let behind = || async {
+        let views = t.store.consumer_lags().await?.into_iter().find(|(c, _)| c == "views").map_or(0, |(_, n)| n);
+        let signed = t.store.checkpoints().await?.last().map_or(0, |c| c.event_count);
+        let total = i64::try_from(t.store.event_count().await?).unwrap_or(i64::MAX);
+        Ok::<i64, Error>(views + (total - signed).max(0))
+    };
+    let first = behind().await?;
+    if first > 0 {
+        let b = bar(first.unsigned_abs(), &format!("{}: views and checkpoints catching up", t.name));
+        loop {
+            let now = behind().await?;
+            b.set_position((first - now).max(0).unsigned_abs());
+            if now == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         b.finish_and_clear();
     }
     let token = t.token("municipality:0746", "caseworker");

@@ -179,6 +179,18 @@ impl Store {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                // sqlx pings every connection as it returns to the pool; pinging again as it
+                // leaves costs a round trip per query. Only a connection idle for a while is
+                // checked, so one broken by a database restart is replaced, not used.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > Duration::from_secs(1) {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
