@@ -2,7 +2,7 @@
 //! reads, and in the same run measures the raw database doing the equivalent work, printing each
 //! figure with its ratio to the raw one, and a JSON summary at the end.
 //!
-//! `cargo run --release -p brobyg --bin loadgen -- --seconds 5 [--postgres postgres://…]`
+//! `cargo run --release -p brobyg --bin loadgen -- --seconds 3 [--postgres postgres://…]` (docs/benchmarks.md)
 
 #![expect(clippy::print_stdout, reason = "a command-line report: stdout is its output")]
 
