@@ -25,7 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(about = "brobyg load generator: API figures and their ratios to the raw database")]
 struct Args {
     /// Seconds per throughput scenario.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Concurrency levels for commands.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
