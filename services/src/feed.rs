@@ -107,6 +107,37 @@ async fn shape(
     }))
 }
 
+/// How many cases of a page load at once.
+const PARALLEL_LOADS: usize = 8;
+
+/// Loads the cases a page needs that the cache lacks (or holds at an older version), several at
+/// a time: on SQLite each load waits on a connection's worker thread, so one at a time leaves
+/// the machine idle between them.
+async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) -> Result<(), StoreError> {
+    use futures::{StreamExt, TryStreamExt};
+    let mut wanted = std::collections::BTreeSet::new();
+    for e in events.iter().filter(|e| e.aggregate_type == "case") {
+        let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
+        if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+            wanted.insert(e.aggregate_id.clone());
+        }
+    }
+    // Owned ids and store handles keep the futures `Send` for any lifetime (spawned tasks use this).
+    let loaded: Vec<(String, Loaded<Case>)> = futures::stream::iter(wanted)
+        .map(|id| {
+            let store = store.clone();
+            async move {
+                let loaded = store.load::<Case>(&id).await?;
+                Ok::<_, StoreError>((id, loaded))
+            }
+        })
+        .buffer_unordered(PARALLEL_LOADS)
+        .try_collect()
+        .await?;
+    cache.cases.extend(loaded);
+    Ok(())
+}
+
 /// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
 /// events it may not see, too).
 pub async fn page_for(
@@ -124,6 +155,7 @@ pub async fn page_for(
         if page.events.is_empty() {
             return Ok((out, cursor));
         }
+        prefetch_cases(store, &mut cache, &page.events).await?;
         for e in &page.events {
             if let Some(ce) = shape(store, &mut cache, e, org, now).await? {
                 out.push(ce);
