@@ -356,11 +356,24 @@ async fn commit_to_feed(t: &Arc<Target>, samples: usize) -> Result<(f64, f64), E
 }
 
 /// p50 of a command and of a read with about `events` events in the store.
+/// Concurrent writers filling the store for the growth scenario.
+const FILL_WRITERS: usize = 4;
+
 async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Error> {
     let have = t.store.event_count().await? as usize;
     if have < events {
         let b = bar((events - have) as u64, &format!("{}: filling the store to {events} events", t.name));
-        t.store.bench_fill(events - have, |n| b.inc(n as u64)).await?;
+        // Four writers: PostgreSQL takes concurrent appends (SQLite queues them).
+        let missing = events - have;
+        let mut fillers = Vec::new();
+        for i in 0..FILL_WRITERS {
+            let share = missing / FILL_WRITERS + usize::from(i < missing % FILL_WRITERS);
+            let (store, b) = (t.store.clone(), b.clone());
+            fillers.push(tokio::spawn(async move { store.bench_fill(share, |n| b.inc(n as u64)).await }));
+        }
+        for f in fillers {
+            f.await??;
+        }
         b.finish_and_clear();
     }
     // Measure the steady state: the background work that follows the feed (the list views, the
