@@ -141,17 +141,22 @@ pub enum ViewsError {
 
 /// Processes one batch after the stored cursor; the new cursor and how many events it took.
 pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
-    let from = store.checkpoint(VIEWS_CONSUMER).await?.unwrap_or(Cursor::START);
-    let page = store.read_feed(from, BATCH).await?;
-    if page.events.is_empty() {
-        return Ok((from, 0));
+    loop {
+        let stored = store.checkpoint(VIEWS_CONSUMER).await?;
+        let from = stored.unwrap_or(Cursor::START);
+        let page = store.read_feed(from, BATCH).await?;
+        if page.events.is_empty() {
+            return Ok((from, 0));
+        }
+        let mut writes = Vec::with_capacity(page.events.len());
+        for event in &page.events {
+            writes.extend(writes_for(event)?);
+        }
+        if store.apply_view_batch(&writes, stored, page.next).await? {
+            return Ok((page.next, page.events.len()));
+        }
+        // Another runner applied this batch first; continue from where it left the cursor.
     }
-    let mut writes = Vec::with_capacity(page.events.len());
-    for event in &page.events {
-        writes.extend(writes_for(event)?);
-    }
-    store.apply_view_batch(&writes, page.next).await?;
-    Ok((page.next, page.events.len()))
 }
 
 /// Starts the runner; it stops when `shutdown` turns true.

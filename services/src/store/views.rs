@@ -5,7 +5,7 @@ use brobyg_domain::{CaseState, Org};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
-use super::sql::{Param, Statement, sqlite_sql, time_text};
+use super::sql::{Param, Statement, run_postgres, run_sqlite, sqlite_sql, time_text};
 use super::{Cursor, Pool, Store, StoreError};
 
 /// One change to the view tables.
@@ -273,17 +273,57 @@ pub struct VolunteerSummary {
 /// The consumer name of the view runner in `feed_checkpoints`.
 pub const VIEWS_CONSUMER: &str = "views";
 
-// `updated_at` takes each backend's default (text on SQLite, timestamptz on PostgreSQL).
-const SAVE_CHECKPOINT: &str = "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
-     ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at";
-
 impl Store {
-    /// Applies a batch of view changes and moves the views' cursor to `cursor`, atomically.
-    pub async fn apply_view_batch(&self, writes: &[ViewWrite], cursor: Cursor) -> Result<(), StoreError> {
-        let mut statements: Vec<Statement> = coalesce(writes.to_vec()).iter().map(ViewWrite::statement).collect();
-        statements
-            .push(Statement { sql: SAVE_CHECKPOINT, params: vec![VIEWS_CONSUMER.into(), cursor.to_string().into()] });
-        self.run_statements(&statements).await
+    /// Applies a batch of view changes and moves the views' cursor from `from` (as read before
+    /// the batch; `None`: no cursor stored yet) to `to`, atomically — if the cursor still is
+    /// `from`. The cursor is claimed first, so when two runners (two replicas, or `brobyg replay`
+    /// beside `serve`) read the same batch, one applies it and the other gets `false` and
+    /// writes nothing: no change is applied twice (an assignment count would double).
+    pub async fn apply_view_batch(
+        &self,
+        writes: &[ViewWrite],
+        from: Option<Cursor>,
+        to: Cursor,
+    ) -> Result<bool, StoreError> {
+        let claim = match (from, &self.pool) {
+            (None, _) => Statement {
+                sql: "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) ON CONFLICT (consumer) DO NOTHING",
+                params: vec![VIEWS_CONSUMER.into(), to.to_string().into()],
+            },
+            (Some(from), Pool::Sqlite(_)) => Statement {
+                sql: "UPDATE feed_checkpoints SET cursor = $2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                      WHERE consumer = $1 AND cursor = $3",
+                params: vec![VIEWS_CONSUMER.into(), to.to_string().into(), from.to_string().into()],
+            },
+            (Some(from), Pool::Postgres(_)) => Statement {
+                sql: "UPDATE feed_checkpoints SET cursor = $2, updated_at = now() WHERE consumer = $1 AND cursor = $3",
+                params: vec![VIEWS_CONSUMER.into(), to.to_string().into(), from.to_string().into()],
+            },
+        };
+        let statements: Vec<Statement> = coalesce(writes.to_vec()).iter().map(ViewWrite::statement).collect();
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                if run_sqlite(&mut tx, &claim).await? == 0 {
+                    return Ok(false);
+                }
+                for s in &statements {
+                    run_sqlite(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                if run_postgres(&mut tx, &claim).await? == 0 {
+                    return Ok(false);
+                }
+                for s in &statements {
+                    run_postgres(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(true)
     }
 
     /// Empties the view tables and their cursor, for a rebuild from the start of the feed.
