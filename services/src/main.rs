@@ -9,12 +9,12 @@ use brobyg::settings::{LogFormat, Settings};
 use brobyg::{Application, open_store};
 use brobyg_domain::{Org, Role};
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's allocator: a request allocates many small JSON values across
 /// threads, where glibc's arenas spent about a quarter of the CPU (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tracing_subscriber::EnvFilter;
 
 /// brobyg: case journeys between municipalities and NGOs, as events.
 #[derive(Debug, Parser)]

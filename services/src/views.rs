@@ -152,7 +152,7 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
         for event in &page.events {
             writes.extend(writes_for(event)?);
         }
-        if store.apply_view_batch(&writes, stored, page.next).await? {
+        if store.apply_view_batch(writes, stored, page.next).await? {
             return Ok((page.next, page.events.len()));
         }
         // Another runner applied this batch first; continue from where it left the cursor.

@@ -355,15 +355,15 @@ async fn commit_to_feed(t: &Arc<Target>, samples: usize) -> Result<(f64, f64), E
     Ok(summary(lat))
 }
 
-/// p50 of a command and of a read with about `events` events in the store.
 /// Concurrent writers filling the store for the growth scenario.
 const FILL_WRITERS: usize = 4;
 
+/// p50 of a command and of a read with about `events` events in the store.
 async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Error> {
     let have = t.store.event_count().await? as usize;
     if have < events {
         let b = bar((events - have) as u64, &format!("{}: filling the store to {events} events", t.name));
-        // Four writers: PostgreSQL takes concurrent appends (SQLite queues them).
+        // Several writers: PostgreSQL takes concurrent appends (SQLite queues them).
         let missing = events - have;
         let mut fillers = Vec::new();
         for i in 0..FILL_WRITERS {

@@ -170,11 +170,7 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            Ok(Self {
-                pool: Pool::Sqlite(pool),
-                kek: None,
-                keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
-            })
+            Ok(Self::over(Pool::Sqlite(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -194,14 +190,15 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self {
-                pool: Pool::Postgres(pool),
-                kek: None,
-                keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
-            })
+            Ok(Self::over(Pool::Postgres(pool)))
         } else {
             Err(StoreError::UnsupportedUrl)
         }
+    }
+
+    /// A store over `pool`, without a key-encryption key or a key cache.
+    fn over(pool: Pool) -> Self {
+        Self { pool, kek: None, keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)) }
     }
 
     /// The store with a key-encryption key: personal values are sealed on write and opened on

@@ -558,9 +558,28 @@ impl Store {
     }
 
     pub(crate) async fn run_statements(&self, statements: &[Statement]) -> Result<(), StoreError> {
+        self.run_guarded(None, statements).await.map(drop)
+    }
+
+    /// Runs `guard` and then `statements` in one transaction, but only if `guard` changed a row;
+    /// otherwise writes nothing and returns `false` (a compare-and-set claim).
+    pub(crate) async fn run_statements_if(
+        &self,
+        guard: &Statement,
+        statements: &[Statement],
+    ) -> Result<bool, StoreError> {
+        self.run_guarded(Some(guard), statements).await
+    }
+
+    async fn run_guarded(&self, guard: Option<&Statement>, statements: &[Statement]) -> Result<bool, StoreError> {
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
+                if let Some(g) = guard
+                    && run_sqlite(&mut tx, g).await? == 0
+                {
+                    return Ok(false);
+                }
                 for s in statements {
                     run_sqlite(&mut tx, s).await?;
                 }
@@ -568,13 +587,18 @@ impl Store {
             }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
+                if let Some(g) = guard
+                    && run_postgres(&mut tx, g).await? == 0
+                {
+                    return Ok(false);
+                }
                 for s in statements {
                     run_postgres(&mut tx, s).await?;
                 }
                 tx.commit().await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -5,7 +5,7 @@ use brobyg_domain::{CaseState, Org};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row as _;
 
-use super::sql::{Param, Statement, run_postgres, run_sqlite, sqlite_sql, time_text};
+use super::sql::{Param, Statement, sqlite_sql, time_text};
 use super::{Cursor, Pool, Store, StoreError};
 
 /// One change to the view tables.
@@ -281,7 +281,7 @@ impl Store {
     /// writes nothing: no change is applied twice (an assignment count would double).
     pub async fn apply_view_batch(
         &self,
-        writes: &[ViewWrite],
+        writes: Vec<ViewWrite>,
         from: Option<Cursor>,
         to: Cursor,
     ) -> Result<bool, StoreError> {
@@ -300,30 +300,8 @@ impl Store {
                 params: vec![VIEWS_CONSUMER.into(), to.to_string().into(), from.to_string().into()],
             },
         };
-        let statements: Vec<Statement> = coalesce(writes.to_vec()).iter().map(ViewWrite::statement).collect();
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                if run_sqlite(&mut tx, &claim).await? == 0 {
-                    return Ok(false);
-                }
-                for s in &statements {
-                    run_sqlite(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                if run_postgres(&mut tx, &claim).await? == 0 {
-                    return Ok(false);
-                }
-                for s in &statements {
-                    run_postgres(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(true)
+        let statements: Vec<Statement> = coalesce(writes).iter().map(ViewWrite::statement).collect();
+        self.run_statements_if(&claim, &statements).await
     }
 
     /// Empties the view tables and their cursor, for a rebuild from the start of the feed.
@@ -664,9 +642,9 @@ mod tests {
             version: 2,
         };
         let state = ViewWrite::CaseState { case: "a".into(), state: CaseState::InCourse, at: at(2), version: 3 };
-        let reported = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(4) };
+        let acknowledged = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(4) };
         let again = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(5) };
-        let writes = vec![referred.clone(), state.clone(), reported.clone(), again.clone()];
+        let writes = vec![referred.clone(), state.clone(), acknowledged.clone(), again.clone()];
         assert_eq!(coalesce(writes.clone()), writes);
         let assign = |delta, version| ViewWrite::VolunteerAssignments { volunteer: "v".into(), delta, version };
         let registered =
