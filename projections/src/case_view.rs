@@ -176,6 +176,17 @@ pub struct DisclosureView {
     pub at: DateTime<Utc>,
 }
 
+/// Which view of a case a reader gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ViewAccess {
+    /// A party's caseworker or coordinator (or integrator): what the organisation may see.
+    Party,
+    /// An auditor: everything in the auditor's scope.
+    Audit,
+}
+
 /// The case as one reader may see it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -196,7 +207,7 @@ pub struct CaseView {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ngo: Option<Org>,
     /// `party` (a caseworker's or coordinator's view) or `audit` (everything in scope).
-    pub access: &'static str,
+    pub access: ViewAccess,
     /// The programme, once referred.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub programme: Option<String>,
@@ -345,7 +356,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         version,
         municipality,
         ngo: case.ngo().cloned(),
-        access: if access == Access::Auditor { "audit" } else { "party" },
+        access: if access == Access::Auditor { ViewAccess::Audit } else { ViewAccess::Party },
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
         custody_holders: full.then(|| {

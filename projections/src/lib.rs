@@ -6,6 +6,7 @@
 
 pub mod case_view;
 pub mod feed;
+pub mod matching;
 pub mod policy;
 pub mod statistics;
 pub mod summaries;

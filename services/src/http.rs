@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
+use crate::api::Problem;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -91,13 +92,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         }
         Err(crate::auth::AuthError::KeySet(e)) => {
             tracing::error!(error = %e, "no key set to verify tokens with");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "keys-unavailable",
-                "Keys unavailable",
-                "tokens cannot be verified now",
-            )
-            .into_response()
+            Problem::keys_unavailable().into_response()
         }
         Err(e) => with_challenge(Problem::unauthenticated(e.to_string())),
     }
@@ -107,109 +102,6 @@ fn with_challenge(problem: Problem) -> Response {
     let mut response = problem.into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
-}
-
-/// An RFC 9457 problem.
-#[derive(Debug)]
-pub struct Problem {
-    status: StatusCode,
-    slug: &'static str,
-    title: &'static str,
-    detail: String,
-}
-
-impl Problem {
-    /// A problem of `status` with a stable `slug` (its type is `/problems/<slug>`).
-    #[must_use]
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into() }
-    }
-}
-
-impl Problem {
-    /// 404: the thing does not exist, or the caller may not know that it does.
-    #[must_use]
-    pub fn not_found(what: &'static str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no such {what}"))
-    }
-
-    /// 409: a concurrent change won.
-    #[must_use]
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "version-conflict", "Version conflict", detail)
-    }
-
-    /// 412: `If-Match` named another version.
-    #[must_use]
-    pub fn precondition_failed(expected: usize, actual: usize) -> Self {
-        Self::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition-failed",
-            "Precondition failed",
-            format!("If-Match names version {expected}, the current version is {actual}"),
-        )
-    }
-
-    /// 400: the body is not what the endpoint takes.
-    #[must_use]
-    pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-body", "Invalid request body", detail)
-    }
-
-    /// 400: a query parameter or header is malformed.
-    #[must_use]
-    pub fn invalid_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail)
-    }
-
-    /// 401.
-    #[must_use]
-    pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", detail)
-    }
-
-    /// 403.
-    #[must_use]
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
-    }
-
-    /// 422 for a field the domain never sees (parsed at the edge).
-    #[must_use]
-    pub fn invalid_field(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field", detail)
-    }
-
-    /// 500: logged once here; the body says nothing about the cause.
-    #[must_use]
-    pub fn internal(error: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the request could not be completed")
-    }
-
-    /// The status.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.slug, self.detail)
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let body = json!({
-            "type": format!("/problems/{}", self.slug),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
-    }
 }
 
 /// Counts requests by route and status and observes their latency.
@@ -255,7 +147,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// Readiness: the store answers and its migrations are current.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, body = crate::api::openapi::ProblemBody)))]
+    responses((status = 200, description = "ready"), (status = 503, body = crate::api::problem::ProblemBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = async {
         state.store.ping().await?;
@@ -270,24 +162,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok::<_, crate::store::StoreError>((current, lag))
     };
     match checks.await {
-        Ok((true, lag)) if lag > state.ready_max_lag_events => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            format!("the list views are {lag} events behind the feed"),
-        )
+        Ok((true, lag)) if lag > state.ready_max_lag_events => Problem::not_ready(format!("the list views are {lag} events behind the feed"))
         .into_response(),
         Ok((true, _)) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Ok((false, _)) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "database migrations are not current: run `brobyg migrate`",
-        )
+        Ok((false, _)) => Problem::not_ready("database migrations are not current: run `brobyg migrate`")
         .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the event store does not answer")
+            Problem::not_ready("the event store does not answer")
                 .into_response()
         }
     }

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::{Auth, Body, RequestId, actor, execute, json_response, load, parse_id, version_headers};
 use crate::AppState;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -178,8 +178,8 @@ pub struct Termination {
 /// both approvals again; the previous version stays in force until then.
 #[utoipa::path(post, path = "/v1/agreements/{id}/amendments", tag = "agreements", request_body = DraftAgreement,
     params(("id" = String, Path, description = "agreement id")),
-    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::openapi::ProblemBody),
-              (status = 422, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn amend_agreement(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn amend_agreement(
 /// Terminate an agreement: no new referrals; running cases continue under the version in force.
 #[utoipa::path(post, path = "/v1/agreements/{id}/termination", tag = "agreements", request_body = Termination,
     params(("id" = String, Path, description = "agreement id")),
-    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = AgreementResponse), (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn terminate_agreement(
     State(state): State<AppState>,
@@ -208,8 +208,8 @@ pub async fn terminate_agreement(
 
 /// Draft a partnership agreement (either party's admin, caseworker or coordinator).
 #[utoipa::path(post, path = "/v1/agreements", tag = "agreements", request_body = DraftAgreement,
-    responses((status = 201, body = AgreementResponse), (status = 400, body = crate::api::openapi::ProblemBody),
-              (status = 422, body = crate::api::openapi::ProblemBody)),
+    responses((status = 201, body = AgreementResponse), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn draft_agreement(
     State(state): State<AppState>,
@@ -245,8 +245,8 @@ async fn agreement_command(
 /// Approve the latest version on behalf of the caller's side.
 #[utoipa::path(post, path = "/v1/agreements/{id}/approvals", tag = "agreements",
     params(("id" = String, Path, description = "agreement id")),
-    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::openapi::ProblemBody),
-              (status = 409, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn approve_agreement(
     State(state): State<AppState>,
@@ -260,7 +260,7 @@ pub async fn approve_agreement(
 /// Read an agreement (its parties only).
 #[utoipa::path(get, path = "/v1/agreements/{id}", tag = "agreements",
     params(("id" = String, Path, description = "agreement id")),
-    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_agreement(
     State(state): State<AppState>,

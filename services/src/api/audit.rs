@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{Auth, Purpose, json_response, load, log_read, parse_id};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::http::Problem;
+use crate::api::Problem;
 use crate::store::AccessEntry;
 
 /// The routes.
@@ -104,8 +104,8 @@ pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> 
 /// Every read of a case's personal data (auditors in scope; this read is logged too).
 #[utoipa::path(get, path = "/v1/audit/cases/{id}/access-log", tag = "audit",
     params(("id" = String, Path, description = "case id")),
-    responses((status = 200, body = AccessLog), (status = 403, body = crate::api::openapi::ProblemBody),
-              (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = AccessLog), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn access_log(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub async fn access_log(
     let id: CaseId = parse_id(&id, "case")?;
     load_for_auditor(&state, &caller, id).await?;
     log_read(&state, &caller, &id.to_string(), "auditor", [], purpose.or("audit"), "audit/access-log").await?;
-    let entries = state.store.access_log(&id.to_string()).await.map_err(|e| Problem::internal(&e))?;
+    let entries = state.store.access_log(&id.to_string()).await?;
     let entries = entries
         .into_iter()
         .map(|e| AccessLogEntry {
@@ -173,7 +173,7 @@ pub struct AuditEvent {
 /// The full history of a case (auditors in scope; the read is logged).
 #[utoipa::path(get, path = "/v1/audit/cases/{id}/events", tag = "audit",
     params(("id" = String, Path, description = "case id")),
-    responses((status = 200, body = Vec<AuditEvent>), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn case_events(
     State(state): State<AppState>,
@@ -233,7 +233,7 @@ pub struct StateParams {
 /// policy evaluated with the consents of that moment).
 #[utoipa::path(get, path = "/v1/audit/cases/{id}/state", tag = "audit",
     params(("id" = String, Path, description = "case id"), StateParams),
-    responses((status = 200, body = brobyg_projections::case_view::CaseView), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = brobyg_projections::case_view::CaseView), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn case_state(
     State(state): State<AppState>,
@@ -290,15 +290,14 @@ pub struct CheckpointView {
 
 /// Every signed checkpoint over the feed head (auditors).
 #[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit",
-    responses((status = 200, body = Vec<CheckpointView>), (status = 403, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = Vec<CheckpointView>), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
     require_auditor(&caller)?;
     let list: Vec<CheckpointView> = state
         .store
         .checkpoints()
-        .await
-        .map_err(|e| Problem::internal(&e))?
+        .await?
         .into_iter()
         .map(|c| CheckpointView {
             position: c.position.to_string(),
@@ -314,10 +313,10 @@ pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> R
 
 /// Recompute every hash chain and checkpoint; the first bad case and event is named.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
     require_auditor(&caller)?;
-    let report = crate::audit::verify(&state.store, |_| {}).await.map_err(|e| Problem::internal(&e))?;
+    let report = crate::audit::verify(&state.store, |_| {}).await?;
     Ok(json_response(StatusCode::OK, Default::default(), &report))
 }

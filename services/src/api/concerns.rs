@@ -13,10 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::cases::{CaseState, load_case_for, wait_for_position};
+use super::case_access::{CaseState, load_case_for, wait_for_position};
 use super::{Auth, Body, IfMatch, RequestId, actor, execute, json_response, load, parse_id, version_headers};
 use crate::AppState;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -61,8 +61,8 @@ pub struct ConcernReported {
 /// Report a concern about the young person (NGO coordinator; any state, no consent needed).
 #[utoipa::path(post, path = "/v1/cases/{id}/concerns", tag = "concerns", request_body = ReportConcern,
     params(("id" = String, Path, description = "case id")),
-    responses((status = 201, body = ConcernReported), (status = 404, body = crate::api::openapi::ProblemBody),
-              (status = 422, body = crate::api::openapi::ProblemBody)),
+    responses((status = 201, body = ConcernReported), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn report_concern(
     State(state): State<AppState>,
@@ -116,8 +116,8 @@ pub struct ReceiptBody {
 /// Acknowledge a concern (caseworker of the municipality).
 #[utoipa::path(post, path = "/v1/cases/{id}/concerns/{cid}/receipt", tag = "concerns", request_body = ReceiptBody,
     params(("id" = String, Path, description = "case id"), ("cid" = String, Path, description = "concern id")),
-    responses((status = 200, body = CaseState), (status = 404, body = crate::api::openapi::ProblemBody),
-              (status = 409, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = CaseState), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn acknowledge_concern(
     State(state): State<AppState>,
@@ -198,7 +198,7 @@ pub async fn list_concerns(
 ) -> Result<Response, Problem> {
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
     let overdue_only = params.overdue.unwrap_or(false);
-    let rows = state.store.concern_summaries(&caller.org, overdue_only).await.map_err(|e| Problem::internal(&e))?;
+    let rows = state.store.concern_summaries(&caller.org, overdue_only).await?;
     let now = Utc::now();
     let today = brobyg_domain::calendar::copenhagen_date(now);
     let items = rows

@@ -6,7 +6,7 @@ use brobyg_domain::agreement::AgreementError;
 use brobyg_domain::case::CaseError;
 use brobyg_domain::volunteer::VolunteerError;
 
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// A domain error that knows its problem.
 pub trait DomainProblem: std::error::Error {

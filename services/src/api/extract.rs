@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Caller;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -77,12 +77,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
         if !json {
-            return Err(Problem::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ));
+            return Err(Problem::unsupported_media_type());
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| too_large())?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| Problem::invalid_body(e.to_string()))
@@ -91,12 +86,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// 413.
 pub fn too_large() -> Problem {
-    Problem::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
-        "Payload too large",
-        format!("the body exceeds {MAX_BODY} bytes"),
-    )
+    Problem::payload_too_large(MAX_BODY)
 }
 
 /// Query parameters of `T` (`deny_unknown_fields`), or a 400 problem naming what is wrong.

@@ -19,7 +19,7 @@ use super::{Auth, Params, json_response};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, page_for};
-use crate::http::Problem;
+use crate::api::Problem;
 use crate::store::Cursor;
 
 /// The routes.
@@ -68,8 +68,8 @@ fn parse_cursor(raw: Option<&str>) -> Result<Cursor, Problem> {
 
 /// The caller's organisation's events, redacted to what it may see, as CloudEvents.
 #[utoipa::path(get, path = "/v1/feed", tag = "feed", params(FeedParams),
-    responses((status = 200, body = FeedPage), (status = 400, body = crate::api::openapi::ProblemBody),
-              (status = 403, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = FeedPage), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn feed(
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn feed(
     let mut commits = state.commits.subscribe();
     loop {
         let (events, next) =
-            page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await.map_err(|e| Problem::internal(&e))?;
+            page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
         if !events.is_empty() || tokio::time::Instant::now() >= deadline {
             let body = FeedPage { events, next_cursor: next.to_string() };
             return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));

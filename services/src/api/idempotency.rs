@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::extract::{MAX_BODY, too_large};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::http::Problem;
+use crate::api::Problem;
 use crate::store::{KeyState, StoredResponse};
 
 const KEY: &str = "idempotency-key";
@@ -46,14 +46,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let hash = hex::encode(hasher.finalize());
     let (org, sub) = (caller.org.to_string(), caller.user.to_string());
     match state.store.claim_idempotency_key(&org, &sub, &key, &hash).await {
-        Err(e) => Problem::internal(&e).into_response(),
-        Ok(KeyState::Mismatch) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "this Idempotency-Key was used for a different request",
-        )
-        .into_response(),
+        Err(e) => Problem::from(e).into_response(),
+        Ok(KeyState::Mismatch) => Problem::idempotency_key_reused().into_response(),
         Ok(KeyState::InProgress) => {
             Problem::conflict("a request with this Idempotency-Key is still being processed").into_response()
         }

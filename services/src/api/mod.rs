@@ -3,6 +3,7 @@
 
 pub mod agreements;
 pub mod audit;
+mod case_access;
 pub mod cases;
 pub mod concerns;
 mod errors;
@@ -10,6 +11,7 @@ mod extract;
 pub mod feed;
 mod idempotency;
 pub mod openapi;
+pub mod problem;
 pub mod statistics;
 pub mod subjects;
 pub mod subscriptions;
@@ -27,12 +29,12 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::http::Problem;
 use crate::store::{CommandError, Committed, Loaded};
 
 pub use errors::DomainProblem;
 pub use extract::{Auth, Body, IfMatch, Params, Purpose, RequestId};
 pub use idempotency::idempotency;
+pub use problem::Problem;
 
 /// The position header: the feed position that reflects a write; pass it as `min_position` to
 /// a list to read your own write.
@@ -136,15 +138,7 @@ where
                 return Err(Problem::precondition_failed(expected, actual));
             }
             Err(CommandError::Rejected(e)) => return Err(e.problem(&caller.org)),
-            Err(CommandError::Store(crate::store::StoreError::Erased(_))) => {
-                return Err(Problem::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "erased",
-                    "Personal data erased",
-                    "the subject's personal data was erased; nothing personal can be added to this record",
-                ));
-            }
-            Err(CommandError::Store(e)) => return Err(Problem::internal(&e)),
+            Err(CommandError::Store(e)) => return Err(e.into()),
         }
     };
     span.record("version", committed.version);
@@ -163,7 +157,7 @@ pub async fn load<A>(state: &AppState, id: &str) -> Result<Loaded<A>, Problem>
 where
     A: Aggregate<Services = ()> + Send + Sync,
 {
-    state.store.load::<A>(id).await.map_err(|e| Problem::internal(&e))
+    Ok(state.store.load::<A>(id).await?)
 }
 
 /// Headers of a response about a versioned resource: `ETag` and the feed position.
@@ -204,5 +198,5 @@ pub async fn log_read(
         endpoint: endpoint.to_owned(),
         read_at: Utc::now(),
     };
-    state.access_log.record(entry).await.map_err(|e| Problem::internal(&e))
+    Ok(state.access_log.record(entry).await?)
 }

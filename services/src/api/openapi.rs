@@ -1,22 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// An RFC 9457 problem (`application/problem+json`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProblemBody {
-    /// `/problems/<slug>`, a stable identifier of the rule or error.
-    #[schema(example = "/problems/consent-missing")]
-    pub r#type: String,
-    /// A short summary.
-    pub title: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// What exactly was wrong.
-    pub detail: String,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -41,7 +26,7 @@ impl Modify for Security {
         license(name = "EUPL-1.2")
     ),
     modifiers(&Security),
-    components(schemas(ProblemBody)),
+    components(schemas(super::problem::ProblemBody)),
     tags(
         (name = "agreements", description = "Partnership agreements"),
         (name = "volunteers", description = "NGO volunteers"),

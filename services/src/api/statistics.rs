@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::{Auth, json_response, load};
 use crate::AppState;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -38,7 +38,7 @@ pub struct StatisticsResponse {
 /// with complementary suppression.
 #[utoipa::path(get, path = "/v1/programmes/{programme}/statistics", tag = "statistics",
     params(("programme" = String, Path, description = "programme slug, e.g. klub-move")),
-    responses((status = 200, body = StatisticsResponse), (status = 403, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = StatisticsResponse), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn programme_statistics(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub async fn programme_statistics(
         return Err(Problem::forbidden("statistics are for the partners' staff"));
     }
     let position = state.views.position();
-    let ids = state.store.cases_in_programme(&caller.org, &programme).await.map_err(|e| Problem::internal(&e))?;
+    let ids = state.store.cases_in_programme(&caller.org, &programme).await?;
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {
         cases.push(load::<Case>(&state, &id).await?.aggregate);

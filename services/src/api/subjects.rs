@@ -17,7 +17,7 @@ use super::audit::{SubjectAccessEntry, subject_form};
 use super::{Auth, Body, RequestId, actor, execute, json_response, load, log_read, parse_id};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,7 +34,7 @@ async fn subject_case(state: &AppState, caller: &Caller, subject: &str) -> Resul
     // a case opened just now before saying no.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let case_id = loop {
-        let found = state.store.case_of_subject(subject).await.map_err(|e| Problem::internal(&e))?;
+        let found = state.store.case_of_subject(subject).await?;
         if found.is_some() || std::time::Instant::now() > deadline {
             break found;
         }
@@ -95,7 +95,7 @@ pub struct SubjectExport {
 /// What is held about a subject, every disclosure and every read (GDPR art. 15).
 #[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "subjects",
     params(("id" = String, Path, description = "the young person's id")),
-    responses((status = 200, body = SubjectExport), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = SubjectExport), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn export_subject(
     State(state): State<AppState>,
@@ -144,7 +144,7 @@ pub async fn export_subject(
                 .collect(),
         })
         .collect();
-    let log = state.store.access_log(&case_id.to_string()).await.map_err(|e| Problem::internal(&e))?;
+    let log = state.store.access_log(&case_id.to_string()).await?;
     let body = SubjectExport { subject, case: case_id.to_string(), held, disclosures, reads: subject_form(&log) };
     Ok(json_response(StatusCode::OK, Default::default(), &body))
 }
@@ -173,8 +173,8 @@ pub struct Erased {
 /// while the municipality must keep the record.
 #[utoipa::path(post, path = "/v1/subjects/{id}/erasure", tag = "subjects", request_body = Erasure,
     params(("id" = String, Path, description = "the young person's id")),
-    responses((status = 200, body = Erased), (status = 404, body = crate::api::openapi::ProblemBody),
-              (status = 409, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = Erased), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn erase_subject(
     State(state): State<AppState>,
@@ -193,8 +193,7 @@ pub async fn erase_subject(
     let destroyed = state
         .store
         .destroy_keys(&format!("case:{case_id}:"), "erasure of the subject (GDPR art. 17)")
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+        .await?;
     tracing::info!(case.id = %case_id, keys = destroyed, "erased the subject's personal data");
     Ok(json_response(
         StatusCode::OK,

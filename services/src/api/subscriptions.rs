@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::{Auth, Body, json_response};
 use crate::AppState;
-use crate::http::Problem;
+use crate::api::Problem;
 use crate::store::Subscription;
 use crate::webhooks::{SECRET_PURPOSE, check_target, new_secret};
 
@@ -47,8 +47,8 @@ pub struct SubscriptionView {
 
 /// Subscribe to the organisation's events (integrators). Deliveries start with events after now.
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "feed", request_body = NewSubscription,
-    responses((status = 201, body = SubscriptionView), (status = 403, body = crate::api::openapi::ProblemBody),
-              (status = 422, body = crate::api::openapi::ProblemBody)),
+    responses((status = 201, body = SubscriptionView), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn subscribe(
     State(state): State<AppState>,
@@ -65,21 +65,21 @@ pub async fn subscribe(
         .await
         .map_err(|e| Problem::invalid_field(format!("url: {e}")))?;
     let secret = new_secret();
-    let cursor = state.store.feed_head().await.map_err(|e| Problem::internal(&e))?;
+    let cursor = state.store.feed_head().await?;
     let subscription = Subscription {
         id: uuid::Uuid::new_v4().to_string(),
         org: caller.org.to_string(),
         created_by: caller.user.to_string(),
         url: body.url,
         event_types: body.event_types,
-        secret_sealed: state.store.seal_secret(SECRET_PURPOSE, secret.as_bytes()).map_err(|e| Problem::internal(&e))?,
+        secret_sealed: state.store.seal_secret(SECRET_PURPOSE, secret.as_bytes())?,
         cursor,
         attempts: 0,
         next_attempt_at: None,
         disabled_at: None,
         disabled_reason: None,
     };
-    state.store.add_subscription(&subscription).await.map_err(|e| Problem::internal(&e))?;
+    state.store.add_subscription(&subscription).await?;
     let view = SubscriptionView {
         id: subscription.id,
         url: subscription.url,
@@ -123,19 +123,19 @@ pub struct DeliveryLog {
 /// Every delivery attempt of a subscription of the caller's organisation.
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/deliveries", tag = "feed",
     params(("id" = String, Path, description = "subscription id")),
-    responses((status = 200, body = DeliveryLog), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = DeliveryLog), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let subs = state.store.subscriptions().await.map_err(|e| Problem::internal(&e))?;
+    let subs = state.store.subscriptions().await?;
     let sub = subs
         .into_iter()
         .find(|s| s.id == id && s.org == caller.org.as_str())
         .ok_or_else(|| Problem::not_found("subscription"))?;
-    let log = state.store.deliveries(&id).await.map_err(|e| Problem::internal(&e))?;
+    let log = state.store.deliveries(&id).await?;
     let body = DeliveryLog {
         subscription: id,
         disabled: sub.disabled_reason,

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::{Auth, Body, RequestId, actor, execute, json_response, load, parse_id, version_headers};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::http::Problem;
+use crate::api::Problem;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -169,8 +169,8 @@ fn parse_time(s: &str, field: &str) -> Result<NaiveTime, Problem> {
 
 /// Register a volunteer of the caller's NGO.
 #[utoipa::path(post, path = "/v1/volunteers", tag = "volunteers", request_body = RegisterVolunteer,
-    responses((status = 201, body = VolunteerResponse), (status = 400, body = crate::api::openapi::ProblemBody),
-              (status = 403, body = crate::api::openapi::ProblemBody), (status = 422, body = crate::api::openapi::ProblemBody)),
+    responses((status = 201, body = VolunteerResponse), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 403, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn register_volunteer(
     State(state): State<AppState>,
@@ -217,7 +217,7 @@ async fn load_own(state: &AppState, caller: &Caller, id: VolunteerId) -> Result<
 /// Record the child certificate and confidentiality declaration.
 #[utoipa::path(post, path = "/v1/volunteers/{id}/vetting", tag = "volunteers", request_body = Vetting,
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn record_vetting(
     State(state): State<AppState>,
@@ -245,7 +245,7 @@ pub async fn record_vetting(
 /// Pause, resume (`active`) or retire a volunteer.
 #[utoipa::path(post, path = "/v1/volunteers/{id}/status", tag = "volunteers", request_body = StatusChange,
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 409, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn change_status(
     State(state): State<AppState>,
@@ -272,7 +272,7 @@ pub async fn change_status(
 /// One volunteer of the caller's NGO.
 #[utoipa::path(get, path = "/v1/volunteers/{id}", tag = "volunteers",
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::openapi::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_volunteer(
     State(state): State<AppState>,
@@ -288,17 +288,17 @@ pub async fn get_volunteer(
 
 /// The caller's NGO's volunteers.
 #[utoipa::path(get, path = "/v1/volunteers", tag = "volunteers",
-    params(super::cases::ListParams),
-    responses((status = 200, body = VolunteerList), (status = 403, body = crate::api::openapi::ProblemBody)),
+    params(super::case_access::ListParams),
+    responses((status = 200, body = VolunteerList), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn list_volunteers(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    super::Params(params): super::Params<super::cases::ListParams>,
+    super::Params(params): super::Params<super::case_access::ListParams>,
 ) -> Result<Response, Problem> {
     require_coordinator(&caller)?;
-    let position = super::cases::wait_for_position(&state, params.min_position.as_deref()).await?;
-    let rows = state.store.volunteer_summaries(&caller.org).await.map_err(|e| Problem::internal(&e))?;
+    let position = super::case_access::wait_for_position(&state, params.min_position.as_deref()).await?;
+    let rows = state.store.volunteer_summaries(&caller.org).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let id: VolunteerId = parse_id(&row.volunteer_id, "volunteer")?;

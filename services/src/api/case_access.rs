@@ -1,0 +1,194 @@
+//! What every case endpoint shares: the request shapes, loading a case the caller is a party
+//! to, running a case command, and waiting for the list views.
+
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use brobyg_domain::agreement::Agreement;
+use brobyg_domain::calendar::copenhagen_date;
+use brobyg_domain::case::{Case, CaseAction, CaseCommand};
+use brobyg_domain::{CaseId, Personal};
+use brobyg_projections::case_view::is_party;
+use brobyg_projections::policy::Reader;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, json_response, load, parse_id};
+use super::{version_headers};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::store::{Committed, Cursor};
+
+/// The default page size of a list, and the largest a caller may ask for.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The largest page of a list.
+pub const MAX_PAGE: u32 = 500;
+/// How long a list waits for `min_position` at most.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+/// List parameters.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Wait (up to 5 s) until the list reflects this feed position (from `X-Brobyg-Position`).
+    #[serde(default)]
+    pub min_position: Option<String>,
+    /// Opaque page cursor from `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size, 1–500 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl ListParams {
+    /// The page size asked for, within bounds.
+    #[must_use]
+    pub fn page_size(&self) -> u32 {
+        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+    }
+}
+
+/// Waits for `min_position` (if given) and returns the position the views reflect.
+pub async fn wait_for_position(state: &AppState, min_position: Option<&str>) -> Result<Cursor, Problem> {
+    match min_position {
+        None => Ok(state.views.position()),
+        Some(raw) => {
+            let target: Cursor = raw
+                .parse()
+                .map_err(|_| Problem::invalid_request("min_position is not a position this service gave"))?;
+            Ok(state.views.wait_for(target, MIN_POSITION_WAIT).await)
+        }
+    }
+}
+
+/// The `{id}` segment of a case path: a malformed id names nothing, so it is a 404.
+fn case_id_of(params: &RawPathParams) -> Result<CaseId, Problem> {
+    let raw = params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v).ok_or_else(|| Problem::not_found("case"))?;
+    parse_id(raw, "case")
+}
+
+/// A command on one case: who asks, which case, the version they expect, and the request id.
+#[derive(Clone, Debug)]
+pub struct CaseRequest {
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The case in the path.
+    pub id: CaseId,
+    /// `If-Match`, if given.
+    pub if_match: Option<usize>,
+    /// The request id.
+    pub request_id: RequestId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseRequest {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(caller) = Auth::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| Problem::not_found("case"))?;
+        let id = case_id_of(&params)?;
+        let IfMatch(if_match) = IfMatch::from_request_parts(parts, state).await?;
+        let Ok(request_id) = RequestId::from_request_parts(parts, state).await;
+        Ok(Self { caller, id, if_match, request_id })
+    }
+}
+
+/// A read of one case: who asks, and which case.
+#[derive(Clone, Debug)]
+pub struct CaseRead {
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// The case in the path.
+    pub id: CaseId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseRead {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(caller) = Auth::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| Problem::not_found("case"))?;
+        Ok(Self { caller, id: case_id_of(&params)? })
+    }
+}
+
+/// The short answer to a case command.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CaseState {
+    /// Case id.
+    pub id: uuid::Uuid,
+    /// State.
+    #[schema(value_type = String)]
+    pub state: brobyg_domain::CaseState,
+    /// Version (also the `ETag`).
+    pub version: usize,
+}
+
+/// The staff reader a caller is for the policy.
+#[must_use]
+pub fn reader(caller: &Caller) -> Reader {
+    Reader::staff(caller.org.clone(), acting_role(caller))
+}
+
+/// Loads a case the caller is a party to, or 404.
+pub async fn load_case_for(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
+    let loaded = load::<Case>(state, &id.to_string()).await?;
+    if loaded.version == 0 || !is_party(&loaded.aggregate, &reader(caller)) {
+        return Err(Problem::not_found("case"));
+    }
+    Ok((loaded.aggregate, loaded.version))
+}
+
+/// The agreement a referred case runs under; 409 before the referral.
+pub async fn load_agreement_of(state: &AppState, case: &Case) -> Result<Agreement, Problem> {
+    let referral = case.referral.as_ref().ok_or_else(|| Problem::wrong_state("the case has not been referred"))?;
+    Ok(load::<Agreement>(state, &referral.agreement.to_string()).await?.aggregate)
+}
+
+/// What a case command committed, and the answer to send.
+#[derive(Debug)]
+pub struct CaseCommitted {
+    /// The events and the case after them.
+    pub committed: Committed<Case>,
+    /// The feed position of the last event.
+    pub position: Option<Cursor>,
+    /// The short case state with `ETag` and position headers.
+    pub response: Response,
+}
+
+/// Runs a case command and answers with the short case state.
+pub async fn case_command(
+    state: &AppState,
+    request: &CaseRequest,
+    action: CaseAction,
+    status: StatusCode,
+) -> Result<CaseCommitted, Problem> {
+    let caller = &request.caller;
+    let command = || CaseCommand { actor: actor(caller), action: action.clone() };
+    let (committed, position) =
+        execute::<Case>(state, caller, &request.id.to_string(), command, request.if_match, &request.request_id)
+            .await?;
+    let body = CaseState {
+        id: request.id.0,
+        state: committed.aggregate.state.unwrap_or(brobyg_domain::CaseState::Opened),
+        version: committed.version,
+    };
+    let response = json_response(status, version_headers(committed.version, position), &body);
+    Ok(CaseCommitted { committed, position, response })
+}
+
+/// Today in Copenhagen.
+#[must_use]
+pub fn today() -> NaiveDate {
+    copenhagen_date(Utc::now())
+}
+
+/// An optional text as a personal value (empty when absent).
+#[must_use]
+pub fn personal(text: Option<String>) -> Personal<String> {
+    Personal::new(text.unwrap_or_default())
+}

@@ -1,0 +1,166 @@
+//! Matching a volunteer, ending a match, and ranked suggestions.
+
+use brobyg_domain::case::CaseAction;
+use brobyg_domain::volunteer::{Volunteer, VolunteerAction, VolunteerCommand};
+use brobyg_domain::{Personal, VolunteerId};
+use chrono::Utc;
+
+use super::prelude::*;
+use super::{command_releasing_volunteer, release_volunteer};
+use crate::api::{DomainProblem, actor, execute, load, log_read};
+use brobyg_projections::case_view::{case_view, visible_categories};
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(match_volunteer))
+        .routes(routes!(end_match))
+        .routes(routes!(match_suggestions))
+}
+
+/// The volunteer to match.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchBody {
+    /// Volunteer id.
+    pub volunteer: uuid::Uuid,
+}
+
+fn unknown_volunteer(id: uuid::Uuid) -> Problem {
+    Problem::unknown(
+        "unknown-volunteer",
+        "Unknown volunteer",
+        format!("no volunteer {id} of the caller's organisation"),
+    )
+}
+
+/// Match a vetted volunteer (coordinator).
+#[utoipa::path(post, path = "/v1/cases/{id}/match", tag = "cases", request_body = MatchBody,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = CaseState), (status = 409, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn match_volunteer(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<MatchBody>,
+) -> Result<Response, Problem> {
+    let (caller, id) = (&request.caller, request.id);
+    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let volunteer_id = VolunteerId(body.volunteer);
+    let volunteer = load::<Volunteer>(&state, &volunteer_id.to_string()).await?.aggregate;
+    if volunteer.ngo.as_ref() != Some(&caller.org) {
+        return Err(unknown_volunteer(body.volunteer));
+    }
+    let facts = volunteer.facts_for(id).ok_or_else(|| unknown_volunteer(body.volunteer))?;
+    // Refuse on the case's rules before taking the volunteer's capacity.
+    case.check_volunteer(&facts, today()).map_err(|e| DomainProblem::problem(&e, &caller.org))?;
+    let assign = || VolunteerCommand { actor: actor(&caller), action: VolunteerAction::Assign { case: id } };
+    execute::<Volunteer>(&state, caller, &volunteer_id.to_string(), assign, None, &request.request_id).await?;
+    let action = CaseAction::MatchVolunteer { volunteer: facts, on: today() };
+    match case_command(&state, &request, action, StatusCode::OK).await {
+        Ok(done) => Ok(done.response),
+        Err(problem) => {
+            release_volunteer(&state, caller, volunteer_id, id, &request.request_id).await;
+            Err(problem)
+        }
+    }
+}
+
+/// End the current match; the case awaits a new one (coordinator).
+#[utoipa::path(post, path = "/v1/cases/{id}/match/end", tag = "cases", request_body = Reason,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = CaseState), (status = 409, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn end_match(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<Reason>,
+) -> Result<Response, Problem> {
+    let (caller, id) = (&request.caller, request.id);
+    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let action = CaseAction::EndMatch { reason: Personal::new(body.reason) };
+    command_releasing_volunteer(&state, &request, &case, action).await
+}
+
+/// A ranked suggestion.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Suggestion {
+    /// Volunteer id.
+    pub volunteer: uuid::Uuid,
+    /// First name.
+    pub first_name: String,
+    /// Whether the volunteer may be matched now.
+    pub eligible: bool,
+    /// Higher is better.
+    pub score: i64,
+    /// Why, in words.
+    pub reasons: Vec<String>,
+}
+
+/// Suggestions, best first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Suggestions {
+    /// The suggestions.
+    pub items: Vec<Suggestion>,
+}
+
+/// Ranked volunteer suggestions for a case, with reasons (coordinator).
+#[utoipa::path(get, path = "/v1/cases/{id}/match-suggestions", tag = "cases",
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = Suggestions), (status = 404, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn match_suggestions(
+    State(state): State<AppState>,
+    CaseRead { caller, id }: CaseRead,
+) -> Result<Response, Problem> {
+    let (case, version) = load_case_for(&state, &caller, id).await?;
+    if case.ngo() != Some(&caller.org) {
+        return Err(Problem::forbidden("suggestions are for the NGO the case is referred to"));
+    }
+    let now = Utc::now();
+    let view = case_view(&case, version, &reader(&caller), now).ok_or_else(|| Problem::not_found("case"))?;
+    log_read(
+        &state,
+        &caller,
+        &id.to_string(),
+        "coordinator",
+        visible_categories(&case, &reader(&caller), now),
+        "matching".into(),
+        "match-suggestions",
+    )
+    .await?;
+    let known: String = view.items.iter().map(|i| i.content.to_lowercase()).collect::<Vec<_>>().join(" ");
+    let rows = state.store.volunteer_summaries(&caller.org).await?;
+    let mut items = Vec::new();
+    for row in rows.iter().filter(|r| r.status == "active") {
+        let vid: VolunteerId = parse_id(&row.volunteer_id, "volunteer")?;
+        let v = load::<Volunteer>(&state, &vid.to_string()).await?.aggregate;
+        let (Some(facts), Some(profile)) = (v.facts_for(id), v.profile.as_ref()) else { continue };
+        let mut reasons = Vec::new();
+        let refusal = case.check_volunteer(&facts, today()).err();
+        if let Some(e) = &refusal {
+            reasons.push(e.to_string());
+        }
+        let shared: Vec<&String> = profile.interests.iter().filter(|i| known.contains(&i.to_lowercase())).collect();
+        if !shared.is_empty() {
+            reasons.push(format!(
+                "shares interests: {}",
+                shared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let free = i64::from(facts.capacity) - i64::from(facts.assigned_elsewhere);
+        reasons.push(format!("{free} of {} places free", facts.capacity));
+        let score = if refusal.is_none() { 1000 } else { 0 } + 10 * shared.len() as i64 + free;
+        items.push(Suggestion {
+            volunteer: vid.0,
+            first_name: profile.first_name.expose().clone(),
+            eligible: refusal.is_none(),
+            score,
+            reasons,
+        });
+    }
+    items.sort_by(|a, b| b.score.cmp(&a.score).then(a.volunteer.cmp(&b.volunteer)));
+    Ok(json_response(StatusCode::OK, Default::default(), &Suggestions { items }))
+}
+

@@ -1,0 +1,250 @@
+//! Open a case, the caseload, the case as the caller may see it, and the volunteer brief.
+
+use brobyg_domain::case::{CaseAction, CustodyHolder, YoungPerson};
+use brobyg_domain::{CaseId, Category, PersonId, Personal};
+use brobyg_projections::case_view::{BriefView, CaseView, ViewAccess, case_view, visible_categories, volunteer_brief};
+use brobyg_projections::policy::{Reader, ReaderRole};
+use chrono::{NaiveDate, Utc};
+
+use super::prelude::*;
+use crate::api::case_access::{ListParams, wait_for_position};
+use crate::api::{Auth, Params, Purpose, RequestId, acting_role, log_read, load};
+use brobyg_domain::case::Case;
+
+/// The routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_case, list_cases))
+        .routes(routes!(get_case))
+        .routes(routes!(get_brief))
+}
+
+/// The young person of a new case.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewYoungPerson {
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+}
+
+/// A custody holder of a new case.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustodyHolder {
+    /// Full name.
+    pub name: String,
+}
+
+/// A new case.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCase {
+    /// Optional client-chosen id.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// The young person.
+    pub young_person: NewYoungPerson,
+    /// Custody holders.
+    #[serde(default)]
+    pub custody_holders: Vec<NewCustodyHolder>,
+}
+
+/// A person id of a new case.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PersonRef {
+    /// Person id, used as grantor id.
+    pub id: uuid::Uuid,
+}
+
+/// The answer to opening a case.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CaseOpened {
+    /// Case id.
+    pub id: uuid::Uuid,
+    /// `opened`.
+    pub state: String,
+    /// Version.
+    pub version: usize,
+    /// The young person's id.
+    pub young_person: PersonRef,
+    /// The custody holders' ids, in the order given.
+    pub custody_holders: Vec<PersonRef>,
+}
+
+/// Open a case for a young person (caseworker).
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenCase,
+    responses((status = 201, body = CaseOpened), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 403, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn open_case(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    request_id: RequestId,
+    Body(body): Body<OpenCase>,
+) -> Result<Response, Problem> {
+    let id = CaseId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
+    let young_person = YoungPerson {
+        id: PersonId::new(),
+        first_name: Personal::new(body.young_person.first_name),
+        last_name: Personal::new(body.young_person.last_name),
+        birth_date: Personal::new(body.young_person.birth_date),
+    };
+    let custody_holders: Vec<CustodyHolder> = body
+        .custody_holders
+        .into_iter()
+        .map(|h| CustodyHolder { id: PersonId::new(), name: Personal::new(h.name) })
+        .collect();
+    let answer = CaseOpened {
+        id: id.0,
+        state: "opened".into(),
+        version: 1,
+        young_person: PersonRef { id: young_person.id.0 },
+        custody_holders: custody_holders.iter().map(|h| PersonRef { id: h.id.0 }).collect(),
+    };
+    let action = CaseAction::Open { case: id, young_person, custody_holders };
+    let request = CaseRequest { caller, id, if_match: None, request_id };
+    let CaseCommitted { committed, position, .. } =
+        case_command(&state, &request, action, StatusCode::CREATED).await?;
+    let mut headers = version_headers(committed.version, position);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("/v1/cases/{id}")) {
+        headers.insert(axum::http::header::LOCATION, v);
+    }
+    Ok(json_response(StatusCode::CREATED, headers, &answer))
+}
+
+/// One row of a caseload.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CaseListItem {
+    /// Case id.
+    pub id: String,
+    /// State.
+    pub state: String,
+    /// Version.
+    pub version: i64,
+    /// Municipality.
+    pub municipality: String,
+    /// NGO, once referred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ngo: Option<String>,
+    /// Programme, once referred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
+    /// Opened at.
+    pub opened_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// A page of a caseload.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    /// Cases, oldest first.
+    pub items: Vec<CaseListItem>,
+    /// The cursor of the next page, if there may be one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The feed position the list reflects.
+    pub position: String,
+}
+
+/// The caller's caseload: a caseworker's municipality's cases, a coordinator's referred cases.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(ListParams),
+    responses((status = 200, body = CaseList), (status = 400, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Params(params): Params<ListParams>,
+) -> Result<Response, Problem> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let role = acting_role(&caller);
+    if !matches!(role, brobyg_domain::Role::Caseworker | brobyg_domain::Role::Coordinator) {
+        return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
+    }
+    let position = wait_for_position(&state, params.min_position.as_deref()).await?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 500);
+    let after = match params.cursor.as_deref() {
+        None => None,
+        Some(raw) => {
+            let bad = || Problem::invalid_request("cursor is not one this service gave");
+            let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+            let (at, id) = text.split_once('|').ok_or_else(bad)?;
+            Some((at.to_owned(), id.to_owned()))
+        }
+    };
+    let rows = state.store.case_summaries(&caller.org, after, limit).await?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| URL_SAFE_NO_PAD.encode(format!("{}|{}", r.opened_at, r.case_id))))
+        .flatten();
+    let items = rows
+        .into_iter()
+        .map(|r| CaseListItem {
+            id: r.case_id,
+            state: r.state,
+            version: r.version,
+            municipality: r.municipality,
+            ngo: r.ngo,
+            programme: r.programme,
+            opened_at: r.opened_at,
+            updated_at: r.updated_at,
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        Default::default(),
+        &CaseList { items, next_cursor, position: position.to_string() },
+    ))
+}
+
+/// The case as the caller may see it.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path, description = "case id"),
+           ("X-Purpose" = Option<String>, Header, description = "why the case is read (default case_work; audit for auditors)")),
+    responses((status = 200, body = CaseView, headers(("ETag" = String, description = "the case version"))),
+              (status = 404, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    CaseRead { caller, id }: CaseRead,
+    purpose: Purpose,
+) -> Result<Response, Problem> {
+    let (case, version) = load_case_for(&state, &caller, id).await?;
+    let now = Utc::now();
+    let reader = reader(&caller);
+    let view = case_view(&case, version, &reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let default = if view.access == ViewAccess::Audit { "audit" } else { "case_work" };
+    let role = acting_role(&caller).as_str();
+    let categories = visible_categories(&case, &reader, now);
+    log_read(&state, &caller, &id.to_string(), role, categories, purpose.or(default), "case").await?;
+    Ok(json_response(StatusCode::OK, version_headers(version, None), &view))
+}
+
+/// The volunteer brief: first name, age, wishes and practicalities, as far as consent names the
+/// NGO's volunteers (coordinator or integrator of the case's NGO).
+#[utoipa::path(get, path = "/v1/cases/{id}/brief", tag = "cases",
+    params(("id" = String, Path, description = "case id"), ("X-Purpose" = Option<String>, Header, description = "why (default matching)")),
+    responses((status = 200, body = BriefView), (status = 404, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn get_brief(
+    State(state): State<AppState>,
+    CaseRead { caller, id }: CaseRead,
+    purpose: Purpose,
+) -> Result<Response, Problem> {
+    let role = acting_role(&caller);
+    if !matches!(role, brobyg_domain::Role::Coordinator | brobyg_domain::Role::Integrator) {
+        return Err(Problem::forbidden("the brief is for the NGO's coordinator or volunteer app"));
+    }
+    let loaded = load::<Case>(&state, &id.to_string()).await?;
+    let brief_reader = Reader { org: caller.org.clone(), role: ReaderRole::VolunteerBrief };
+    let now = Utc::now();
+    let brief = volunteer_brief(&loaded.aggregate, &brief_reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let categories: Vec<Category> = brief.items.iter().map(|i| i.category).collect();
+    log_read(&state, &caller, &id.to_string(), "volunteer_brief", categories, purpose.or("matching"), "brief").await?;
+    Ok(json_response(StatusCode::OK, version_headers(loaded.version, None), &brief))
+}
+

@@ -1,0 +1,211 @@
+//! RFC 9457 problems: the one error type every handler answers with, its OpenAPI body, and the
+//! conversions that let `?` map the service's own errors to it.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::access_log::AccessLogError;
+use crate::store::StoreError;
+
+/// An RFC 9457 problem.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+}
+
+impl Problem {
+    /// A problem of `status` with a stable `slug` (its type is `/problems/<slug>`).
+    #[must_use]
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, slug, title, detail: detail.into() }
+    }
+}
+
+impl Problem {
+    /// 404: the thing does not exist, or the caller may not know that it does.
+    #[must_use]
+    pub fn not_found(what: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no such {what}"))
+    }
+
+    /// 409: a concurrent change won.
+    #[must_use]
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "version-conflict", "Version conflict", detail)
+    }
+
+    /// 412: `If-Match` named another version.
+    #[must_use]
+    pub fn precondition_failed(expected: usize, actual: usize) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            format!("If-Match names version {expected}, the current version is {actual}"),
+        )
+    }
+
+    /// 400: the body is not what the endpoint takes.
+    #[must_use]
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-body", "Invalid request body", detail)
+    }
+
+    /// 400: a query parameter or header is malformed.
+    #[must_use]
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-request", "Invalid request", detail)
+    }
+
+    /// 401.
+    #[must_use]
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", detail)
+    }
+
+    /// 403.
+    #[must_use]
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 422 for a field the domain never sees (parsed at the edge).
+    #[must_use]
+    pub fn invalid_field(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field", detail)
+    }
+
+    /// 500: logged once here; the body says nothing about the cause.
+    #[must_use]
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the request could not be completed")
+    }
+
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.slug, self.detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": format!("/problems/{}", self.slug),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}
+
+
+impl Problem {
+    /// 409: the subject's personal data was erased, so nothing personal can be added.
+    #[must_use]
+    pub fn erased() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "erased",
+            "Personal data erased",
+            "the subject's personal data was erased; nothing personal can be added to this record",
+        )
+    }
+
+    /// 409: the step is not allowed in the record's current state.
+    #[must_use]
+    pub fn wrong_state(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "wrong-state", "Not allowed in the case's state", detail)
+    }
+
+    /// 422: the body names something of another organisation, or nothing at all (`what` is the
+    /// slug's noun, e.g. `agreement` gives `/problems/unknown-agreement`).
+    #[must_use]
+    pub fn unknown(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, slug, title, detail)
+    }
+
+    /// 415: the body is not JSON.
+    #[must_use]
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        )
+    }
+
+    /// 413: the body is larger than `max` bytes.
+    #[must_use]
+    pub fn payload_too_large(max: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", format!("the body exceeds {max} bytes"))
+    }
+
+    /// 422: an `Idempotency-Key` came back with another request.
+    #[must_use]
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used for a different request",
+        )
+    }
+
+    /// 503: tokens cannot be verified because no key set could be had.
+    #[must_use]
+    pub fn keys_unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "keys-unavailable", "Keys unavailable", "tokens cannot be verified now")
+    }
+
+    /// 503: the service is not ready, and why.
+    #[must_use]
+    pub fn not_ready(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", detail)
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Erased(_) => Self::erased(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AccessLogError> for Problem {
+    fn from(error: AccessLogError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// An RFC 9457 problem (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// `/problems/<slug>`, a stable identifier of the rule or error.
+    #[schema(example = "/problems/consent-missing")]
+    pub r#type: String,
+    /// A short summary.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
