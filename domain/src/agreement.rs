@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgreementId, Org, UserId};
@@ -64,6 +64,14 @@ pub struct Terms {
 }
 
 impl Terms {
+    /// The last day the NGO side keeps a case's personal data after the case ended on
+    /// `ended_on`; erasure is due from the day after. `None` when the period reaches past the
+    /// calendar (no erasure is due).
+    #[must_use]
+    pub fn ngo_retention_due(&self, ended_on: NaiveDate) -> Option<NaiveDate> {
+        ended_on.checked_add_days(chrono::Days::new(u64::from(self.retention_days_after_closing)))
+    }
+
     /// The flow that lets `category` go `from` → `to` at `checkpoint`, if any.
     #[must_use]
     pub fn flow_for(&self, checkpoint: Checkpoint, from: Side, to: Side, category: Category) -> Option<&Flow> {
@@ -142,6 +150,8 @@ pub enum AgreementEvent {
     /// No new referrals under this agreement.
     AgreementTerminated { reason: String, by: UserId, org: Org, at: DateTime<Utc> },
 }
+
+impl crate::personal::KeyHolder for AgreementEvent {}
 
 /// What may be asked of an agreement.
 #[derive(Clone, Debug, PartialEq, Eq)]

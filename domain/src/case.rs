@@ -350,6 +350,18 @@ pub enum CaseEvent {
     PersonalDataErased { reason: String, by: UserId, at: DateTime<Utc> },
 }
 
+impl crate::personal::KeyHolder for CaseEvent {
+    /// A disclosure's copies belong to the recipient; a concern report to the municipality it
+    /// reached.
+    fn key_holder(&self) -> Option<&Org> {
+        match self {
+            Self::InformationDisclosed { disclosure, .. } => Some(&disclosure.to),
+            Self::ConcernReported { reported_to, .. } => Some(reported_to),
+            _ => None,
+        }
+    }
+}
+
 /// What may be asked of a case.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CaseAction {
@@ -1002,13 +1014,7 @@ impl Case {
         at: DateTime<Utc>,
     ) -> Result<Disclosure, CaseError> {
         let (from_side, to_side) = (Side::of(from), Side::of(to));
-        let recipient = Recipient {
-            org: to.clone(),
-            role: match to_side {
-                Side::Ngo => RecipientRole::Coordinator,
-                Side::Municipality => RecipientRole::Caseworker,
-            },
-        };
+        let recipient = Recipient { org: to.clone(), role: to_side.receiving_role() };
         let mut seen = BTreeSet::new();
         let mut disclosed = Vec::with_capacity(items.len());
         for item_id in items {
@@ -1177,10 +1183,12 @@ impl Case {
 
     /// Folds one event into the state. Holds no rules.
     pub fn apply(&mut self, event: &CaseEvent) {
+        if let Some(state) = event.state_after() {
+            self.state = Some(state);
+        }
         match event {
             CaseEvent::CaseOpened { case, municipality, young_person, custody_holders, .. } => {
                 self.id = Some(*case);
-                self.state = Some(CaseState::Opened);
                 self.municipality = Some(municipality.clone());
                 self.young_person = Some(young_person.clone());
                 self.custody_holders = custody_holders.clone();
@@ -1197,7 +1205,6 @@ impl Case {
                 }
             }
             CaseEvent::ReferralSubmitted { agreement, agreement_version, ngo, programme, at, .. } => {
-                self.state = Some(CaseState::Referred);
                 self.referral = Some(Referral {
                     agreement: *agreement,
                     agreement_version: *agreement_version,
@@ -1207,19 +1214,15 @@ impl Case {
                 });
             }
             CaseEvent::InformationDisclosed { disclosure, .. } => self.disclosures.push(disclosure.clone()),
-            CaseEvent::ReferralAccepted { .. } => self.state = Some(CaseState::Accepted),
-            CaseEvent::ReferralDeclined { at, .. } => self.end(CaseState::Declined, *at),
-            CaseEvent::PreMeetingHeld { .. } => self.state = Some(CaseState::AwaitingMatch),
+            CaseEvent::ReferralAccepted { .. }
+            | CaseEvent::PreMeetingHeld { .. }
+            | CaseEvent::ActivityLogged { .. } => {}
+            CaseEvent::ReferralDeclined { at, .. } => self.end(*at),
             CaseEvent::VolunteerMatched { volunteer, on, .. } => {
-                self.state = Some(CaseState::InCourse);
                 self.current_match = Some(Match { volunteer: *volunteer, since: *on });
                 self.first_matched_on.get_or_insert(*on);
             }
-            CaseEvent::MatchEnded { .. } => {
-                self.state = Some(CaseState::AwaitingMatch);
-                self.current_match = None;
-            }
-            CaseEvent::ActivityLogged { .. } => {}
+            CaseEvent::MatchEnded { .. } => self.current_match = None,
             CaseEvent::ConcernReported { concern, .. } => {
                 self.concerns.insert(concern.id, concern.clone());
             }
@@ -1230,16 +1233,15 @@ impl Case {
             }
             CaseEvent::ClosingMeetingHeld { outcomes, at, .. } => {
                 self.outcomes = outcomes.clone();
-                self.end(CaseState::Closed, *at);
+                self.end(*at);
             }
-            CaseEvent::CaseWithdrawn { at, .. } => self.end(CaseState::Withdrawn, *at),
-            CaseEvent::CaseRedirected { at, .. } => self.end(CaseState::Redirected, *at),
+            CaseEvent::CaseWithdrawn { at, .. } | CaseEvent::CaseRedirected { at, .. } => self.end(*at),
             CaseEvent::PersonalDataErased { at, .. } => self.erased_at = Some(*at),
         }
     }
 
-    fn end(&mut self, state: CaseState, at: DateTime<Utc>) {
-        self.state = Some(state);
+    /// The journey ended at `at` (its final state came from the event).
+    fn end(&mut self, at: DateTime<Utc>) {
         self.current_match = None;
         self.ended_at = Some(at);
     }
@@ -1268,6 +1270,31 @@ fn non_empty(text: &Personal<String>, what: &'static str) -> Result<(), CaseErro
 }
 
 impl CaseEvent {
+    /// The state the case is in after this event, when the event moves it: the one statement
+    /// of the journey's state machine (`Case::apply` and the list views both use it).
+    #[must_use]
+    pub fn state_after(&self) -> Option<CaseState> {
+        Some(match self {
+            Self::CaseOpened { .. } => CaseState::Opened,
+            Self::ReferralSubmitted { .. } => CaseState::Referred,
+            Self::ReferralAccepted { .. } => CaseState::Accepted,
+            Self::ReferralDeclined { .. } => CaseState::Declined,
+            Self::PreMeetingHeld { .. } | Self::MatchEnded { .. } => CaseState::AwaitingMatch,
+            Self::VolunteerMatched { .. } => CaseState::InCourse,
+            Self::ClosingMeetingHeld { .. } => CaseState::Closed,
+            Self::CaseWithdrawn { .. } => CaseState::Withdrawn,
+            Self::CaseRedirected { .. } => CaseState::Redirected,
+            Self::ItemAdded { .. }
+            | Self::ConsentGiven { .. }
+            | Self::ConsentRevoked { .. }
+            | Self::InformationDisclosed { .. }
+            | Self::ActivityLogged { .. }
+            | Self::ConcernReported { .. }
+            | Self::ConcernAcknowledged { .. }
+            | Self::PersonalDataErased { .. } => return None,
+        })
+    }
+
     /// When the event happened (the command's time).
     #[must_use]
     pub fn at(&self) -> DateTime<Utc> {

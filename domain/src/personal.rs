@@ -150,6 +150,16 @@ mod serde_json_value_free {
     }
 }
 
+/// Whose data key seals the personal values of an event. By default the organisation that
+/// wrote the event; an event whose personal values belong to another organisation names it,
+/// so that this organisation's erasure (crypto-shredding its key) reaches them.
+pub trait KeyHolder {
+    /// The organisation other than the writer whose key seals this event's personal values.
+    fn key_holder(&self) -> Option<&crate::Org> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

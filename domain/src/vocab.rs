@@ -184,6 +184,26 @@ impl Side {
     pub fn of(org: &Org) -> Self {
         if org.is_municipality() { Self::Municipality } else { Self::Ngo }
     }
+
+    /// The staff role that works a case on this side: the caseworker in a municipality, the
+    /// project coordinator in an NGO.
+    #[must_use]
+    pub fn working_role(self) -> Role {
+        match self {
+            Self::Municipality => Role::Caseworker,
+            Self::Ngo => Role::Coordinator,
+        }
+    }
+
+    /// The role that receives what is disclosed to this side, as a consent names it: the
+    /// working role.
+    #[must_use]
+    pub fn receiving_role(self) -> RecipientRole {
+        match self {
+            Self::Municipality => RecipientRole::Caseworker,
+            Self::Ngo => RecipientRole::Coordinator,
+        }
+    }
 }
 
 /// Who acts, in which organisation and role, and when. Every command carries one.

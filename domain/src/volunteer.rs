@@ -95,6 +95,8 @@ pub enum VolunteerEvent {
     VolunteerReleased { case: CaseId, by: UserId, at: DateTime<Utc> },
 }
 
+impl crate::personal::KeyHolder for VolunteerEvent {}
+
 /// What may be asked of a volunteer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VolunteerAction {

@@ -126,7 +126,7 @@ pub fn basis_holds(case: &Case, basis: &Basis, to: &Org, category: Category, now
     match basis {
         Basis::ReportingDuty { .. } => true,
         Basis::Consent { consent, purpose } => case.consents.get(consent).is_some_and(|c| {
-            let role = if to.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
+            let role = Side::of(to).receiving_role();
             c.is_active_at(now)
                 && c.covers(&Recipient { org: to.clone(), role }, category, &BTreeSet::from([*purpose])).is_some()
         }),

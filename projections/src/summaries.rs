@@ -1,78 +1,158 @@
-//! What each event changes in the list views (caseloads, volunteer lists, concern lists).
+//! What each event changes in the list views (caseloads, volunteer lists, concern lists): one
+//! [`ViewWrite`] per row change, pure; the store translates each into SQL.
 //!
 //! The list tables hold no personal data: ids, organisations, states, dates. Lists that show a
 //! name load the aggregate and pass it through the policy, like a detail read.
 
 use brobyg_domain::case::CaseEvent;
 use brobyg_domain::volunteer::{VolunteerEvent, VolunteerStatus};
-use brobyg_domain::{CaseState, ConcernId, Org};
+use brobyg_domain::{CaseState, Org};
 use chrono::{DateTime, NaiveDate, Utc};
 
-/// A change to one row of the case summaries.
+/// One change to the view tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CaseSummaryChange {
-    /// A new case row.
-    Opened { municipality: Org, young_person: brobyg_domain::PersonId, at: DateTime<Utc> },
-    /// The case was referred to `ngo`'s `programme`.
-    Referred { ngo: Org, programme: String, at: DateTime<Utc> },
-    /// The state changed.
-    State { state: CaseState, at: DateTime<Utc> },
-    /// Nothing listed changed (only the version moves).
-    Touched,
-}
-
-/// The summary change an event makes.
-#[must_use]
-pub fn case_summary_change(event: &CaseEvent) -> CaseSummaryChange {
-    use CaseSummaryChange::{Opened, Referred, State, Touched};
-    match event {
-        CaseEvent::CaseOpened { municipality, young_person, at, .. } => {
-            Opened { municipality: municipality.clone(), young_person: young_person.id, at: *at }
-        }
-        CaseEvent::ReferralSubmitted { ngo, programme, at, .. } => {
-            Referred { ngo: ngo.clone(), programme: programme.clone(), at: *at }
-        }
-        CaseEvent::ReferralAccepted { at, .. } => State { state: CaseState::Accepted, at: *at },
-        CaseEvent::ReferralDeclined { at, .. } => State { state: CaseState::Declined, at: *at },
-        CaseEvent::PreMeetingHeld { at, .. } => State { state: CaseState::AwaitingMatch, at: *at },
-        CaseEvent::VolunteerMatched { at, .. } => State { state: CaseState::InCourse, at: *at },
-        CaseEvent::MatchEnded { at, .. } => State { state: CaseState::AwaitingMatch, at: *at },
-        CaseEvent::ClosingMeetingHeld { at, .. } => State { state: CaseState::Closed, at: *at },
-        CaseEvent::CaseWithdrawn { at, .. } => State { state: CaseState::Withdrawn, at: *at },
-        CaseEvent::CaseRedirected { at, .. } => State { state: CaseState::Redirected, at: *at },
-        CaseEvent::ItemAdded { .. }
-        | CaseEvent::ConsentGiven { .. }
-        | CaseEvent::ConsentRevoked { .. }
-        | CaseEvent::InformationDisclosed { .. }
-        | CaseEvent::ActivityLogged { .. }
-        | CaseEvent::ConcernReported { .. }
-        | CaseEvent::ConcernAcknowledged { .. }
-        | CaseEvent::PersonalDataErased { .. } => Touched,
-    }
-}
-
-/// A change to the concern list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConcernChange {
+pub enum ViewWrite {
+    /// A case was opened.
+    CaseOpened { case: String, municipality: Org, young_person: String, at: DateTime<Utc>, version: i64 },
+    /// A case was referred.
+    CaseReferred { case: String, ngo: Org, programme: String, at: DateTime<Utc>, version: i64 },
+    /// A case changed state.
+    CaseState { case: String, state: CaseState, at: DateTime<Utc>, version: i64 },
+    /// A case moved to a new version without a listed change.
+    CaseVersion { case: String, version: i64 },
     /// A concern was reported.
-    Reported {
-        concern: ConcernId,
+    ConcernReported {
+        concern: String,
+        case: String,
         reporter_org: Org,
         reported_to: Org,
         reported_at: DateTime<Utc>,
         assessment_due: DateTime<Utc>,
         receipt_due: NaiveDate,
     },
-    /// It was acknowledged.
-    Acknowledged { concern: ConcernId, at: DateTime<Utc> },
+    /// A concern was acknowledged.
+    ConcernAcknowledged { concern: String, at: DateTime<Utc> },
+    /// A volunteer registered.
+    VolunteerRegistered { volunteer: String, ngo: Org, capacity: u32, version: i64 },
+    /// A volunteer's status changed.
+    VolunteerStatus { volunteer: String, status: VolunteerStatus, version: i64 },
+    /// A volunteer's assignments changed by `delta`.
+    VolunteerAssignments { volunteer: String, delta: i64, version: i64 },
+    /// A volunteer moved to a new version without a listed change.
+    VolunteerVersion { volunteer: String, version: i64 },
 }
 
-/// The concern-list change an event makes, if any.
+/// The row a view write changes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Case(String),
+    Concern(String),
+    Volunteer(String),
+}
+
+impl ViewWrite {
+    fn target(&self) -> Target {
+        use ViewWrite::*;
+        match self {
+            CaseOpened { case, .. } | CaseReferred { case, .. } | CaseState { case, .. } | CaseVersion { case, .. } => {
+                Target::Case(case.clone())
+            }
+            ConcernReported { concern, .. } | ConcernAcknowledged { concern, .. } => Target::Concern(concern.clone()),
+            VolunteerRegistered { volunteer, .. }
+            | VolunteerStatus { volunteer, .. }
+            | VolunteerAssignments { volunteer, .. }
+            | VolunteerVersion { volunteer, .. } => Target::Volunteer(volunteer.clone()),
+        }
+    }
+
+    fn set_version(&mut self, to: i64) {
+        use ViewWrite::*;
+        match self {
+            CaseOpened { version, .. }
+            | CaseReferred { version, .. }
+            | CaseState { version, .. }
+            | CaseVersion { version, .. }
+            | VolunteerRegistered { version, .. }
+            | VolunteerStatus { version, .. }
+            | VolunteerAssignments { version, .. }
+            | VolunteerVersion { version, .. } => *version = to,
+            ConcernReported { .. } | ConcernAcknowledged { .. } => {}
+        }
+    }
+
+    /// Folds `next`, a later write to the same row, into `self` when one statement can do both.
+    fn absorb(&mut self, next: &ViewWrite) -> bool {
+        use ViewWrite::*;
+        match (&mut *self, next) {
+            // A version bump rides on the row's previous write.
+            (_, CaseVersion { version, .. } | VolunteerVersion { version, .. }) => {
+                self.set_version(*version);
+                true
+            }
+            // A later state (with its time and version) overwrites every column of the earlier one.
+            (CaseState { .. } | CaseVersion { .. }, CaseState { .. })
+            | (VolunteerStatus { .. } | VolunteerVersion { .. }, VolunteerStatus { .. }) => {
+                *self = next.clone();
+                true
+            }
+            (VolunteerAssignments { delta, version, .. }, VolunteerAssignments { delta: more, version: to, .. }) => {
+                *delta += more;
+                *version = *to;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Merges a batch's writes so that each row takes as few statements as the batch allows: a
+/// case's twenty events become one or two statements. Writes to different rows commute, and
+/// each row's writes keep their order, so the tables end as they would after every write in turn.
 #[must_use]
-pub fn concern_change(event: &CaseEvent) -> Option<ConcernChange> {
+pub fn coalesce(writes: Vec<ViewWrite>) -> Vec<ViewWrite> {
+    let mut out: Vec<ViewWrite> = Vec::with_capacity(writes.len());
+    let mut last: std::collections::HashMap<Target, usize> = std::collections::HashMap::new();
+    for w in writes {
+        let target = w.target();
+        if let Some(&i) = last.get(&target)
+            && out[i].absorb(&w)
+        {
+            continue;
+        }
+        last.insert(target, out.len());
+        out.push(w);
+    }
+    out
+}
+
+/// The view writes of one case event at `version` of case `case`.
+#[must_use]
+pub fn case_writes(case: &str, version: i64, event: &CaseEvent) -> Vec<ViewWrite> {
+    let case = case.to_owned();
+    let mut writes = vec![match event {
+        CaseEvent::CaseOpened { municipality, young_person, at, .. } => ViewWrite::CaseOpened {
+            case: case.clone(),
+            municipality: municipality.clone(),
+            young_person: young_person.id.to_string(),
+            at: *at,
+            version,
+        },
+        CaseEvent::ReferralSubmitted { ngo, programme, at, .. } => ViewWrite::CaseReferred {
+            case: case.clone(),
+            ngo: ngo.clone(),
+            programme: programme.clone(),
+            at: *at,
+            version,
+        },
+        other => match other.state_after() {
+            Some(state) => ViewWrite::CaseState { case: case.clone(), state, at: other.at(), version },
+            None => ViewWrite::CaseVersion { case: case.clone(), version },
+        },
+    }];
     match event {
-        CaseEvent::ConcernReported { concern, reported_to } => Some(ConcernChange::Reported {
-            concern: concern.id,
+        CaseEvent::ConcernReported { concern, reported_to } => writes.push(ViewWrite::ConcernReported {
+            concern: concern.id.to_string(),
+            case,
             reporter_org: concern.reporter_org.clone(),
             reported_to: reported_to.clone(),
             reported_at: concern.reported_at,
@@ -80,37 +160,98 @@ pub fn concern_change(event: &CaseEvent) -> Option<ConcernChange> {
             receipt_due: concern.receipt_due,
         }),
         CaseEvent::ConcernAcknowledged { concern, receipt } => {
-            Some(ConcernChange::Acknowledged { concern: *concern, at: receipt.at })
+            writes.push(ViewWrite::ConcernAcknowledged { concern: concern.to_string(), at: receipt.at });
         }
-        _ => None,
+        _ => {}
+    }
+    writes
+}
+
+/// The view write of one volunteer event at `version` of volunteer `volunteer`.
+#[must_use]
+pub fn volunteer_write(volunteer: &str, version: i64, event: &VolunteerEvent) -> ViewWrite {
+    let volunteer = volunteer.to_owned();
+    let status = |status| ViewWrite::VolunteerStatus { volunteer: volunteer.clone(), status, version };
+    match event {
+        VolunteerEvent::VolunteerRegistered { ngo, profile, .. } => {
+            ViewWrite::VolunteerRegistered { volunteer, ngo: ngo.clone(), capacity: profile.capacity, version }
+        }
+        VolunteerEvent::VolunteerPaused { .. } => status(VolunteerStatus::Paused),
+        VolunteerEvent::VolunteerResumed { .. } => status(VolunteerStatus::Active),
+        VolunteerEvent::VolunteerRetired { .. } => status(VolunteerStatus::Retired),
+        VolunteerEvent::VolunteerAssigned { .. } => ViewWrite::VolunteerAssignments { volunteer, delta: 1, version },
+        VolunteerEvent::VolunteerReleased { .. } => ViewWrite::VolunteerAssignments { volunteer, delta: -1, version },
+        VolunteerEvent::VolunteerVetted { .. } => ViewWrite::VolunteerVersion { volunteer, version },
     }
 }
 
-/// A change to the volunteer list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VolunteerChange {
-    /// Registered with `ngo`.
-    Registered { ngo: Org, capacity: u32 },
-    /// Status changed.
-    Status(VolunteerStatus),
-    /// Assignments changed by `delta` (+1 or -1).
-    Assignments(i32),
-    /// Nothing listed changed.
-    Touched,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The volunteer-list change an event makes.
-#[must_use]
-pub fn volunteer_change(event: &VolunteerEvent) -> VolunteerChange {
-    match event {
-        VolunteerEvent::VolunteerRegistered { ngo, profile, .. } => {
-            VolunteerChange::Registered { ngo: ngo.clone(), capacity: profile.capacity }
-        }
-        VolunteerEvent::VolunteerPaused { .. } => VolunteerChange::Status(VolunteerStatus::Paused),
-        VolunteerEvent::VolunteerResumed { .. } => VolunteerChange::Status(VolunteerStatus::Active),
-        VolunteerEvent::VolunteerRetired { .. } => VolunteerChange::Status(VolunteerStatus::Retired),
-        VolunteerEvent::VolunteerAssigned { .. } => VolunteerChange::Assignments(1),
-        VolunteerEvent::VolunteerReleased { .. } => VolunteerChange::Assignments(-1),
-        VolunteerEvent::VolunteerVetted { .. } => VolunteerChange::Touched,
+    fn at(h: u32) -> DateTime<Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, h, 0, 0).single().expect("time")
+    }
+
+    fn org(s: &str) -> Org {
+        s.parse().expect("org")
+    }
+
+    #[test]
+    fn a_case_s_version_bumps_ride_on_its_previous_write() {
+        let case = |c: &str| c.to_owned();
+        let writes = vec![
+            ViewWrite::CaseOpened {
+                case: case("a"),
+                municipality: org("municipality:0746"),
+                young_person: "p".into(),
+                at: at(1),
+                version: 1,
+            },
+            ViewWrite::CaseVersion { case: case("a"), version: 2 },
+            ViewWrite::CaseVersion { case: case("b"), version: 7 },
+            ViewWrite::CaseVersion { case: case("a"), version: 3 },
+            ViewWrite::CaseState { case: case("a"), state: CaseState::Referred, at: at(2), version: 4 },
+            ViewWrite::CaseVersion { case: case("a"), version: 5 },
+            ViewWrite::CaseState { case: case("a"), state: CaseState::InCourse, at: at(3), version: 6 },
+            ViewWrite::CaseVersion { case: case("b"), version: 8 },
+        ];
+        assert_eq!(
+            coalesce(writes),
+            vec![
+                ViewWrite::CaseOpened {
+                    case: case("a"),
+                    municipality: org("municipality:0746"),
+                    young_person: "p".into(),
+                    at: at(1),
+                    version: 3,
+                },
+                ViewWrite::CaseVersion { case: case("b"), version: 8 },
+                ViewWrite::CaseState { case: case("a"), state: CaseState::InCourse, at: at(3), version: 6 },
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_that_set_different_columns_stay_apart_and_in_order() {
+        let referred = ViewWrite::CaseReferred {
+            case: "a".into(),
+            ngo: org("ngo:kfum"),
+            programme: "p".into(),
+            at: at(1),
+            version: 2,
+        };
+        let state = ViewWrite::CaseState { case: "a".into(), state: CaseState::InCourse, at: at(2), version: 3 };
+        let acknowledged = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(4) };
+        let again = ViewWrite::ConcernAcknowledged { concern: "c".into(), at: at(5) };
+        let writes = vec![referred.clone(), state.clone(), acknowledged.clone(), again.clone()];
+        assert_eq!(coalesce(writes.clone()), writes);
+        let assign = |delta, version| ViewWrite::VolunteerAssignments { volunteer: "v".into(), delta, version };
+        let registered =
+            ViewWrite::VolunteerRegistered { volunteer: "v".into(), ngo: org("ngo:kfum"), capacity: 2, version: 1 };
+        assert_eq!(
+            coalesce(vec![registered.clone(), assign(1, 2), assign(1, 3), assign(-1, 4)]),
+            vec![registered, assign(1, 4)]
+        );
     }
 }

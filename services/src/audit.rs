@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::store::chain::{GENESIS, event_hash, feed_hash};
 use crate::store::{AuditCheckpoint, Cursor, Store, StoreError};
+use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// The key that signs checkpoints.
 pub struct AuditKey(SigningKey);
@@ -55,29 +56,33 @@ impl AuditKey {
     }
 }
 
-/// Signs a checkpoint over the feed head every `every_events` events, or every `every` when
-/// fewer arrived, resuming from the last checkpoint.
+/// The checkpointer as a [`Worker`]: signs what is new, then rests.
+struct Checkpointer {
+    store: Store,
+    key: AuditKey,
+    every_events: i64,
+}
+
+impl Worker for Checkpointer {
+    fn name(&self) -> &'static str {
+        "checkpointer"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        checkpoint_once(&self.store, &self.key, self.every_events).await?;
+        Ok(Outcome::Idle)
+    }
+}
+
+/// Signs checkpoints every `every` (and every `every_events` events) until `stop` turns true.
 pub fn spawn_checkpointer(
     store: Store,
     key: AuditKey,
     every_events: i64,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = checkpoint_once(&store, &key, every_events).await {
-                tracing::error!(error = %e, "checkpointing failed");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(every) => {},
-                _ = stop.changed() => {},
-            }
-            if *stop.borrow() {
-                break;
-            }
-        }
-    });
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    worker::spawn(Checkpointer { store, key, every_events }, Pacing::idle(every), Wake::never(), stop)
 }
 
 /// Follows the feed from the last checkpoint and signs checkpoints every `every_events` events

@@ -162,15 +162,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok::<_, crate::store::StoreError>((current, lag))
     };
     match checks.await {
-        Ok((true, lag)) if lag > state.ready_max_lag_events => Problem::not_ready(format!("the list views are {lag} events behind the feed"))
-        .into_response(),
+        Ok((true, lag)) if lag > state.ready_max_lag_events => {
+            Problem::not_ready(format!("the list views are {lag} events behind the feed")).into_response()
+        }
         Ok((true, _)) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Ok((false, _)) => Problem::not_ready("database migrations are not current: run `brobyg migrate`")
-        .into_response(),
+        Ok((false, _)) => {
+            Problem::not_ready("database migrations are not current: run `brobyg migrate`").into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Problem::not_ready("the event store does not answer")
-                .into_response()
+            Problem::not_ready("the event store does not answer").into_response()
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod store;
 pub mod telemetry;
 pub mod views;
 pub mod webhooks;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -104,9 +105,12 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    stop_views: watch::Sender<bool>,
-    views_task: tokio::task::JoinHandle<()>,
+    stop_workers: watch::Sender<bool>,
+    workers: worker::Workers,
 }
+
+/// How long the background workers get to finish after the server stopped.
+pub const WORKERS_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Application {
     /// Opens the store (creating and migrating the SQLite file on the embedded default),
@@ -126,8 +130,10 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        let (stop_views, stopped) = watch::channel(false);
+        let (stop_workers, stopped) = watch::channel(false);
+        let mut workers = worker::Workers::default();
         let (views, views_task) = views::spawn(store.clone(), stopped);
+        workers.add("views", views_task);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
         let access_log = access_log::AccessLog::spawn(store.clone());
         let commits = std::sync::Arc::new(watch::channel(0u64).0);
@@ -135,19 +141,29 @@ impl Application {
             allow_private: settings.webhook_allow_private,
             retry_scale: settings.webhook_retry_scale,
         };
-        webhooks::spawn(store.clone(), webhook_settings, commits.subscribe(), stop_views.subscribe());
+        if let Some(task) =
+            webhooks::spawn(store.clone(), webhook_settings, commits.subscribe(), stop_workers.subscribe())
+        {
+            workers.add("webhooks", task);
+        }
         if let Some(url) = &settings.nats_url {
             let nats = nats::NatsSettings { url: url.clone(), prefix: settings.nats_subject_prefix.clone() };
-            nats::spawn(store.clone(), nats, commits.subscribe(), stop_views.subscribe());
+            workers.add("nats", nats::spawn(store.clone(), nats, commits.subscribe(), stop_workers.subscribe()));
         }
-        retention::spawn(store.clone(), settings.retention_interval_minutes, stop_views.subscribe());
+        workers.add(
+            "retention",
+            retention::spawn(store.clone(), settings.retention_interval_minutes, stop_workers.subscribe()),
+        );
         let audit_key = load_audit_key(settings)?;
-        audit::spawn_checkpointer(
-            store.clone(),
-            audit_key,
-            settings.checkpoint_every_events.max(1),
-            std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
-            stop_views.subscribe(),
+        workers.add(
+            "checkpointer",
+            audit::spawn_checkpointer(
+                store.clone(),
+                audit_key,
+                settings.checkpoint_every_events.max(1),
+                std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
+                stop_workers.subscribe(),
+            ),
         );
         Ok(Self {
             listener,
@@ -162,8 +178,8 @@ impl Application {
                 webhooks: webhook_settings,
                 ready_max_lag_events: settings.ready_max_lag_events,
             },
-            stop_views,
-            views_task,
+            stop_workers,
+            workers,
         })
     }
 
@@ -189,10 +205,8 @@ impl Application {
         let store = self.state.store.clone();
         let router = http::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
-        self.stop_views.send_replace(true);
-        if let Err(e) = self.views_task.await {
-            tracing::error!(error = %e, "view runner ended abnormally");
-        }
+        self.stop_workers.send_replace(true);
+        self.workers.join(WORKERS_STOP_DEADLINE).await;
         store.close().await;
         served
     }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::feed::page_all;
 use crate::store::{Cursor, Store};
+use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// Publisher settings.
 #[derive(Clone, Debug)]
@@ -48,7 +49,7 @@ pub async fn publish_pending(
 ) -> Result<usize, NatsError> {
     let consumer = format!("nats:{prefix}");
     let err = |e: &dyn std::fmt::Display| NatsError(e.to_string());
-    let mut cursor = store.checkpoint(&consumer).await.map_err(|e| err(&e))?.unwrap_or(Cursor::START);
+    let mut cursor = store.consumer_cursor(&consumer).await.map_err(|e| err(&e))?.unwrap_or(Cursor::START);
     let mut published = 0;
     loop {
         let (events, next) = page_all(store, cursor, 200, Utc::now()).await.map_err(|e| err(&e))?;
@@ -80,37 +81,51 @@ pub async fn publish_pending(
             ack.await.map_err(|e| err(&e))?;
             published += 1;
         }
-        store.save_checkpoint(&consumer, &next).await.map_err(|e| err(&e))?;
+        store.save_consumer_cursor(&consumer, &next).await.map_err(|e| err(&e))?;
         cursor = next;
     }
 }
 
-/// Starts the publisher; it stops when `stop` turns true.
-pub fn spawn(store: Store, settings: NatsSettings, mut commits: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut connection: Option<jetstream::Context> = None;
-        let mut streams = HashSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            if connection.is_none() {
-                match async_nats::connect(&settings.url).await {
-                    Ok(client) => connection = Some(jetstream::new(client)),
-                    Err(e) => tracing::warn!(error = %e, "cannot reach NATS; retrying"),
-                }
-            }
-            if let Some(js) = &connection
-                && let Err(e) = publish_pending(&store, js, &settings.prefix, &mut streams).await
-            {
-                tracing::warn!(error = %e, "NATS publication failed; retrying");
-                streams.clear();
-            }
-            tokio::select! {
-                _ = commits.changed() => {},
-                () = tokio::time::sleep(Duration::from_secs(1)) => {},
-                _ = stop.changed() => {},
+/// How long the publisher rests when nothing was new and no commit woke it.
+pub const IDLE: Duration = Duration::from_secs(1);
+
+/// The publisher: connects when it has no connection, then publishes what is pending.
+struct Publisher {
+    store: Store,
+    settings: NatsSettings,
+    connection: Option<jetstream::Context>,
+    streams: HashSet<String>,
+}
+
+impl Worker for Publisher {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let js = match &self.connection {
+            Some(js) => js,
+            None => self.connection.insert(jetstream::new(async_nats::connect(&self.settings.url).await?)),
+        };
+        match publish_pending(&self.store, js, &self.settings.prefix, &mut self.streams).await {
+            Ok(0) => Ok(Outcome::Idle),
+            Ok(_) => Ok(Outcome::Worked),
+            Err(e) => {
+                // Streams may have been removed with the server's state: declare them again.
+                self.streams.clear();
+                Err(e.into())
             }
         }
-    });
+    }
+}
+
+/// Starts the publisher; it stops when `stop` turns true.
+pub fn spawn(
+    store: Store,
+    settings: NatsSettings,
+    commits: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let publisher = Publisher { store, settings, connection: None, streams: HashSet::new() };
+    worker::spawn(publisher, Pacing::idle(IDLE), Wake::on_commit(commits), stop)
 }

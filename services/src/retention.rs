@@ -8,10 +8,12 @@ use std::time::Duration;
 use brobyg_domain::agreement::Agreement;
 use brobyg_domain::calendar::copenhagen_date;
 use brobyg_domain::case::Case;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use tokio::sync::watch;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, data_key_id};
+use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,11 +33,11 @@ pub async fn run_once(store: &Store, now: DateTime<Utc>) -> Result<RetentionRepo
         let (Some(ended), Some(referral)) = (case.ended_at, case.referral.as_ref()) else { continue };
         let agreement = store.load::<Agreement>(&referral.agreement.to_string()).await?.aggregate;
         let Some(terms) = agreement.in_force.as_ref().map(|(_, t)| t).or(agreement.terms.as_ref()) else { continue };
-        let due = copenhagen_date(ended) + TimeDelta::days(i64::from(terms.retention_days_after_closing));
+        let Some(due) = terms.ngo_retention_due(copenhagen_date(ended)) else { continue };
         if copenhagen_date(now) < due {
             continue;
         }
-        let key_id = format!("case:{id}:{}", referral.ngo);
+        let key_id = data_key_id(Case::TYPE, &id, referral.ngo.as_str());
         let reason = format!("retention: {} days after the case ended", terms.retention_days_after_closing);
         if store.destroy_key(&key_id, &reason).await? > 0 {
             tracing::info!(case.id = %id, "erased the NGO side's personal data after its retention period");
@@ -45,21 +47,25 @@ pub async fn run_once(store: &Store, now: DateTime<Utc>) -> Result<RetentionRepo
     Ok(report)
 }
 
-/// Runs retention every `interval_minutes` until `stop` turns true.
-pub fn spawn(store: Store, interval_minutes: u64, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let interval = Duration::from_secs(interval_minutes.max(1) * 60);
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {},
-                _ = stop.changed() => {},
-            }
-            if *stop.borrow() {
-                break;
-            }
-            if let Err(e) = run_once(&store, Utc::now()).await {
-                tracing::error!(error = %e, "retention run failed");
-            }
-        }
-    });
+/// Retention as a [`Worker`]: one run per step, then a rest of the interval.
+struct Retention {
+    store: Store,
+}
+
+impl Worker for Retention {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        run_once(&self.store, Utc::now()).await?;
+        Ok(Outcome::Idle)
+    }
+}
+
+/// Runs retention every `interval_minutes` (the first run one interval after start) until
+/// `stop` turns true.
+pub fn spawn(store: Store, interval_minutes: u64, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_secs(interval_minutes.clamp(1, 7 * 24 * 60) * 60);
+    worker::spawn(Retention { store }, Pacing::idle(interval).starting_after(interval), Wake::never(), stop)
 }

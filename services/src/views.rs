@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use brobyg_domain::case::CaseEvent;
 use brobyg_domain::volunteer::VolunteerEvent;
-use brobyg_projections::summaries::{
-    CaseSummaryChange, ConcernChange, VolunteerChange, case_summary_change, concern_change, volunteer_change,
-};
+use brobyg_projections::summaries::{ViewWrite, case_writes, volunteer_write};
 use tokio::sync::{Notify, watch};
 
-use crate::store::{Cursor, FeedEvent, Store, StoreError, VIEWS_CONSUMER, ViewWrite};
+use crate::store::{Cursor, FeedEvent, Store, StoreError, VIEWS_CONSUMER};
+use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// How many feed events one batch takes.
 const BATCH: u32 = 1000;
@@ -66,63 +65,16 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
         // serde's message names the field, not its value.
         message: e.to_string(),
     };
-    let id = event.aggregate_id.clone();
+    let id = event.aggregate_id.as_str();
     let version = event.sequence;
     match event.aggregate_type.as_str() {
         "case" => {
             let e: CaseEvent = serde_json::from_value(event.payload.clone()).map_err(decode_error)?;
-            let mut writes = vec![match case_summary_change(&e) {
-                CaseSummaryChange::Opened { municipality, young_person, at } => ViewWrite::CaseOpened {
-                    case: id.clone(),
-                    municipality,
-                    young_person: young_person.to_string(),
-                    at,
-                    version,
-                },
-                CaseSummaryChange::Referred { ngo, programme, at } => {
-                    ViewWrite::CaseReferred { case: id.clone(), ngo, programme, at, version }
-                }
-                CaseSummaryChange::State { state, at } => ViewWrite::CaseState { case: id.clone(), state, at, version },
-                CaseSummaryChange::Touched => ViewWrite::CaseVersion { case: id.clone(), version },
-            }];
-            match concern_change(&e) {
-                Some(ConcernChange::Reported {
-                    concern,
-                    reporter_org,
-                    reported_to,
-                    reported_at,
-                    assessment_due,
-                    receipt_due,
-                }) => {
-                    writes.push(ViewWrite::ConcernReported {
-                        concern: concern.to_string(),
-                        case: id,
-                        reporter_org,
-                        reported_to,
-                        reported_at,
-                        assessment_due,
-                        receipt_due,
-                    });
-                }
-                Some(ConcernChange::Acknowledged { concern, at }) => {
-                    writes.push(ViewWrite::ConcernAcknowledged { concern: concern.to_string(), at });
-                }
-                None => {}
-            }
-            Ok(writes)
+            Ok(case_writes(id, version, &e))
         }
         "volunteer" => {
             let e: VolunteerEvent = serde_json::from_value(event.payload.clone()).map_err(decode_error)?;
-            Ok(vec![match volunteer_change(&e) {
-                VolunteerChange::Registered { ngo, capacity } => {
-                    ViewWrite::VolunteerRegistered { volunteer: id, ngo, capacity, version }
-                }
-                VolunteerChange::Status(status) => ViewWrite::VolunteerStatus { volunteer: id, status, version },
-                VolunteerChange::Assignments(delta) => {
-                    ViewWrite::VolunteerAssignments { volunteer: id, delta: i64::from(delta), version }
-                }
-                VolunteerChange::Touched => ViewWrite::VolunteerVersion { volunteer: id, version },
-            }])
+            Ok(vec![volunteer_write(id, version, &e)])
         }
         _ => Ok(vec![]),
     }
@@ -142,7 +94,7 @@ pub enum ViewsError {
 /// Processes one batch after the stored cursor; the new cursor and how many events it took.
 pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
     loop {
-        let stored = store.checkpoint(VIEWS_CONSUMER).await?;
+        let stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
         let from = stored.unwrap_or(Cursor::START);
         let page = store.read_feed(from, BATCH).await?;
         if page.events.is_empty() {
@@ -159,31 +111,32 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
     }
 }
 
+/// How long the runner rests when it found nothing new and nobody woke it.
+pub const IDLE: Duration = Duration::from_millis(250);
+
+/// The view runner as a [`Worker`]: one batch per step.
+struct Runner {
+    store: Store,
+    position: watch::Sender<Cursor>,
+}
+
+impl Worker for Runner {
+    fn name(&self) -> &'static str {
+        "views"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let (cursor, n) = step(&self.store).await?;
+        self.position.send_replace(cursor);
+        Ok(if n > 0 { Outcome::Worked } else { Outcome::Idle })
+    }
+}
+
 /// Starts the runner; it stops when `shutdown` turns true.
-pub fn spawn(store: Store, mut shutdown: watch::Receiver<bool>) -> (ViewsHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn(store: Store, shutdown: watch::Receiver<bool>) -> (ViewsHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(Cursor::START);
     let wake = Arc::new(Notify::new());
     let handle = ViewsHandle { position: rx, wake: wake.clone() };
-    let task = tokio::spawn(async move {
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            match step(&store).await {
-                Ok((cursor, n)) => {
-                    tx.send_replace(cursor);
-                    if n > 0 {
-                        continue;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "view runner step failed; retrying"),
-            }
-            tokio::select! {
-                () = wake.notified() => {},
-                () = tokio::time::sleep(Duration::from_millis(250)) => {},
-                _ = shutdown.changed() => {},
-            }
-        }
-    });
+    let task = worker::spawn(Runner { store, position: tx }, Pacing::idle(IDLE), Wake::on_notify(wake), shutdown);
     (handle, task)
 }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::feed::page_for;
 use crate::store::{Delivery, Store, Subscription};
+use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// Pause before attempt n+1 after n failures: about three days in all.
 pub const BACKOFF: [Duration; 9] = [
@@ -117,46 +118,51 @@ pub struct WorkerSettings {
     pub retry_scale: f64,
 }
 
-/// Starts the delivery worker; it stops when `stop` turns true.
+/// How long the worker rests when nothing was due and no commit woke it.
+pub const IDLE: Duration = Duration::from_millis(250);
+
+/// The delivery worker: one pass over the subscriptions per step.
+struct Deliverer {
+    store: Store,
+    client: reqwest::Client,
+    settings: WorkerSettings,
+}
+
+impl Worker for Deliverer {
+    fn name(&self) -> &'static str {
+        "webhooks"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        for s in self.store.subscriptions().await?.into_iter().filter(|s| s.disabled_at.is_none()) {
+            if let Err(e) = deliver_next(&self.store, &self.client, &s, self.settings).await {
+                tracing::warn!(subscription.id = %s.id, error = %e, "webhook delivery step failed");
+            }
+        }
+        Ok(Outcome::Idle)
+    }
+}
+
+/// Starts the delivery worker; it stops when `stop` turns true. `None` if no HTTP client could
+/// be built (logged).
 pub fn spawn(
     store: Store,
     settings: WorkerSettings,
-    mut commits: watch::Receiver<u64>,
-    mut stop: watch::Receiver<bool>,
-) {
-    tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "webhook worker cannot start");
-                return;
-            }
-        };
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            match store.subscriptions().await {
-                Ok(subs) => {
-                    for s in subs.into_iter().filter(|s| s.disabled_at.is_none()) {
-                        if let Err(e) = deliver_next(&store, &client, &s, settings).await {
-                            tracing::warn!(subscription.id = %s.id, error = %e, "webhook delivery step failed");
-                        }
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot read webhook subscriptions"),
-            }
-            tokio::select! {
-                _ = commits.changed() => {},
-                () = tokio::time::sleep(Duration::from_millis(250)) => {},
-                _ = stop.changed() => {},
-            }
+    commits: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook worker cannot start");
+            return None;
         }
-    });
+    };
+    Some(worker::spawn(Deliverer { store, client, settings }, Pacing::idle(IDLE), Wake::on_commit(commits), stop))
 }
 
 /// Delivers what is due for one subscription: events in order until one fails.

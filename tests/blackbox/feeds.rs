@@ -372,7 +372,7 @@ async fn nats_publishes_each_event_once_across_a_restart() {
     handle.await.expect("join").expect("served");
     let store =
         brobyg::store::Store::connect(&brobyg::store::Store::sqlite_url_in(dir.path()), 1).await.expect("store");
-    store.save_checkpoint(&format!("nats:{prefix}"), &brobyg::store::Cursor::START).await.expect("rewind");
+    store.save_consumer_cursor(&format!("nats:{prefix}"), &brobyg::store::Cursor::START).await.expect("rewind");
     store.close().await;
     let (base, stop, handle) = start(&settings).await;
     open(client.clone(), base.clone(), token.clone()).await;

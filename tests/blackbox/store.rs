@@ -203,10 +203,10 @@ async fn eight_writers_and_a_following_reader_see_every_event_once_in_order(db: 
         assert_eq!(page.next, cursor);
         if !restarted && seen.len() >= expected / 2 {
             // Simulate a restart: store the cursor, drop the connection, resume from storage.
-            reader.save_checkpoint("conformance-reader", &cursor).await.expect("save");
+            reader.save_consumer_cursor("conformance-reader", &cursor).await.expect("save");
             let stored = cursor;
             reader = Store::connect(&db.url, 2).await.expect("reconnect");
-            cursor = reader.checkpoint("conformance-reader").await.expect("load").expect("a stored cursor");
+            cursor = reader.consumer_cursor("conformance-reader").await.expect("load").expect("a stored cursor");
             assert_eq!(cursor, stored);
             restarted = true;
         }

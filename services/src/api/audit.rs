@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 
 use super::{Auth, Purpose, json_response, load, log_read, parse_id};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::api::Problem;
+use crate::auth::Caller;
 use crate::store::AccessEntry;
 
 /// The routes.
@@ -259,8 +259,7 @@ pub async fn case_state(
         Some(org) => {
             let org: brobyg_domain::Org =
                 org.parse().map_err(|e: brobyg_domain::InvalidOrg| Problem::invalid_request(e.to_string()))?;
-            let role =
-                if org.is_municipality() { brobyg_domain::Role::Caseworker } else { brobyg_domain::Role::Coordinator };
+            let role = brobyg_domain::Side::of(&org).working_role();
             Reader::staff(org, role)
         }
     };

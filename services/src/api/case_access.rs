@@ -17,8 +17,8 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::version_headers;
 use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, json_response, load, parse_id};
-use super::{version_headers};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::store::{Committed, Cursor};
@@ -69,7 +69,8 @@ pub async fn wait_for_position(state: &AppState, min_position: Option<&str>) -> 
 
 /// The `{id}` segment of a case path: a malformed id names nothing, so it is a 404.
 fn case_id_of(params: &RawPathParams) -> Result<CaseId, Problem> {
-    let raw = params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v).ok_or_else(|| Problem::not_found("case"))?;
+    let raw =
+        params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v).ok_or_else(|| Problem::not_found("case"))?;
     parse_id(raw, "case")
 }
 
@@ -170,8 +171,7 @@ pub async fn case_command(
     let caller = &request.caller;
     let command = || CaseCommand { actor: actor(caller), action: action.clone() };
     let (committed, position) =
-        execute::<Case>(state, caller, &request.id.to_string(), command, request.if_match, &request.request_id)
-            .await?;
+        execute::<Case>(state, caller, &request.id.to_string(), command, request.if_match, &request.request_id).await?;
     let body = CaseState {
         id: request.id.0,
         state: committed.aggregate.state.unwrap_or(brobyg_domain::CaseState::Opened),

@@ -5,8 +5,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::auth::Caller;
 use crate::api::Problem;
+use crate::auth::Caller;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;

@@ -17,9 +17,9 @@ use utoipa_axum::routes;
 
 use super::{Auth, Params, json_response};
 use crate::AppState;
+use crate::api::Problem;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, page_for};
-use crate::api::Problem;
 use crate::store::Cursor;
 
 /// The routes.
@@ -82,8 +82,7 @@ pub async fn feed(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0).min(30));
     let mut commits = state.commits.subscribe();
     loop {
-        let (events, next) =
-            page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
+        let (events, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
         if !events.is_empty() || tokio::time::Instant::now() >= deadline {
             let body = FeedPage { events, next_cursor: next.to_string() };
             return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));

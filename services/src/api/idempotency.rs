@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::extract::{MAX_BODY, too_large};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::api::Problem;
+use crate::auth::Caller;
 use crate::store::{KeyState, StoredResponse};
 
 const KEY: &str = "idempotency-key";

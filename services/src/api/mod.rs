@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use brobyg_domain::{Actor, Role};
+use brobyg_domain::{Actor, Role, Side};
 use chrono::Utc;
 use cqrs_es::Aggregate;
 use tracing::Instrument;
@@ -47,7 +47,7 @@ const CONFLICT_RETRIES: usize = 5;
 /// it (caseworker in a municipality, coordinator in an NGO), else their first role.
 #[must_use]
 pub fn acting_role(caller: &Caller) -> Role {
-    let working = if caller.org.is_municipality() { Role::Caseworker } else { Role::Coordinator };
+    let working = Side::of(&caller.org).working_role();
     if caller.has(working) { working } else { caller.roles.first().copied().unwrap_or(Role::Integrator) }
 }
 
@@ -76,6 +76,7 @@ pub async fn execute<A>(
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone,
     A::Command: Send,
+    A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,
 {
     let span = tracing::info_span!(
@@ -110,6 +111,7 @@ async fn execute_in_span<A>(
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone,
     A::Command: Send,
+    A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,
 {
     let mut metadata = HashMap::new();

@@ -113,7 +113,6 @@ impl IntoResponse for Problem {
     }
 }
 
-
 impl Problem {
     /// 409: the subject's personal data was erased, so nothing personal can be added.
     #[must_use]
@@ -153,7 +152,12 @@ impl Problem {
     /// 413: the body is larger than `max` bytes.
     #[must_use]
     pub fn payload_too_large(max: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", format!("the body exceeds {max} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the body exceeds {max} bytes"),
+        )
     }
 
     /// 422: an `Idempotency-Key` came back with another request.
@@ -170,7 +174,12 @@ impl Problem {
     /// 503: tokens cannot be verified because no key set could be had.
     #[must_use]
     pub fn keys_unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "keys-unavailable", "Keys unavailable", "tokens cannot be verified now")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keys-unavailable",
+            "Keys unavailable",
+            "tokens cannot be verified now",
+        )
     }
 
     /// 503: the service is not ready, and why.
@@ -208,4 +217,3 @@ pub struct ProblemBody {
     /// What exactly was wrong.
     pub detail: String,
 }
-

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::audit::{SubjectAccessEntry, subject_form};
 use super::{Auth, Body, RequestId, actor, execute, json_response, load, log_read, parse_id};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::api::Problem;
+use crate::auth::Caller;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -192,7 +192,10 @@ pub async fn erase_subject(
     // Recorded first, then shredded: a retry after a failure here finishes the job.
     let destroyed = state
         .store
-        .destroy_keys(&format!("case:{case_id}:"), "erasure of the subject (GDPR art. 17)")
+        .destroy_keys(
+            &crate::store::data_key_prefix(<Case as cqrs_es::Aggregate>::TYPE, &case_id.to_string()),
+            "erasure of the subject (GDPR art. 17)",
+        )
         .await?;
     tracing::info!(case.id = %case_id, keys = destroyed, "erased the subject's personal data");
     Ok(json_response(

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use super::{Auth, Body, RequestId, actor, execute, json_response, load, parse_id, version_headers};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::api::Problem;
+use crate::auth::Caller;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -65,11 +65,131 @@ fn summary(mut ms: Vec<f64>) -> (f64, f64) {
     (percentile(&ms, 0.5), percentile(&ms, 0.99))
 }
 
+/// The raw database beside the service: the same file or server, reached with plain sqlx, for
+/// the baseline figures. Its table lives only in the benchmark's database.
+enum Baseline {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Baseline {
+    /// Connects as the service does (SQLite: WAL, `synchronous = FULL`), and creates the
+    /// baseline table: an event-shaped row, no triggers.
+    async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        use std::str::FromStr;
+        if url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30));
+            let pool =
+                sqlx::sqlite::SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS bench_raw (aggregate_id text NOT NULL, sequence integer NOT NULL, \
+                 payload text NOT NULL, metadata text NOT NULL, PRIMARY KEY (aggregate_id, sequence))",
+            )
+            .execute(&pool)
+            .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS bench_raw (aggregate_id text NOT NULL, sequence bigint NOT NULL, \
+                 payload json NOT NULL, metadata json NOT NULL, PRIMARY KEY (aggregate_id, sequence))",
+            )
+            .execute(&pool)
+            .await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    /// One single-row insert of an event-shaped row, in its own transaction.
+    async fn insert(&self, id: &str, sequence: i64, payload: &str) -> Result<(), Error> {
+        let metadata = format!("{{\"at\":\"{}\"}}", chrono::Utc::now().to_rfc3339());
+        match self {
+            Self::Sqlite(p) => {
+                sqlx::query("INSERT INTO bench_raw (aggregate_id, sequence, payload, metadata) VALUES (?, ?, ?, ?)")
+                    .bind(id)
+                    .bind(sequence)
+                    .bind(payload)
+                    .bind(metadata)
+                    .execute(p)
+                    .await?;
+            }
+            Self::Postgres(p) => {
+                sqlx::query(
+                    "INSERT INTO bench_raw (aggregate_id, sequence, payload, metadata) VALUES ($1, $2, $3::json, $4::json)",
+                )
+                .bind(id)
+                .bind(sequence)
+                .bind(payload)
+                .bind(metadata)
+                .execute(p)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw read of one case's rows (what a case read does before folding).
+    async fn read_case(&self, id: &str) -> Result<usize, Error> {
+        Ok(match self {
+            Self::Sqlite(p) => sqlx::query(
+                "SELECT aggregate_type, event_type, payload, metadata FROM events \
+                      WHERE aggregate_type = 'case' AND aggregate_id = ? ORDER BY sequence",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+            .len(),
+            Self::Postgres(p) => sqlx::query(
+                "SELECT aggregate_type, event_type, payload::text, metadata::text FROM events \
+                      WHERE aggregate_type = 'case' AND aggregate_id = $1 ORDER BY sequence",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+            .len(),
+        })
+    }
+}
+
+/// Appends `count` events (cases of 100 item events) through the sealing store, reporting
+/// progress.
+async fn fill(store: &Store, count: usize, mut progress: impl FnMut(usize)) -> Result<(), Error> {
+    use brobyg_domain::case::{Case, CaseEvent, Item};
+    use brobyg_domain::{Category, ItemId, Org, Personal, UserId};
+    let municipality: Org = "municipality:0746".parse()?;
+    let mut left = count;
+    while left > 0 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let n = left.min(100);
+        let events: Vec<CaseEvent> = (0..n)
+            .map(|i| CaseEvent::ItemAdded {
+                item: Item {
+                    id: ItemId::new(),
+                    category: Category::School,
+                    owner: municipality.clone(),
+                    author: UserId("loadgen".into()),
+                    content: Personal::new(format!("filler {i}")),
+                    added_at: chrono::Utc::now(),
+                },
+            })
+            .collect();
+        let metadata = std::collections::HashMap::from([("org".to_owned(), municipality.to_string())]);
+        store.append::<Case>(&id, 0, events, metadata).await.map_err(|e| e.to_string())?;
+        left -= n;
+        progress(n);
+    }
+    Ok(())
+}
+
 struct Target {
     name: &'static str,
     base: String,
     store: Store,
     raw: Store,
+    baseline: Baseline,
     client: reqwest::Client,
     key: DevKey,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -136,8 +256,9 @@ async fn start(name: &'static str, database_url: Option<String>) -> Result<Targe
         let _ = stopped.await;
     }));
     let raw = Store::connect(&settings.effective_database_url(), 40).await?;
+    let baseline = Baseline::connect(&settings.effective_database_url(), 40).await?;
     let key = DevKey::load_or_create(dir.path())?;
-    Ok(Target { name, base, store, raw, client: reqwest::Client::new(), key, stop: Some(stop), _dir: dir })
+    Ok(Target { name, base, store, raw, baseline, client: reqwest::Client::new(), key, stop: Some(stop), _dir: dir })
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -190,7 +311,6 @@ async fn commands(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<(f64,
 
 /// The raw database: single-row inserts of an event-shaped row at `clients` concurrency.
 async fn raw_inserts(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<f64, Error> {
-    t.raw.bench_prepare().await?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -200,7 +320,7 @@ async fn raw_inserts(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<f6
             let mut n = 0u64;
             let id = uuid::Uuid::new_v4().to_string();
             while Instant::now() < deadline {
-                t.raw.bench_insert(&id, n as i64, &format!("{{\"item_added\":{{\"n\":{n},\"c\":{c}}}}}")).await?;
+                t.baseline.insert(&id, n as i64, &format!("{{\"item_added\":{{\"n\":{n},\"c\":{c}}}}}")).await?;
                 n += 1;
             }
             Ok::<_, Error>(n)
@@ -238,7 +358,7 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
     let mut raw = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        t.raw.bench_read_aggregate(&case).await?;
+        t.baseline.read_case(&case).await?;
         raw.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok((summary(api), summary(raw)))
@@ -369,7 +489,7 @@ async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Erro
         for i in 0..FILL_WRITERS {
             let share = missing / FILL_WRITERS + usize::from(i < missing % FILL_WRITERS);
             let (store, b) = (t.store.clone(), b.clone());
-            fillers.push(tokio::spawn(async move { store.bench_fill(share, |n| b.inc(n as u64)).await }));
+            fillers.push(tokio::spawn(async move { fill(&store, share, |n| b.inc(n as u64)).await }));
         }
         for f in fillers {
             f.await??;

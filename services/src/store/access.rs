@@ -1,7 +1,7 @@
 //! The access log table: appended in batches, read per case.
 
 use super::sql::{Statement, time_text};
-use super::{Pool, Store, StoreError};
+use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// One read of personal data.
@@ -45,7 +45,7 @@ impl Store {
                 ],
             })
             .collect();
-        self.run_statements(&statements).await
+        self.run_statements(&statements).await.map(drop)
     }
 
     /// The access log of one case, oldest first.
@@ -91,10 +91,7 @@ impl Store {
 
     /// How many events the feed holds (for progress bars).
     pub async fn event_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(p).await?,
-            Pool::Postgres(p) => sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(p).await?,
-        };
+        let n = self.fetch_row("SELECT count(*) FROM events", vec![]).await?.map_or(Ok(0), |r| r.int(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -2,8 +2,11 @@
 //! the sealed event)`, chained per aggregate. The ciphertext is hashed, never the plaintext, so
 //! erasure (destroying keys) does not break verification.
 
+use cqrs_es::persist::SerializedEvent;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError};
 
 /// The hash before the first event of an aggregate.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -76,6 +79,57 @@ pub fn feed_hash(previous: &str, event_hash: &str) -> String {
     hasher.update(previous.as_bytes());
     hasher.update(event_hash.as_bytes());
     hex::encode(hasher.finalize())
+}
+
+impl Store {
+    /// The chain hash stored with one event.
+    pub(crate) async fn stored_hash(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let seq = i64::try_from(sequence).unwrap_or(i64::MAX);
+        let row = self
+            .fetch_row(
+                "SELECT metadata FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+                vec![aggregate_type.into(), aggregate_id.into(), seq.into()],
+            )
+            .await?;
+        Ok(match row {
+            Some(r) => r.json(0)?["hash"].as_str().map(str::to_owned),
+            None => None,
+        })
+    }
+
+    /// Chains each of `events` (sealed, of one aggregate, in order) to the one before it: the
+    /// hash goes into the event's metadata.
+    pub(crate) async fn chain(&self, events: &mut [SerializedEvent]) -> Result<(), StoreError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let mut prev = if first.sequence <= 1 {
+            GENESIS.to_owned()
+        } else {
+            self.stored_hash(&first.aggregate_type, &first.aggregate_id, first.sequence - 1)
+                .await?
+                .unwrap_or_else(|| GENESIS.to_owned())
+        };
+        for e in events.iter_mut() {
+            let hash = event_hash(
+                &prev,
+                &e.aggregate_type,
+                &e.aggregate_id,
+                e.sequence as u64,
+                &e.event_type,
+                &e.event_version,
+                &e.payload,
+            );
+            if let Value::Object(meta) = &mut e.metadata {
+                meta.insert("hash".into(), Value::String(hash.clone()));
+            }
+            prev = hash;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

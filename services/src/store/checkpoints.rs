@@ -44,6 +44,7 @@ impl Store {
             ],
         }])
         .await
+        .map(drop)
     }
 
     /// Every checkpoint, oldest first.

@@ -11,9 +11,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::Row;
 
-use super::{Cursor, Pool, Store, StoreError};
+use super::sql::{Row, Statement};
+use super::{Backend, Cursor, InvalidCursor, Store, StoreError};
 
 /// One event in the global order.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,156 +50,149 @@ pub struct FeedPage {
 impl Store {
     /// The cursor of the last event readers can see now (`START` if none).
     pub async fn feed_head(&self) -> Result<Cursor, StoreError> {
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let position: Option<i64> =
-                    sqlx::query_scalar("SELECT max(position) FROM event_feed").fetch_one(p).await?;
-                Ok(position.map_or(Cursor::START, |position| Cursor { tx: 0, position }))
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT '0', position FROM event_feed ORDER BY position DESC LIMIT 1",
+            Backend::Postgres => {
+                "SELECT tx_id::text, global_position FROM events \
+                  WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                  ORDER BY tx_id DESC, global_position DESC LIMIT 1"
             }
-            Pool::Postgres(p) => {
-                let row = sqlx::query(
-                    "SELECT tx_id::text AS tx, global_position FROM events \
-                      WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                      ORDER BY tx_id DESC, global_position DESC LIMIT 1",
-                )
-                .fetch_optional(p)
-                .await?;
-                match row {
-                    None => Ok(Cursor::START),
-                    Some(row) => {
-                        let tx: String = row.try_get("tx")?;
-                        Ok(Cursor {
-                            tx: tx.parse().map_err(|_| StoreError::Corrupt("tx_id".into()))?,
-                            position: row.try_get("global_position")?,
-                        })
-                    }
-                }
-            }
+        };
+        match self.fetch_row(sql, vec![]).await? {
+            None => Ok(Cursor::START),
+            Some(row) => cursor_of(&row, 0),
         }
     }
 
     /// How many events each feed consumer (views, publishers) is behind the feed head.
     pub async fn consumer_lags(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let consumers: Vec<(String, String)> = match &self.pool {
-            Pool::Sqlite(p) => sqlx::query_as("SELECT consumer, cursor FROM feed_checkpoints").fetch_all(p).await?,
-            Pool::Postgres(p) => sqlx::query_as("SELECT consumer, cursor FROM feed_checkpoints").fetch_all(p).await?,
-        };
-        let mut out = Vec::with_capacity(consumers.len());
-        for (consumer, raw) in consumers {
-            let cursor: Cursor = raw.parse().map_err(|_| StoreError::Corrupt("consumer cursor".into()))?;
-            out.push((consumer, self.events_after(cursor).await?));
+        let rows = self.fetch_rows("SELECT consumer, cursor FROM feed_checkpoints", vec![]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cursor: Cursor = row.text(1)?.parse().map_err(|_| StoreError::Corrupt("consumer cursor".into()))?;
+            out.push((row.text(0)?, self.events_after(cursor).await?));
         }
         Ok(out)
     }
 
     /// How many visible events follow `cursor`.
     pub async fn events_after(&self, cursor: Cursor) -> Result<i64, StoreError> {
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar("SELECT count(*) FROM event_feed WHERE position > ?")
-                    .bind(cursor.position)
-                    .fetch_one(p)
-                    .await?
-            }
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
-                )
-                .bind(cursor.tx.to_string())
-                .bind(cursor.position)
-                .fetch_one(p)
-                .await?
-            }
-        })
-    }
-
-    /// Connections in the pool, and how many are idle.
-    #[must_use]
-    pub fn pool_stats(&self) -> (u32, usize) {
-        match &self.pool {
-            Pool::Sqlite(p) => (p.size(), p.num_idle()),
-            Pool::Postgres(p) => (p.size(), p.num_idle()),
-        }
+        let (sql, params) = match self.backend() {
+            Backend::Sqlite => ("SELECT count(*) FROM event_feed WHERE position > $1", vec![cursor.position.into()]),
+            Backend::Postgres => (
+                "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+                vec![cursor.tx.to_string().into(), cursor.position.into()],
+            ),
+        };
+        self.fetch_row(sql, params).await?.map_or(Ok(0), |r| r.int(0))
     }
 
     /// Reads up to `limit` events after `after`, in global order.
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        let limit = i64::from(limit.clamp(1, 10_000));
-        let events = match &self.pool {
-            Pool::Sqlite(p) => {
-                let rows = sqlx::query(
-                    "SELECT f.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
-                            e.event_version, e.payload, e.metadata, f.recorded_at \
-                       FROM event_feed f \
-                       JOIN events e ON e.aggregate_type = f.aggregate_type \
-                                    AND e.aggregate_id = f.aggregate_id AND e.sequence = f.sequence \
-                      WHERE f.position > ? \
-                      ORDER BY f.position \
-                      LIMIT ?",
-                )
-                .bind(after.position)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-                rows.into_iter()
-                    .map(|row| {
-                        let recorded: String = row.try_get("recorded_at")?;
-                        Ok(FeedEvent {
-                            cursor: Cursor { tx: 0, position: row.try_get("position")? },
-                            aggregate_type: row.try_get("aggregate_type")?,
-                            aggregate_id: row.try_get("aggregate_id")?,
-                            sequence: row.try_get("sequence")?,
-                            event_type: row.try_get("event_type")?,
-                            event_version: row.try_get("event_version")?,
-                            payload: row.try_get("payload")?,
-                            metadata: row.try_get("metadata")?,
-                            recorded_at: recorded
-                                .parse()
-                                .map_err(|e: chrono::ParseError| sqlx::Error::Decode(Box::new(e)))?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
-            Pool::Postgres(p) => {
-                let rows = sqlx::query(
-                    "SELECT tx_id::text AS tx, global_position, aggregate_type, aggregate_id, sequence, \
-                            event_type, event_version, payload, metadata, recorded_at \
-                       FROM events \
-                      WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-                        AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                      ORDER BY tx_id, global_position \
-                      LIMIT $3",
-                )
-                .bind(after.tx.to_string())
-                .bind(after.position)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-                rows.into_iter()
-                    .map(|row| {
-                        let tx: String = row.try_get("tx")?;
-                        Ok(FeedEvent {
-                            cursor: Cursor {
-                                tx: tx
-                                    .parse()
-                                    .map_err(|e: std::num::ParseIntError| sqlx::Error::Decode(Box::new(e)))?,
-                                position: row.try_get("global_position")?,
-                            },
-                            aggregate_type: row.try_get("aggregate_type")?,
-                            aggregate_id: row.try_get("aggregate_id")?,
-                            sequence: row.try_get("sequence")?,
-                            event_type: row.try_get("event_type")?,
-                            event_version: row.try_get("event_version")?,
-                            payload: row.try_get("payload")?,
-                            metadata: row.try_get("metadata")?,
-                            recorded_at: row.try_get("recorded_at")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            }
+        let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
+        let (sql, params) = match self.backend() {
+            Backend::Sqlite => (
+                "SELECT '0', f.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
+                        e.event_version, e.payload, e.metadata, f.recorded_at \
+                   FROM event_feed f \
+                   JOIN events e ON e.aggregate_type = f.aggregate_type \
+                                AND e.aggregate_id = f.aggregate_id AND e.sequence = f.sequence \
+                  WHERE f.position > $1 \
+                  ORDER BY f.position \
+                  LIMIT $2",
+                vec![after.position.into(), limit.into()],
+            ),
+            Backend::Postgres => (
+                "SELECT tx_id::text, global_position, aggregate_type, aggregate_id, sequence, \
+                        event_type, event_version, payload, metadata, recorded_at \
+                   FROM events \
+                  WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                  ORDER BY tx_id, global_position \
+                  LIMIT $3",
+                vec![after.tx.to_string().into(), after.position.into(), limit.into()],
+            ),
         };
+        let events = self
+            .fetch_rows(sql, params)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(FeedEvent {
+                    cursor: cursor_of(&row, 0)?,
+                    aggregate_type: row.text(2)?,
+                    aggregate_id: row.text(3)?,
+                    sequence: row.int(4)?,
+                    event_type: row.text(5)?,
+                    event_version: row.text(6)?,
+                    payload: row.json(7)?,
+                    metadata: row.json(8)?,
+                    recorded_at: row.time(9)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let next = events.last().map_or(after, |e| e.cursor);
         Ok(FeedPage { events, next })
     }
+
+    /// The feed position of one stored event (to tell a writer which position reflects it).
+    pub async fn position_of(&self, aggregate_type: &str, id: &str, sequence: usize) -> Result<Cursor, StoreError> {
+        let seq = i64::try_from(sequence).unwrap_or(i64::MAX);
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT '0', position FROM event_feed WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+            }
+            Backend::Postgres => {
+                "SELECT tx_id::text, global_position FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+            }
+        };
+        let row = self
+            .fetch_row(sql, vec![aggregate_type.into(), id.into(), seq.into()])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no feed position for {aggregate_type} {id} #{sequence}")))?;
+        cursor_of(&row, 0)
+    }
+
+    /// The stored cursor of a feed consumer (the view runner, a publisher), if it has one.
+    pub async fn consumer_cursor(&self, consumer: &str) -> Result<Option<Cursor>, StoreError> {
+        let row =
+            self.fetch_row("SELECT cursor FROM feed_checkpoints WHERE consumer = $1", vec![consumer.into()]).await?;
+        row.map(|r| r.text(0)?.parse().map_err(|e: InvalidCursor| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    /// Stores the cursor of a feed consumer.
+    pub async fn save_consumer_cursor(&self, consumer: &str, cursor: &Cursor) -> Result<(), StoreError> {
+        self.run_one(Statement::new(
+            "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
+             ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = now()",
+            vec![consumer.into(), cursor.to_string().into()],
+        ))
+        .await
+        .map(drop)
+    }
+
+    /// The claim that moves a consumer's cursor from `from` (`None`: it has none yet) to `to`,
+    /// for [`Store::run_statements_if`]: it changes a row only if the cursor still is `from`.
+    pub(crate) fn claim_consumer_cursor(consumer: &str, from: Option<Cursor>, to: Cursor) -> Statement {
+        match from {
+            None => Statement::new(
+                "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) ON CONFLICT (consumer) DO NOTHING",
+                vec![consumer.into(), to.to_string().into()],
+            ),
+            Some(from) => Statement::new(
+                "UPDATE feed_checkpoints SET cursor = $2, updated_at = now() WHERE consumer = $1 AND cursor = $3",
+                vec![consumer.into(), to.to_string().into(), from.to_string().into()],
+            ),
+        }
+    }
+}
+
+/// The largest page the feed reads at once.
+pub const MAX_FEED_PAGE: u32 = 10_000;
+
+/// The cursor in columns `i` (transaction id as text; `'0'` on SQLite) and `i + 1` (position).
+fn cursor_of(row: &Row, i: usize) -> Result<Cursor, StoreError> {
+    Ok(Cursor { tx: row.text(i)?.parse().map_err(|_| StoreError::Corrupt("tx_id".into()))?, position: row.int(i + 1)? })
 }

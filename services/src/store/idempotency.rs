@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 
-use super::sql::{Param, Statement, run_postgres, run_sqlite, time_text};
-use super::{Pool, Store, StoreError};
+use super::sql::{Param, Statement, time_text};
+use super::{Store, StoreError};
 
 /// A stored response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,20 +43,7 @@ impl Store {
                   ON CONFLICT (org, sub, key) DO NOTHING",
             params: vec![org.into(), sub.into(), key.into(), hash.into(), time_text(Utc::now()).into()],
         };
-        let claimed = match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                let n = run_sqlite(&mut tx, &insert).await?;
-                tx.commit().await?;
-                n == 1
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let n = run_postgres(&mut tx, &insert).await?;
-                tx.commit().await?;
-                n == 1
-            }
-        };
+        let claimed = self.run_one(insert).await? == 1;
         if claimed {
             return Ok(KeyState::Claimed);
         }
@@ -102,7 +89,7 @@ impl Store {
                 Param::Bytes(Some(response.body.clone())),
             ],
         };
-        self.run_one(&update).await
+        self.run_one(update).await.map(drop)
     }
 
     /// Releases a claimed key whose request failed in a way worth retrying.
@@ -111,10 +98,6 @@ impl Store {
             sql: "DELETE FROM idempotency_keys WHERE org = $1 AND sub = $2 AND key = $3 AND status IS NULL",
             params: vec![org.into(), sub.into(), key.into()],
         };
-        self.run_one(&delete).await
-    }
-
-    async fn run_one(&self, statement: &Statement) -> Result<(), StoreError> {
-        self.run_statements(std::slice::from_ref(statement)).await
+        self.run_one(delete).await.map(drop)
     }
 }

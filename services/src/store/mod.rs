@@ -6,13 +6,13 @@
 //! statement of the service lives in this module and its children.
 
 mod access;
-mod bench;
 pub mod chain;
 mod checkpoints;
 mod cursor;
 mod feed;
 mod idempotency;
 mod sealing;
+#[macro_use]
 mod sql;
 mod views;
 mod webhooks;
@@ -22,10 +22,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use brobyg_domain::personal::KeyHolder;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
-use postgres_es::PostgresEventRepository;
-use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -34,8 +33,8 @@ pub use checkpoints::AuditCheckpoint;
 pub use cursor::{Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};
-pub use sealing::{Kek, KekError};
-pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, ViewWrite, VolunteerSummary};
+pub use sealing::{Kek, KekError, data_key_id, data_key_prefix};
+pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, VolunteerSummary};
 pub use webhooks::{Delivery, Subscription};
 
 /// Which database backs the store.
@@ -48,7 +47,7 @@ pub enum Backend {
 }
 
 #[derive(Clone, Debug)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -258,11 +257,16 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.fetch_rows("SELECT 1", vec![]).await.map(drop)
+    }
+
+    /// Connections in the pool, and how many are idle.
+    #[must_use]
+    pub fn pool_stats(&self) -> (u32, usize) {
         match &self.pool {
-            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
-            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Pool::Sqlite(p) => (p.size(), p.num_idle()),
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
         }
-        Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -278,15 +282,8 @@ impl Store {
     where
         A: Aggregate<Services = ()> + Send + Sync,
     {
-        let events: Vec<EventEnvelope<A>> = match &self.pool {
-            Pool::Sqlite(p) => {
-                event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone()))).load_events(id).await
-            }
-            Pool::Postgres(p) => {
-                event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone()))).load_events(id).await
-            }
-        }
-        .map_err(store_error)?;
+        let events: Vec<EventEnvelope<A>> =
+            sql::with_repo!(self, repo => event_store::<A, _>(repo).load_events(id).await).map_err(store_error)?;
         let mut aggregate = A::default();
         let mut version = 0;
         for e in &events {
@@ -294,6 +291,54 @@ impl Store {
             aggregate.apply(e.payload.clone());
         }
         Ok(Loaded { aggregate, version, events })
+    }
+
+    /// Loads several aggregates of one type with one query; ids without events are left out.
+    /// The result keeps the order of `ids`.
+    pub async fn load_many<A>(&self, ids: &[String]) -> Result<Vec<(String, Loaded<A>)>, StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id IN (SELECT value FROM json_each($2)) \
+                  ORDER BY aggregate_id, sequence"
+            }
+            Backend::Postgres => {
+                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+                  ORDER BY aggregate_id, sequence"
+            }
+        };
+        let list = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = self.fetch_rows(sql, vec![A::TYPE.into(), list.into()]).await?;
+        let mut keys = HashMap::new();
+        let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
+        for row in rows {
+            let mut event = cqrs_es::persist::SerializedEvent {
+                aggregate_id: row.text(0)?,
+                sequence: usize::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?,
+                aggregate_type: A::TYPE.to_owned(),
+                event_type: row.text(2)?,
+                event_version: row.text(3)?,
+                payload: row.json(4)?,
+                metadata: row.json(5)?,
+            };
+            self.unseal_value(&mut event.payload, &mut keys).await?;
+            let id = event.aggregate_id.clone();
+            let envelope =
+                EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+            let loaded =
+                by_id.entry(id).or_insert_with(|| Loaded { aggregate: A::default(), version: 0, events: Vec::new() });
+            loaded.version = envelope.sequence;
+            loaded.aggregate.apply(envelope.payload.clone());
+            loaded.events.push(envelope);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id).map(|l| (id.clone(), l))).collect())
     }
 
     /// Loads the aggregate, decides `command` and commits the resulting events with `metadata`,
@@ -308,29 +353,25 @@ impl Store {
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone,
         A::Command: Send,
+        A::Event: KeyHolder,
     {
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                execute_on(
-                    &event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone()))),
-                    id,
-                    command,
-                    expected_version,
-                    metadata,
-                )
-                .await
-            }
-            Pool::Postgres(p) => {
-                execute_on(
-                    &event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone()))),
-                    id,
-                    command,
-                    expected_version,
-                    metadata,
-                )
-                .await
-            }
+        let mut context = sql::with_repo!(self, repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
+        let current = context.current_sequence;
+        if let Some(expected) = expected_version
+            && expected != current
+        {
+            return Err(CommandError::VersionMismatch { expected, actual: current });
         }
+        let sink = cqrs_es::event_sink::EventSink::default();
+        context.aggregate().handle(command, &(), &sink).await.map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        // `handle` applied the events to the context's aggregate through the sink already.
+        let aggregate = context.aggregate.clone();
+        let holders = key_holders(&events);
+        let committed =
+            sql::with_repo!(self, holders, repo => event_store::<A, _>(repo).commit(events, context, metadata).await)?;
+        let version = committed.last().map_or(current, |e| e.sequence);
+        Ok(Committed { aggregate, version, events: committed })
     }
 
     /// Appends `events` to an aggregate whose stored version the caller asserts is
@@ -346,78 +387,28 @@ impl Store {
     ) -> Result<Vec<EventEnvelope<A>>, CommandError<A::Error>>
     where
         A: Aggregate<Services = ()> + Send + Sync,
+        A::Event: KeyHolder,
     {
+        let holders = key_holders(&events);
         let context = EventStoreAggregateContext {
             aggregate_id: id.to_owned(),
             aggregate: A::default(),
             current_sequence: expected_version,
             current_snapshot: None,
         };
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => {
-                event_store::<A, _>(self.sealed(SqliteEventRepository::new(p.clone())))
-                    .commit(events, context, metadata)
-                    .await?
-            }
-            Pool::Postgres(p) => {
-                event_store::<A, _>(self.sealed(PostgresEventRepository::new(p.clone())))
-                    .commit(events, context, metadata)
-                    .await?
-            }
-        })
+        Ok(sql::with_repo!(self, holders, repo => event_store::<A, _>(repo).commit(events, context, metadata).await?))
     }
 
-    /// Reads the stored cursor of a feed consumer.
-    pub async fn checkpoint(&self, consumer: &str) -> Result<Option<Cursor>, StoreError> {
-        let raw: Option<String> = match &self.pool {
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar("SELECT cursor FROM feed_checkpoints WHERE consumer = ?")
-                    .bind(consumer)
-                    .fetch_optional(p)
-                    .await?
-            }
-            Pool::Postgres(p) => {
-                sqlx::query_scalar("SELECT cursor FROM feed_checkpoints WHERE consumer = $1")
-                    .bind(consumer)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        raw.map(|r| r.parse().map_err(|e: InvalidCursor| StoreError::Corrupt(e.to_string()))).transpose()
-    }
-
-    /// Stores the cursor of a feed consumer.
-    pub async fn save_checkpoint(&self, consumer: &str, cursor: &Cursor) -> Result<(), StoreError> {
-        let raw = cursor.to_string();
-        match &self.pool {
-            Pool::Sqlite(p) => sqlx::query(
-                "INSERT INTO feed_checkpoints (consumer, cursor) VALUES (?, ?) \
-                     ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, \
-                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            )
-            .bind(consumer)
-            .bind(raw)
-            .execute(p)
-            .await
-            .map(drop)?,
-            Pool::Postgres(p) => sqlx::query(
-                "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
-                     ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = now()",
-            )
-            .bind(consumer)
-            .bind(raw)
-            .execute(p)
-            .await
-            .map(drop)?,
-        }
-        Ok(())
+    /// The sealing repository over `inner`, for a batch whose events' key holders are
+    /// `key_holders` (empty for reads).
+    fn sealed<R>(&self, inner: R, key_holders: Vec<Option<String>>) -> sealing::Sealed<R> {
+        sealing::Sealed { inner, store: self.clone(), key_holders }
     }
 }
 
-impl Store {
-    fn sealed<R>(&self, inner: R) -> sealing::Sealed<R> {
-        sealing::Sealed { inner, store: self.clone() }
-    }
+/// For each event, the organisation whose key seals it when it is not the writer.
+fn key_holders<E: KeyHolder>(events: &[E]) -> Vec<Option<String>> {
+    events.iter().map(|e| e.key_holder().map(ToString::to_string)).collect()
 }
 
 /// The plain cqrs-es event store over `repo`: every load folds all events of the aggregate.
@@ -427,34 +418,6 @@ where
     R: cqrs_es::persist::PersistedEventRepository,
 {
     PersistedEventStore::new_event_store(repo)
-}
-
-async fn execute_on<A, ES>(
-    store: &ES,
-    id: &str,
-    command: A::Command,
-    expected_version: Option<usize>,
-    metadata: HashMap<String, String>,
-) -> Result<Committed<A>, CommandError<A::Error>>
-where
-    A: Aggregate<Services = ()> + Send + Sync + Clone,
-    ES: EventStore<A, AC = EventStoreAggregateContext<A>>,
-{
-    let mut context = store.load_aggregate(id).await?;
-    let current = context.current_sequence;
-    if let Some(expected) = expected_version
-        && expected != current
-    {
-        return Err(CommandError::VersionMismatch { expected, actual: current });
-    }
-    let sink = cqrs_es::event_sink::EventSink::default();
-    context.aggregate().handle(command, &(), &sink).await.map_err(CommandError::Rejected)?;
-    let events = sink.collect().await;
-    // `handle` applied the events to the context's aggregate through the sink already.
-    let aggregate = context.aggregate.clone();
-    let committed = store.commit(events, context, metadata).await?;
-    let version = committed.last().map_or(current, |e| e.sequence);
-    Ok(Committed { aggregate, version, events: committed })
 }
 
 fn store_error<E: std::error::Error>(e: AggregateError<E>) -> StoreError {

@@ -23,8 +23,8 @@ use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream,
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::sql::{Param, Statement, run_postgres, run_sqlite, time_text};
-use super::{Pool, Store, StoreError};
+use super::sql::{Statement, time_text};
+use super::{Store, StoreError};
 
 /// The key-encryption key. Never printed, zeroed when dropped.
 pub struct Kek(Zeroizing<[u8; 32]>);
@@ -127,7 +127,7 @@ pub(crate) fn open_with_kek(kek: &Kek, aad: &[u8], sealed: &[u8]) -> Option<Vec<
 
 /// A data key as loaded: usable, or destroyed.
 #[derive(Clone)]
-enum DataKey {
+pub(crate) enum DataKey {
     Live(Arc<Aes256Gcm>),
     Destroyed,
 }
@@ -213,10 +213,10 @@ impl Store {
             }
             None => {
                 let sealed = seal_bytes(&kek.cipher(), b"kek-check", KEK_CHECK_PLAINTEXT);
-                self.run_statements(&[Statement {
-                    sql: "INSERT INTO kek_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-                    params: vec![Param::Bytes(Some(sealed))],
-                }])
+                self.run_one(Statement::new(
+                    "INSERT INTO kek_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                    vec![sealed.into()],
+                ))
                 .await?;
                 Box::pin(self.check_kek()).await
             }
@@ -242,11 +242,11 @@ impl Store {
         if rows.is_empty() && create {
             let key = Zeroizing::new(rand::random::<[u8; 32]>());
             let wrapped = seal_bytes(&kek.cipher(), key_id.as_bytes(), &key[..]);
-            self.run_statements(&[Statement {
-                sql: "INSERT INTO data_keys (key_id, wrapped_key, created_at) VALUES ($1, $2, $3) \
-                      ON CONFLICT (key_id) DO NOTHING",
-                params: vec![key_id.into(), Param::Bytes(Some(wrapped)), time_text(chrono::Utc::now()).into()],
-            }])
+            self.run_one(Statement::new(
+                "INSERT INTO data_keys (key_id, wrapped_key, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key_id) DO NOTHING",
+                vec![key_id.into(), wrapped.into(), time_text(chrono::Utc::now()).into()],
+            ))
             .await?;
             rows = select().await?;
         }
@@ -273,7 +273,7 @@ impl Store {
                   WHERE key_id LIKE $1 ESCAPE '\\' AND wrapped_key IS NOT NULL",
             params: vec![pattern.into(), time_text(chrono::Utc::now()).into(), reason.into()],
         };
-        let n = self.run_destroy(&statement).await;
+        let n = self.run_destroy(statement).await;
         self.keys.forget(prefix);
         n
     }
@@ -285,40 +285,29 @@ impl Store {
                   WHERE key_id = $1 AND wrapped_key IS NOT NULL",
             params: vec![key_id.into(), time_text(chrono::Utc::now()).into(), reason.into()],
         };
-        let n = self.run_destroy(&statement).await;
+        let n = self.run_destroy(statement).await;
         self.keys.forget(key_id);
         n
     }
 
-    async fn run_destroy(&self, statement: &Statement) -> Result<u64, StoreError> {
-        let n = match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                let n = run_sqlite(&mut tx, statement).await?;
-                tx.commit().await?;
-                // Freed pages are overwritten (secure_delete); fold the WAL back so no copy of
-                // the wrapped key stays in it.
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await?;
-                n
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let n = run_postgres(&mut tx, statement).await?;
-                tx.commit().await?;
-                // Let VACUUM reclaim the old row versions (best effort; see docs/decisions).
-                let _ = sqlx::query("VACUUM data_keys").execute(p).await;
-                n
-            }
-        };
+    async fn run_destroy(&self, statement: Statement) -> Result<u64, StoreError> {
+        let n = self.run_one(statement).await?;
+        self.reclaim("data_keys").await?;
         Ok(n)
     }
 
-    /// Seals the personal values of one serialised event in place.
-    pub(crate) async fn seal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
+    /// Seals the personal values of one serialised event in place, under the key of
+    /// `key_holder` (or, without one, of the organisation that wrote the event).
+    pub(crate) async fn seal_event(
+        &self,
+        event: &mut SerializedEvent,
+        key_holder: Option<&str>,
+    ) -> Result<(), StoreError> {
         if !contains_mark(&event.payload) {
             return Ok(());
         }
-        let key_id = format!("{}:{}:{}", event.aggregate_type, event.aggregate_id, seal_scope(event));
+        let org = key_holder.or_else(|| event.metadata["org"].as_str()).unwrap_or("_");
+        let key_id = data_key_id(&event.aggregate_type, &event.aggregate_id, org);
         let cipher = match self.data_key(&key_id, true).await? {
             Some(DataKey::Live(c)) => c,
             Some(DataKey::Destroyed) | None => return Err(StoreError::Erased(key_id)),
@@ -333,7 +322,7 @@ impl Store {
         self.unseal_value(&mut event.payload, &mut HashMap::new()).await
     }
 
-    async fn unseal_value(
+    pub(crate) async fn unseal_value(
         &self,
         value: &mut Value,
         keys: &mut HashMap<String, Option<DataKey>>,
@@ -351,17 +340,17 @@ impl Store {
     }
 }
 
-/// The organisation whose key seals an event's personal values: a disclosure's copies belong to
-/// the recipient, a concern report to the municipality it reached, anything else to the
-/// organisation that wrote it.
-fn seal_scope(event: &SerializedEvent) -> String {
-    let body = &event.payload[&event.event_type];
-    let named = match event.event_type.as_str() {
-        "information_disclosed" => body["disclosure"]["to"].as_str(),
-        "concern_reported" => body["reported_to"].as_str(),
-        _ => event.metadata["org"].as_str(),
-    };
-    named.unwrap_or("_").to_owned()
+/// The id of the data key that seals what `org` holds of one record (an aggregate).
+#[must_use]
+pub fn data_key_id(aggregate_type: &str, aggregate_id: &str, org: &str) -> String {
+    format!("{}{org}", data_key_prefix(aggregate_type, aggregate_id))
+}
+
+/// The prefix shared by the ids of every data key of one record: destroying every key with it
+/// erases the record's personal data for every organisation.
+#[must_use]
+pub fn data_key_prefix(aggregate_type: &str, aggregate_id: &str) -> String {
+    format!("{aggregate_type}:{aggregate_id}:")
 }
 
 fn contains_mark(value: &Value) -> bool {
@@ -437,6 +426,9 @@ fn open_all(value: &mut Value, keys: &HashMap<String, Option<DataKey>>) -> Resul
 pub struct Sealed<R> {
     pub(crate) inner: R,
     pub(crate) store: Store,
+    /// For each event of the batch being persisted, the organisation whose key seals it when
+    /// it is not the writer ([`brobyg_domain::personal::KeyHolder`]).
+    pub(crate) key_holders: Vec<Option<String>>,
 }
 
 impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
@@ -478,39 +470,14 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
             return Err(persistence("snapshots would store personal data unsealed; use the plain event store"));
         }
         let mut sealed = events.to_vec();
-        for e in &mut sealed {
-            self.store.seal_event(e).await.map_err(|err| match err {
+        for (i, e) in sealed.iter_mut().enumerate() {
+            let holder = self.key_holders.get(i).and_then(Option::as_deref);
+            self.store.seal_event(e, holder).await.map_err(|err| match err {
                 StoreError::Erased(_) => PersistenceError::UnknownError(Box::new(err)),
                 other => persistence(other),
             })?;
         }
-        // Chain each sealed event to the one before it in its aggregate.
-        if let Some(first) = sealed.first() {
-            let mut prev = if first.sequence <= 1 {
-                super::chain::GENESIS.to_owned()
-            } else {
-                self.store
-                    .stored_hash(&first.aggregate_type, &first.aggregate_id, first.sequence - 1)
-                    .await
-                    .map_err(persistence)?
-                    .unwrap_or_else(|| super::chain::GENESIS.to_owned())
-            };
-            for e in &mut sealed {
-                let hash = super::chain::event_hash(
-                    &prev,
-                    &e.aggregate_type,
-                    &e.aggregate_id,
-                    e.sequence as u64,
-                    &e.event_type,
-                    &e.event_version,
-                    &e.payload,
-                );
-                if let Value::Object(meta) = &mut e.metadata {
-                    meta.insert("hash".into(), Value::String(hash.clone()));
-                }
-                prev = hash;
-            }
-        }
+        self.store.chain(&mut sealed).await.map_err(persistence)?;
         self.inner.persist::<A>(&sealed, None).await
     }
 
@@ -520,85 +487,6 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         Err(persistence("streaming replays are not used; read the global feed"))
-    }
-}
-
-impl Store {
-    /// The chain hash stored with one event.
-    pub(crate) async fn stored_hash(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: usize,
-    ) -> Result<Option<String>, StoreError> {
-        let seq = i64::try_from(sequence).unwrap_or(i64::MAX);
-        let metadata: Option<Value> = match &self.pool {
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(
-                    "SELECT metadata FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
-                )
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .bind(seq)
-                .fetch_optional(p)
-                .await?
-            }
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(
-                    "SELECT metadata FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-                )
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .bind(seq)
-                .fetch_optional(p)
-                .await?
-            }
-        };
-        Ok(metadata.and_then(|m| m["hash"].as_str().map(str::to_owned)))
-    }
-
-    pub(crate) async fn run_statements(&self, statements: &[Statement]) -> Result<(), StoreError> {
-        self.run_guarded(None, statements).await.map(drop)
-    }
-
-    /// Runs `guard` and then `statements` in one transaction, but only if `guard` changed a row;
-    /// otherwise writes nothing and returns `false` (a compare-and-set claim).
-    pub(crate) async fn run_statements_if(
-        &self,
-        guard: &Statement,
-        statements: &[Statement],
-    ) -> Result<bool, StoreError> {
-        self.run_guarded(Some(guard), statements).await
-    }
-
-    async fn run_guarded(&self, guard: Option<&Statement>, statements: &[Statement]) -> Result<bool, StoreError> {
-        match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                if let Some(g) = guard
-                    && run_sqlite(&mut tx, g).await? == 0
-                {
-                    return Ok(false);
-                }
-                for s in statements {
-                    run_sqlite(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                if let Some(g) = guard
-                    && run_postgres(&mut tx, g).await? == 0
-                {
-                    return Ok(false);
-                }
-                for s in statements {
-                    run_postgres(&mut tx, s).await?;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(true)
     }
 }
 

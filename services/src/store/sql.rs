@@ -1,7 +1,14 @@
-//! One SQL text for both backends: statements are written with `$1, $2, …` and run on SQLite
-//! as `?1, ?2, …`, with parameters from a small closed set of types.
+//! The one place that runs SQL on either backend. Statements are written once, in PostgreSQL's
+//! spelling (`$1, $2, …`, `now()`), with parameters from a small closed set of types; on SQLite
+//! they run as `?1, ?2, …` with `now()` as fixed-width RFC 3339 text. Rows come back as
+//! backend-neutral cells. Everything else in `store/` builds statements and reads rows; only
+//! this file (and the pool set-up and migrations in `mod.rs`) names a backend's pool.
 
-use sqlx::{Postgres, Sqlite, Transaction};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+
+use super::{Pool, Store, StoreError};
 
 /// A statement parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +41,11 @@ impl From<i64> for Param {
         Self::Int(Some(n))
     }
 }
+impl From<Vec<u8>> for Param {
+    fn from(b: Vec<u8>) -> Self {
+        Self::Bytes(Some(b))
+    }
+}
 
 /// A statement and its parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,37 +56,283 @@ pub struct Statement {
     pub params: Vec<Param>,
 }
 
-/// The SQLite spelling of a `$n` statement.
+impl Statement {
+    /// A statement of `sql` with `params`.
+    #[must_use]
+    pub fn new(sql: &'static str, params: Vec<Param>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// The text SQLite stores for "now": fixed-width RFC 3339 UTC, as [`time_text`] writes.
+const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// The SQLite spelling of a statement written for PostgreSQL: `$n` becomes `?n`, `now()` the
+/// current time as text.
+#[must_use]
 pub fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
-}
-
-pub async fn run_sqlite(tx: &mut Transaction<'_, Sqlite>, stmt: &Statement) -> Result<u64, sqlx::Error> {
-    let sql = sqlite_sql(stmt.sql);
-    let mut q = sqlx::query(&sql);
-    for p in &stmt.params {
-        q = match p {
-            Param::Text(v) => q.bind(v.clone()),
-            Param::Int(v) => q.bind(*v),
-            Param::Bytes(v) => q.bind(v.clone()),
-        };
-    }
-    Ok(q.execute(&mut **tx).await?.rows_affected())
-}
-
-pub async fn run_postgres(tx: &mut Transaction<'_, Postgres>, stmt: &Statement) -> Result<u64, sqlx::Error> {
-    let mut q = sqlx::query(stmt.sql);
-    for p in &stmt.params {
-        q = match p {
-            Param::Text(v) => q.bind(v.clone()),
-            Param::Int(v) => q.bind(*v),
-            Param::Bytes(v) => q.bind(v.clone()),
-        };
-    }
-    Ok(q.execute(&mut **tx).await?.rows_affected())
+    sql.replace('$', "?").replace("now()", SQLITE_NOW)
 }
 
 /// A fixed-width RFC 3339 UTC text for a time, so text order is time order.
-pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+#[must_use]
+pub fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Param::Text(v) => q.bind(v.clone()),
+                Param::Int(v) => q.bind(*v),
+                Param::Bytes(v) => q.bind(v.clone()),
+            };
+        }
+        q
+    }};
+}
+
+async fn run_sqlite(tx: &mut Transaction<'_, Sqlite>, stmt: &Statement) -> Result<u64, sqlx::Error> {
+    let sql = sqlite_sql(stmt.sql);
+    Ok(bind_all!(sqlx::query(&sql), &stmt.params).execute(&mut **tx).await?.rows_affected())
+}
+
+async fn run_postgres(tx: &mut Transaction<'_, Postgres>, stmt: &Statement) -> Result<u64, sqlx::Error> {
+    Ok(bind_all!(sqlx::query(stmt.sql), &stmt.params).execute(&mut **tx).await?.rows_affected())
+}
+
+impl Store {
+    /// Runs `statements` in one transaction; returns the rows they changed, in all.
+    pub(crate) async fn run_statements(&self, statements: &[Statement]) -> Result<u64, StoreError> {
+        Ok(self.run_guarded(None, statements).await?.unwrap_or(0))
+    }
+
+    /// Runs one statement in its own transaction; returns the rows it changed.
+    pub(crate) async fn run_one(&self, statement: Statement) -> Result<u64, StoreError> {
+        self.run_statements(std::slice::from_ref(&statement)).await
+    }
+
+    /// Runs `guard` and then `statements` in one transaction, but only if `guard` changed a row;
+    /// otherwise writes nothing and returns `false` (a compare-and-set claim).
+    pub(crate) async fn run_statements_if(
+        &self,
+        guard: &Statement,
+        statements: &[Statement],
+    ) -> Result<bool, StoreError> {
+        Ok(self.run_guarded(Some(guard), statements).await?.is_some())
+    }
+
+    /// `None` when the guard changed nothing (and nothing was written), else the rows changed.
+    async fn run_guarded(
+        &self,
+        guard: Option<&Statement>,
+        statements: &[Statement],
+    ) -> Result<Option<u64>, StoreError> {
+        let mut changed = 0;
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                if let Some(g) = guard
+                    && run_sqlite(&mut tx, g).await? == 0
+                {
+                    return Ok(None);
+                }
+                for s in statements {
+                    changed += run_sqlite(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                if let Some(g) = guard
+                    && run_postgres(&mut tx, g).await? == 0
+                {
+                    return Ok(None);
+                }
+                for s in statements {
+                    changed += run_postgres(&mut tx, s).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(Some(changed))
+    }
+
+    /// Runs a query and returns its rows as backend-neutral cells.
+    pub(crate) async fn fetch_rows(&self, sql: &str, params: Vec<Param>) -> Result<Vec<Row>, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => {
+                let sql = sqlite_sql(sql);
+                bind_all!(sqlx::query(&sql), &params)
+                    .fetch_all(p)
+                    .await?
+                    .into_iter()
+                    .map(Row::from_sqlite)
+                    .collect::<Result<_, _>>()?
+            }
+            Pool::Postgres(p) => bind_all!(sqlx::query(sql), &params)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(Row::from_postgres)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) async fn fetch_row(&self, sql: &str, params: Vec<Param>) -> Result<Option<Row>, StoreError> {
+        Ok(self.fetch_rows(sql, params).await?.into_iter().next())
+    }
+
+    /// Gives the space of deleted rows of `table` back so that no copy of what was deleted stays
+    /// on disk: SQLite overwrites freed pages (`secure_delete`) and folds the write-ahead log back;
+    /// PostgreSQL lets VACUUM reclaim old row versions (best effort; decision 0003).
+    pub(crate) async fn reclaim(&self, table: &'static str) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.map(drop)?,
+            Pool::Postgres(p) => {
+                if let Err(e) = sqlx::query(&format!("VACUUM {table}")).execute(p).await {
+                    tracing::warn!(error = %e, table, "vacuum after erasure failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The event store over this store's pool, sealed: `with_repo!(store, repo => expr)` evaluates
+/// `expr` with `repo` bound to the cqrs-es repository of the backend in use (and
+/// `with_repo!(store, key_holders, repo => expr)` for a batch to persist).
+macro_rules! with_repo {
+    ($store:expr, $repo:ident => $body:expr) => {
+        with_repo!($store, Vec::new(), $repo => $body)
+    };
+    ($store:expr, $key_holders:expr, $repo:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(p) => {
+                let $repo = $store.sealed(sqlite_es::SqliteEventRepository::new(p.clone()), $key_holders);
+                $body
+            }
+            $crate::store::Pool::Postgres(p) => {
+                let $repo = $store.sealed(postgres_es::PostgresEventRepository::new(p.clone()), $key_holders);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_repo;
+
+/// A backend-neutral row of text, integer, bytes, JSON and NULL cells.
+#[derive(Debug)]
+pub(crate) struct Row(Vec<Cell>);
+
+#[derive(Debug)]
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bytes(Option<Vec<u8>>),
+    Json(Option<Value>),
+}
+
+impl Row {
+    fn from_sqlite(row: sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::{Column, TypeInfo, ValueRef};
+        let mut cells = Vec::new();
+        for (i, col) in row.columns().iter().enumerate() {
+            let raw = row.try_get_raw(i)?;
+            let cell = if raw.is_null() {
+                match col.type_info().name() {
+                    "INTEGER" => Cell::Int(None),
+                    "BLOB" => Cell::Bytes(None),
+                    _ => Cell::Text(None),
+                }
+            } else {
+                match raw.type_info().name() {
+                    "INTEGER" => Cell::Int(Some(row.try_get(i)?)),
+                    "BLOB" => Cell::Bytes(Some(row.try_get(i)?)),
+                    _ => Cell::Text(Some(row.try_get(i)?)),
+                }
+            };
+            cells.push(cell);
+        }
+        Ok(Self(cells))
+    }
+
+    fn from_postgres(row: sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::{Column, TypeInfo};
+        let mut cells = Vec::new();
+        for (i, col) in row.columns().iter().enumerate() {
+            let cell = match col.type_info().name() {
+                "INT8" => Cell::Int(row.try_get(i)?),
+                "INT4" => Cell::Int(row.try_get::<Option<i32>, _>(i)?.map(i64::from)),
+                "INT2" => Cell::Int(row.try_get::<Option<i16>, _>(i)?.map(i64::from)),
+                "BYTEA" => Cell::Bytes(row.try_get(i)?),
+                "JSON" | "JSONB" => Cell::Json(row.try_get(i)?),
+                "TIMESTAMPTZ" => Cell::Text(row.try_get::<Option<DateTime<Utc>>, _>(i)?.map(time_text)),
+                _ => Cell::Text(row.try_get(i)?),
+            };
+            cells.push(cell);
+        }
+        Ok(Self(cells))
+    }
+
+    pub(crate) fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.opt_text(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    }
+
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.0.get(i) {
+            Some(Cell::Text(v)) => Ok(v.clone()),
+            other => Err(StoreError::Corrupt(format!("column {i} is not text: {other:?}"))),
+        }
+    }
+
+    pub(crate) fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.opt_int(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    }
+
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get(i) {
+            Some(Cell::Int(v)) => Ok(*v),
+            other => Err(StoreError::Corrupt(format!("column {i} is not an integer: {other:?}"))),
+        }
+    }
+
+    pub(crate) fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.0.get(i) {
+            Some(Cell::Bytes(v)) => Ok(v.clone()),
+            other => Err(StoreError::Corrupt(format!("column {i} is not bytes: {other:?}"))),
+        }
+    }
+
+    /// A JSON column (text on SQLite, `json`/`jsonb` on PostgreSQL).
+    pub(crate) fn json(&self, i: usize) -> Result<Value, StoreError> {
+        match self.0.get(i) {
+            Some(Cell::Json(Some(v))) => Ok(v.clone()),
+            Some(Cell::Text(Some(t))) => {
+                serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("column {i} is not JSON: {e}")))
+            }
+            other => Err(StoreError::Corrupt(format!("column {i} is not JSON: {other:?}"))),
+        }
+    }
+
+    /// A time column (RFC 3339 text on SQLite, `timestamptz` on PostgreSQL).
+    pub(crate) fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        self.text(i)?.parse().map_err(|_| StoreError::Corrupt(format!("column {i} is not a time")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_spelling_numbers_placeholders_and_writes_now_as_text() {
+        assert_eq!(
+            sqlite_sql("UPDATE t SET a = $2, updated_at = now() WHERE id = $1"),
+            "UPDATE t SET a = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1"
+        );
+    }
 }

@@ -68,6 +68,7 @@ impl Store {
             ],
         }])
         .await
+        .map(drop)
     }
 
     /// Every subscription (all organisations), for the delivery worker.
@@ -132,7 +133,7 @@ impl Store {
                 params: vec![subscription.into(), retry_at.into()],
             },
         });
-        self.run_statements(&statements).await
+        self.run_statements(&statements).await.map(drop)
     }
 
     /// Moves a subscription's cursor past events it does not want.
@@ -142,6 +143,7 @@ impl Store {
             params: vec![subscription.into(), cursor.to_string().into()],
         }])
         .await
+        .map(drop)
     }
 
     /// The delivery log of a subscription, oldest first.

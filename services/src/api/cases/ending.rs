@@ -9,10 +9,7 @@ use super::prelude::*;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(log_activity))
-        .routes(routes!(withdraw))
-        .routes(routes!(redirect))
+    OpenApiRouter::new().routes(routes!(log_activity)).routes(routes!(withdraw)).routes(routes!(redirect))
 }
 
 /// An activity of the course.
@@ -65,7 +62,7 @@ pub async fn withdraw(
     Body(body): Body<Withdrawal>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let action = CaseAction::Withdraw { by_whom: body.by, reason: personal(body.reason) };
     command_releasing_volunteer(&state, &request, &case, action).await
 }
@@ -81,8 +78,7 @@ pub async fn redirect(
     Body(body): Body<Reason>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let action = CaseAction::Redirect { reason: Personal::new(body.reason) };
     command_releasing_volunteer(&state, &request, &case, action).await
 }
-

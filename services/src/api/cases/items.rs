@@ -10,10 +10,7 @@ use super::prelude::*;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(add_item))
-        .routes(routes!(give_consent))
-        .routes(routes!(revoke_consent))
+    OpenApiRouter::new().routes(routes!(add_item)).routes(routes!(give_consent)).routes(routes!(revoke_consent))
 }
 
 /// A new information item, owned by the caller's organisation.
@@ -155,4 +152,3 @@ pub async fn revoke_consent(
     let action = CaseAction::RevokeConsent { consent, reason: Personal::new(body.reason) };
     Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
 }
-

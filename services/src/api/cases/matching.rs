@@ -9,13 +9,11 @@ use super::prelude::*;
 use super::{command_releasing_volunteer, release_volunteer};
 use crate::api::{DomainProblem, actor, execute, load, log_read};
 use brobyg_projections::case_view::{case_view, visible_categories};
+use brobyg_projections::matching;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(match_volunteer))
-        .routes(routes!(end_match))
-        .routes(routes!(match_suggestions))
+    OpenApiRouter::new().routes(routes!(match_volunteer)).routes(routes!(end_match)).routes(routes!(match_suggestions))
 }
 
 /// The volunteer to match.
@@ -46,7 +44,7 @@ pub async fn match_volunteer(
     Body(body): Body<MatchBody>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let volunteer_id = VolunteerId(body.volunteer);
     let volunteer = load::<Volunteer>(&state, &volunteer_id.to_string()).await?.aggregate;
     if volunteer.ngo.as_ref() != Some(&caller.org) {
@@ -55,7 +53,7 @@ pub async fn match_volunteer(
     let facts = volunteer.facts_for(id).ok_or_else(|| unknown_volunteer(body.volunteer))?;
     // Refuse on the case's rules before taking the volunteer's capacity.
     case.check_volunteer(&facts, today()).map_err(|e| DomainProblem::problem(&e, &caller.org))?;
-    let assign = || VolunteerCommand { actor: actor(&caller), action: VolunteerAction::Assign { case: id } };
+    let assign = || VolunteerCommand { actor: actor(caller), action: VolunteerAction::Assign { case: id } };
     execute::<Volunteer>(&state, caller, &volunteer_id.to_string(), assign, None, &request.request_id).await?;
     let action = CaseAction::MatchVolunteer { volunteer: facts, on: today() };
     match case_command(&state, &request, action, StatusCode::OK).await {
@@ -78,7 +76,7 @@ pub async fn end_match(
     Body(body): Body<Reason>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let action = CaseAction::EndMatch { reason: Personal::new(body.reason) };
     command_releasing_volunteer(&state, &request, &case, action).await
 }
@@ -131,36 +129,24 @@ pub async fn match_suggestions(
     )
     .await?;
     let known: String = view.items.iter().map(|i| i.content.to_lowercase()).collect::<Vec<_>>().join(" ");
-    let rows = state.store.volunteer_summaries(&caller.org).await?;
-    let mut items = Vec::new();
-    for row in rows.iter().filter(|r| r.status == "active") {
-        let vid: VolunteerId = parse_id(&row.volunteer_id, "volunteer")?;
-        let v = load::<Volunteer>(&state, &vid.to_string()).await?.aggregate;
-        let (Some(facts), Some(profile)) = (v.facts_for(id), v.profile.as_ref()) else { continue };
-        let mut reasons = Vec::new();
-        let refusal = case.check_volunteer(&facts, today()).err();
-        if let Some(e) = &refusal {
-            reasons.push(e.to_string());
-        }
-        let shared: Vec<&String> = profile.interests.iter().filter(|i| known.contains(&i.to_lowercase())).collect();
-        if !shared.is_empty() {
-            reasons.push(format!(
-                "shares interests: {}",
-                shared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        let free = i64::from(facts.capacity) - i64::from(facts.assigned_elsewhere);
-        reasons.push(format!("{free} of {} places free", facts.capacity));
-        let score = if refusal.is_none() { 1000 } else { 0 } + 10 * shared.len() as i64 + free;
-        items.push(Suggestion {
-            volunteer: vid.0,
-            first_name: profile.first_name.expose().clone(),
-            eligible: refusal.is_none(),
-            score,
-            reasons,
-        });
-    }
-    items.sort_by(|a, b| b.score.cmp(&a.score).then(a.volunteer.cmp(&b.volunteer)));
+    let active: Vec<String> = state
+        .store
+        .volunteer_summaries(&caller.org)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == "active")
+        .map(|r| r.volunteer_id)
+        .collect();
+    let volunteers = state.store.load_many::<Volunteer>(&active).await?;
+    let items = matching::rank(&case, &known, volunteers.iter().map(|(_, v)| &v.aggregate), today())
+        .into_iter()
+        .map(|s| Suggestion {
+            volunteer: s.volunteer.0,
+            first_name: s.first_name,
+            eligible: s.eligible,
+            score: s.score,
+            reasons: s.reasons,
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, Default::default(), &Suggestions { items }))
 }
-

@@ -11,9 +11,7 @@ use super::prelude::*;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(hold_pre_meeting))
-        .routes(routes!(hold_closing_meeting))
+    OpenApiRouter::new().routes(routes!(hold_pre_meeting)).routes(routes!(hold_closing_meeting))
 }
 
 /// Items disclosed at a meeting to one party.
@@ -66,7 +64,7 @@ pub async fn hold_pre_meeting(
     Body(body): Body<PreMeeting>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let agreement = load_agreement_of(&state, &case).await?;
     let action = CaseAction::HoldPreMeeting {
         agreement: Box::new(agreement),
@@ -119,7 +117,7 @@ pub async fn hold_closing_meeting(
     Body(body): Body<ClosingMeeting>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let agreement = load_agreement_of(&state, &case).await?;
     let action = CaseAction::HoldClosingMeeting {
         agreement: Box::new(agreement),
@@ -134,4 +132,3 @@ pub async fn hold_closing_meeting(
     };
     command_releasing_volunteer(&state, &request, &case, action).await
 }
-

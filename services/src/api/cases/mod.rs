@@ -52,8 +52,8 @@ mod prelude {
     pub use super::Reason;
     pub use crate::AppState;
     pub use crate::api::case_access::{
-        CaseCommitted, CaseRead, CaseRequest, CaseState, load_agreement_of, load_case_for, personal, reader,
-        case_command, today,
+        CaseCommitted, CaseRead, CaseRequest, CaseState, case_command, load_agreement_of, load_case_for, personal,
+        reader, today,
     };
     pub use crate::api::{Body, Problem, json_response, parse_id, version_headers};
 }

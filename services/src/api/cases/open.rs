@@ -8,15 +8,12 @@ use chrono::{NaiveDate, Utc};
 
 use super::prelude::*;
 use crate::api::case_access::{ListParams, wait_for_position};
-use crate::api::{Auth, Params, Purpose, RequestId, acting_role, log_read, load};
+use crate::api::{Auth, Params, Purpose, RequestId, acting_role, load, log_read};
 use brobyg_domain::case::Case;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(open_case, list_cases))
-        .routes(routes!(get_case))
-        .routes(routes!(get_brief))
+    OpenApiRouter::new().routes(routes!(open_case, list_cases)).routes(routes!(get_case)).routes(routes!(get_brief))
 }
 
 /// The young person of a new case.
@@ -107,8 +104,7 @@ pub async fn open_case(
     };
     let action = CaseAction::Open { case: id, young_person, custody_holders };
     let request = CaseRequest { caller, id, if_match: None, request_id };
-    let CaseCommitted { committed, position, .. } =
-        case_command(&state, &request, action, StatusCode::CREATED).await?;
+    let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
     let mut headers = version_headers(committed.version, position);
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("/v1/cases/{id}")) {
         headers.insert(axum::http::header::LOCATION, v);
@@ -247,4 +243,3 @@ pub async fn get_brief(
     log_read(&state, &caller, &id.to_string(), "volunteer_brief", categories, purpose.or("matching"), "brief").await?;
     Ok(json_response(StatusCode::OK, version_headers(loaded.version, None), &brief))
 }
-

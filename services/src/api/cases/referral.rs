@@ -9,9 +9,7 @@ use crate::api::load;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(refer))
-        .routes(routes!(decide_referral))
+    OpenApiRouter::new().routes(routes!(refer)).routes(routes!(decide_referral))
 }
 
 /// Checkpoint 1: the referral.
@@ -40,7 +38,7 @@ pub async fn refer(
     Body(body): Body<Refer>,
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
-    load_case_for(&state, &caller, id).await?;
+    load_case_for(&state, caller, id).await?;
     let agreement = load::<Agreement>(&state, &body.agreement.to_string()).await?.aggregate;
     let visible = agreement.terms.as_ref().is_some_and(|t| t.side_of(&caller.org).is_some());
     if !visible {
@@ -88,4 +86,3 @@ pub async fn decide_referral(
     };
     Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
 }
-
