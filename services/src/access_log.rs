@@ -11,7 +11,7 @@ use crate::store::{AccessEntry, Store};
 /// Entries one commit takes at most.
 const MAX_BATCH: usize = 512;
 
-type Ack = oneshot::Sender<Result<(), String>>;
+type Ack = oneshot::Sender<Result<(), AccessLogError>>;
 
 /// A handle to the writer.
 #[derive(Clone, Debug)]
@@ -20,9 +20,15 @@ pub struct AccessLog {
 }
 
 /// Why an entry may not be durable.
-#[derive(Debug, thiserror::Error)]
-#[error("the access log could not be written: {0}")]
-pub struct AccessLogError(String);
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AccessLogError {
+    /// The commit of the batch the entry was in failed (the store's error is logged once).
+    #[error("the access log could not be written")]
+    Commit,
+    /// The writer task is gone (the service is stopping).
+    #[error("the access log writer stopped")]
+    Stopped,
+}
 
 impl AccessLog {
     /// Starts the writer; it ends when every handle is dropped.
@@ -39,10 +45,10 @@ impl AccessLog {
                     }
                 }
                 let entries: Vec<AccessEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
-                let result = store.append_access_log(&entries).await.map_err(|e| e.to_string());
-                if let Err(e) = &result {
+                let result = store.append_access_log(&entries).await.map_err(|e| {
                     tracing::error!(error = %e, entries = entries.len(), "access log commit failed");
-                }
+                    AccessLogError::Commit
+                });
                 for (_, ack) in batch {
                     let _ = ack.send(result.clone());
                 }
@@ -54,7 +60,7 @@ impl AccessLog {
     /// Records one read; returns once it is committed.
     pub async fn record(&self, entry: AccessEntry) -> Result<(), AccessLogError> {
         let (ack, done) = oneshot::channel();
-        self.tx.send((entry, ack)).await.map_err(|_| AccessLogError("writer stopped".into()))?;
-        done.await.map_err(|_| AccessLogError("writer stopped".into()))?.map_err(AccessLogError)
+        self.tx.send((entry, ack)).await.map_err(|_| AccessLogError::Stopped)?;
+        done.await.map_err(|_| AccessLogError::Stopped)?
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
+use crate::limits::WORKER_PAGE;
 use crate::store::chain::{GENESIS, event_hash, feed_hash};
 use crate::store::{AuditCheckpoint, Cursor, Store, StoreError};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
@@ -96,7 +97,7 @@ pub async fn checkpoint_once(store: &Store, key: &AuditKey, every_events: i64) -
     let mut signed = 0;
     let mut since = 0;
     loop {
-        let page = store.read_feed(cursor, 1000).await?;
+        let page = store.read_feed(cursor, WORKER_PAGE).await?;
         if page.events.is_empty() {
             break;
         }
@@ -197,7 +198,7 @@ pub async fn verify(store: &Store, mut progress: impl FnMut(u64)) -> Result<Veri
     let mut count: i64 = 0;
     let mut cursor = Cursor::START;
     loop {
-        let page = store.read_feed(cursor, 1000).await?;
+        let page = store.read_feed(cursor, WORKER_PAGE).await?;
         if page.events.is_empty() {
             break;
         }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod devkeys;
 pub mod feed;
 pub mod http;
+pub mod limits;
 pub mod nats;
 pub mod retention;
 pub mod settings;

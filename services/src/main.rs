@@ -1,4 +1,5 @@
-//! `brobyg`: the one binary. `serve`, `migrate`, `token`; configuration is loaded once here.
+//! `brobyg`: the one binary — `serve`, `migrate`, `token`, `demo`, `replay`, `retention run`
+//! and `audit verify` (see `--help`); configuration is loaded once here.
 
 use std::io::Write;
 use std::path::PathBuf;

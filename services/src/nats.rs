@@ -13,6 +13,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::feed::page_all;
+use crate::limits::{NATS_IDLE, NATS_PAGE};
 use crate::store::{Cursor, Store};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
@@ -37,8 +38,20 @@ pub fn stream_name(prefix: &str, org: &str) -> String {
 
 /// Why a publication step failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct NatsError(String);
+pub enum NatsError {
+    /// The store could not be read or the cursor saved.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A stream could not be declared.
+    #[error("declaring a stream: {0}")]
+    Stream(#[from] jetstream::context::CreateStreamError),
+    /// A message was not published or not acknowledged.
+    #[error("publishing: {0}")]
+    Publish(#[from] jetstream::context::PublishError),
+    /// An event could not be encoded.
+    #[error("encoding an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
 
 /// Publishes what is new after the stored cursor; returns how many messages were acknowledged.
 pub async fn publish_pending(
@@ -48,11 +61,10 @@ pub async fn publish_pending(
     streams: &mut HashSet<String>,
 ) -> Result<usize, NatsError> {
     let consumer = format!("nats:{prefix}");
-    let err = |e: &dyn std::fmt::Display| NatsError(e.to_string());
-    let mut cursor = store.consumer_cursor(&consumer).await.map_err(|e| err(&e))?.unwrap_or(Cursor::START);
+    let mut cursor = store.consumer_cursor(&consumer).await?.unwrap_or(Cursor::START);
     let mut published = 0;
     loop {
-        let (events, next) = page_all(store, cursor, 200, Utc::now()).await.map_err(|e| err(&e))?;
+        let (events, next) = page_all(store, cursor, NATS_PAGE, Utc::now()).await?;
         if next == cursor {
             return Ok(published);
         }
@@ -66,28 +78,24 @@ pub async fn publish_pending(
                     duplicate_window: Duration::from_secs(24 * 3600),
                     ..Default::default()
                 })
-                .await
-                .map_err(|e| err(&e))?;
+                .await?;
                 streams.insert(stream);
             }
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", event.id.as_str());
             headers.insert("Content-Type", "application/cloudevents+json");
             let subject = format!("{prefix}.{}.{}", org.as_str(), event.kind);
-            let payload = serde_json::to_vec(&event).map_err(|e| err(&e))?;
-            acks.push(js.publish_with_headers(subject, headers, payload.into()).await.map_err(|e| err(&e))?);
+            let payload = serde_json::to_vec(&event)?;
+            acks.push(js.publish_with_headers(subject, headers, payload.into()).await?);
         }
         for ack in acks {
-            ack.await.map_err(|e| err(&e))?;
+            ack.await?;
             published += 1;
         }
-        store.save_consumer_cursor(&consumer, &next).await.map_err(|e| err(&e))?;
+        store.save_consumer_cursor(&consumer, &next).await?;
         cursor = next;
     }
 }
-
-/// How long the publisher rests when nothing was new and no commit woke it.
-pub const IDLE: Duration = Duration::from_secs(1);
 
 /// The publisher: connects when it has no connection, then publishes what is pending.
 struct Publisher {
@@ -127,5 +135,5 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let publisher = Publisher { store, settings, connection: None, streams: HashSet::new() };
-    worker::spawn(publisher, Pacing::idle(IDLE), Wake::on_commit(commits), stop)
+    worker::spawn(publisher, Pacing::idle(NATS_IDLE), Wake::on_commit(commits), stop)
 }

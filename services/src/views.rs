@@ -11,11 +11,9 @@ use brobyg_domain::volunteer::VolunteerEvent;
 use brobyg_projections::summaries::{ViewWrite, case_writes, volunteer_write};
 use tokio::sync::{Notify, watch};
 
+use crate::limits::{FOLLOWER_IDLE, WORKER_PAGE};
 use crate::store::{Cursor, FeedEvent, Store, StoreError, VIEWS_CONSUMER};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
-
-/// How many feed events one batch takes.
-const BATCH: u32 = 1000;
 
 /// Where the views stand, shared with request handlers.
 #[derive(Clone, Debug)]
@@ -96,7 +94,7 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
     loop {
         let stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
         let from = stored.unwrap_or(Cursor::START);
-        let page = store.read_feed(from, BATCH).await?;
+        let page = store.read_feed(from, WORKER_PAGE).await?;
         if page.events.is_empty() {
             return Ok((from, 0));
         }
@@ -110,9 +108,6 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
         // Another runner applied this batch first; continue from where it left the cursor.
     }
 }
-
-/// How long the runner rests when it found nothing new and nobody woke it.
-pub const IDLE: Duration = Duration::from_millis(250);
 
 /// The view runner as a [`Worker`]: one batch per step.
 struct Runner {
@@ -137,6 +132,7 @@ pub fn spawn(store: Store, shutdown: watch::Receiver<bool>) -> (ViewsHandle, tok
     let (tx, rx) = watch::channel(Cursor::START);
     let wake = Arc::new(Notify::new());
     let handle = ViewsHandle { position: rx, wake: wake.clone() };
-    let task = worker::spawn(Runner { store, position: tx }, Pacing::idle(IDLE), Wake::on_notify(wake), shutdown);
+    let task =
+        worker::spawn(Runner { store, position: tx }, Pacing::idle(FOLLOWER_IDLE), Wake::on_notify(wake), shutdown);
     (handle, task)
 }

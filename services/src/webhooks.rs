@@ -15,6 +15,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::feed::page_for;
+use crate::limits::FOLLOWER_IDLE;
 use crate::store::{Delivery, Store, Subscription};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
@@ -118,9 +119,6 @@ pub struct WorkerSettings {
     pub retry_scale: f64,
 }
 
-/// How long the worker rests when nothing was due and no commit woke it.
-pub const IDLE: Duration = Duration::from_millis(250);
-
 /// The delivery worker: one pass over the subscriptions per step.
 struct Deliverer {
     store: Store,
@@ -162,7 +160,12 @@ pub fn spawn(
             return None;
         }
     };
-    Some(worker::spawn(Deliverer { store, client, settings }, Pacing::idle(IDLE), Wake::on_commit(commits), stop))
+    Some(worker::spawn(
+        Deliverer { store, client, settings },
+        Pacing::idle(FOLLOWER_IDLE),
+        Wake::on_commit(commits),
+        stop,
+    ))
 }
 
 /// Delivers what is due for one subscription: events in order until one fails.

@@ -135,11 +135,6 @@ pub fn caseworker() -> Actor {
     actor(muni(), Role::Caseworker)
 }
 
-#[allow(dead_code, reason = "used by later suites")]
-pub fn coordinator() -> Actor {
-    actor(ngo(), Role::Coordinator)
-}
-
 pub const YP: PersonId = PersonId(uuid::Uuid::from_u128(10));
 pub const MOTHER: PersonId = PersonId(uuid::Uuid::from_u128(11));
 

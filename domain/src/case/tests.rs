@@ -1,7 +1,16 @@
 //! Given/when/then tests for every rule of the case journey.
 
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
 use super::*;
-use crate::agreement::{AgreementEvent, Flow, ReportingDuties};
+use crate::Personal;
+use crate::agreement::{Agreement, AgreementEvent, Flow, ReportingDuties, Terms};
+use crate::calendar::{WorkCalendar, copenhagen_date};
+use crate::ids::*;
+use crate::vocab::*;
+use crate::volunteer::{VolunteerFacts, VolunteerStatus};
 use chrono::Days;
 use uuid::Uuid;
 

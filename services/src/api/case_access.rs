@@ -1,8 +1,6 @@
 //! What every case endpoint shares: the request shapes, loading a case the caller is a party
 //! to, running a case command, and waiting for the list views.
 
-use std::time::Duration;
-
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -21,14 +19,8 @@ use super::version_headers;
 use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, json_response, load, parse_id};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, MIN_POSITION_WAIT};
 use crate::store::{Committed, Cursor};
-
-/// The default page size of a list, and the largest a caller may ask for.
-pub const DEFAULT_PAGE: u32 = 100;
-/// The largest page of a list.
-pub const MAX_PAGE: u32 = 500;
-/// How long a list waits for `min_position` at most.
-pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 
 /// List parameters.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
@@ -50,7 +42,7 @@ impl ListParams {
     /// The page size asked for, within bounds.
     #[must_use]
     pub fn page_size(&self) -> u32 {
-        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+        self.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::api::Problem;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, page_for};
+use crate::limits::{FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE};
 use crate::store::Cursor;
 
 /// The routes.
@@ -78,8 +79,8 @@ pub async fn feed(
 ) -> Result<Response, Problem> {
     require_integrator(&caller)?;
     let cursor = parse_cursor(params.cursor.as_deref())?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0).min(30));
+    let limit = params.limit.unwrap_or(FEED_PAGE_DEFAULT).clamp(1, FEED_PAGE_MAX);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0)).min(LONG_POLL_MAX);
     let mut commits = state.commits.subscribe();
     loop {
         let (events, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
@@ -88,11 +89,8 @@ pub async fn feed(
             return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));
         }
         // Woken by a commit, or re-check soon (a commit becomes visible once older ones end).
-        let _ = tokio::time::timeout_at(
-            deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
-            commits.changed(),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + FEED_RECHECK), commits.changed()).await;
     }
 }
 
@@ -111,7 +109,7 @@ pub async fn stream(
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(params.cursor);
     let cursor = parse_cursor(resume.as_deref())?;
     Ok(Sse::new(events(state, caller.org, cursor))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT))
         .into_response())
 }
 
@@ -129,11 +127,11 @@ fn events(state: AppState, org: brobyg_domain::Org, start: Cursor) -> impl Strea
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
                     return Some((Ok(event), (state, org, cursor, buffer, commits)));
                 }
-                match page_for(&state.store, &org, cursor, 100, Utc::now()).await {
+                match page_for(&state.store, &org, cursor, STREAM_PAGE, Utc::now()).await {
                     Ok((events, next)) => {
                         cursor = next;
                         if events.is_empty() {
-                            let _ = tokio::time::timeout(Duration::from_millis(500), commits.changed()).await;
+                            let _ = tokio::time::timeout(FEED_RECHECK, commits.changed()).await;
                         }
                         buffer.extend(events);
                     }

@@ -2,6 +2,7 @@
 
 use super::sql::{Statement, time_text};
 use super::{Cursor, Store, StoreError};
+use crate::limits::{CONCERN_LIST_MAX, VOLUNTEER_LIST_MAX};
 use brobyg_domain::Org;
 use brobyg_domain::volunteer::VolunteerStatus;
 use brobyg_projections::summaries::{ViewWrite, coalesce};
@@ -229,9 +230,9 @@ impl Store {
         let sql = format!(
             "SELECT concern_id, case_id, reporter_org, reported_to, reported_at, assessment_due, receipt_due, \
                     acknowledged_at FROM concern_summaries WHERE {column} = $1{filter} \
-              ORDER BY reported_at DESC, concern_id LIMIT 1000"
+              ORDER BY reported_at DESC, concern_id LIMIT $2"
         );
-        let rows = self.fetch_rows(&sql, vec![org.as_str().into()]).await?;
+        let rows = self.fetch_rows(&sql, vec![org.as_str().into(), CONCERN_LIST_MAX.into()]).await?;
         rows.into_iter()
             .map(|r| {
                 Ok(ConcernSummary {
@@ -253,8 +254,8 @@ impl Store {
         let rows = self
             .fetch_rows(
                 "SELECT volunteer_id, ngo, status, capacity, assignments FROM volunteer_summaries \
-                  WHERE ngo = $1 ORDER BY volunteer_id LIMIT 10000",
-                vec![ngo.as_str().into()],
+                  WHERE ngo = $1 ORDER BY volunteer_id LIMIT $2",
+                vec![ngo.as_str().into(), VOLUNTEER_LIST_MAX.into()],
             )
             .await?;
         rows.into_iter()

@@ -163,7 +163,7 @@ pub async fn list_cases(
         return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
     }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 500);
+    let limit = params.page_size();
     let after = match params.cursor.as_deref() {
         None => None,
         Some(raw) => {

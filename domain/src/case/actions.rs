@@ -1,0 +1,118 @@
+//! What may be asked of a case.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
+use crate::Personal;
+use crate::agreement::Agreement;
+use crate::calendar::WorkCalendar;
+use crate::ids::{CaseId, ConcernId, ConsentId, DisclosureId, ItemId, PersonId};
+use crate::vocab::{Actor, Category, Ground, Participant, Purpose, WithdrawnBy};
+use crate::volunteer::VolunteerFacts;
+
+use super::*;
+
+/// What may be asked of a case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CaseAction {
+    /// Open the case (caseworker of the municipality).
+    Open { case: CaseId, young_person: YoungPerson, custody_holders: Vec<CustodyHolder> },
+    /// Record an information item owned by the actor's organisation.
+    AddItem { item: ItemId, category: Category, content: Personal<String> },
+    /// Record the grantors' consent.
+    GiveConsent {
+        consent: ConsentId,
+        grantors: BTreeSet<PersonId>,
+        recipients: BTreeSet<Recipient>,
+        categories: BTreeSet<Category>,
+        purposes: BTreeSet<Purpose>,
+        valid_from: NaiveDate,
+        valid_until: NaiveDate,
+        evidence: Personal<String>,
+    },
+    /// Revoke a consent from now on.
+    RevokeConsent { consent: ConsentId, reason: Personal<String> },
+    /// Checkpoint 1: refer under `agreement`, disclosing `items`.
+    SubmitReferral { agreement: Box<Agreement>, items: Vec<ItemId>, note: Personal<String>, disclosure: DisclosureId },
+    /// Accept the referral.
+    AcceptReferral,
+    /// Decline the referral.
+    DeclineReferral { reason: Personal<String> },
+    /// Checkpoint 2: the pre-meeting, with the young person's wishes and disclosures both ways.
+    HoldPreMeeting {
+        agreement: Box<Agreement>,
+        held_on: NaiveDate,
+        participants: BTreeSet<Participant>,
+        wishes: Option<(ItemId, Personal<String>)>,
+        disclosures: Vec<DisclosureRequest>,
+    },
+    /// Match a volunteer; the application looked up the facts.
+    MatchVolunteer { volunteer: VolunteerFacts, on: NaiveDate },
+    /// End the current match.
+    EndMatch { reason: Personal<String> },
+    /// Log an activity of the course.
+    LogActivity { on: NaiveDate, kind: String, note: Personal<String> },
+    /// Report a concern (NGO side).
+    ReportConcern {
+        concern: ConcernId,
+        grounds: BTreeSet<Ground>,
+        text: Personal<String>,
+        observed_on: NaiveDate,
+        reporter: Reporter,
+        agreement: Box<Agreement>,
+        calendar: WorkCalendar,
+    },
+    /// Acknowledge a concern (municipality).
+    AcknowledgeConcern { concern: ConcernId, investigation_started: bool },
+    /// Checkpoint 3: the closing meeting, with disclosures both ways and outcomes; closes.
+    HoldClosingMeeting {
+        agreement: Box<Agreement>,
+        held_on: NaiveDate,
+        participants: BTreeSet<Participant>,
+        disclosures: Vec<DisclosureRequest>,
+        outcomes: Vec<Outcome>,
+    },
+    /// The young person or family stops.
+    Withdraw { by_whom: WithdrawnBy, reason: Personal<String> },
+    /// Redirect to municipal support.
+    Redirect { reason: Personal<String> },
+    /// Erase the subject's personal data (the municipality; GDPR art. 17). `retention_days`:
+    /// how long the municipality must keep the record after the case ended.
+    EraseSubject { reason: String, retention_days: u32 },
+}
+
+impl CaseAction {
+    /// A short name of the action, for errors, metrics and spans.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Open { .. } => "open",
+            Self::AddItem { .. } => "add_item",
+            Self::GiveConsent { .. } => "give_consent",
+            Self::RevokeConsent { .. } => "revoke_consent",
+            Self::SubmitReferral { .. } => "refer",
+            Self::AcceptReferral => "accept",
+            Self::DeclineReferral { .. } => "decline",
+            Self::HoldPreMeeting { .. } => "hold_pre_meeting",
+            Self::MatchVolunteer { .. } => "match",
+            Self::EndMatch { .. } => "end_match",
+            Self::LogActivity { .. } => "log_activity",
+            Self::ReportConcern { .. } => "report_concern",
+            Self::AcknowledgeConcern { .. } => "acknowledge_concern",
+            Self::HoldClosingMeeting { .. } => "hold_closing_meeting",
+            Self::Withdraw { .. } => "withdraw",
+            Self::Redirect { .. } => "redirect",
+            Self::EraseSubject { .. } => "erase",
+        }
+    }
+}
+
+/// A command to a case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseCommand {
+    /// Who acts, and when.
+    pub actor: Actor,
+    /// What is asked.
+    pub action: CaseAction,
+}

@@ -1,0 +1,616 @@
+//! Every rule of the journey: `Case::decide` and the checks it is made of.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
+use crate::Personal;
+use crate::agreement::{Agreement, Terms};
+use crate::calendar::copenhagen_date;
+use crate::ids::{AgreementId, CaseId, ConsentId, DisclosureId, ItemId, Org, PersonId};
+use crate::vocab::{Actor, CaseState, Category, Checkpoint, Purpose, Role, Side};
+use crate::volunteer::{VolunteerFacts, VolunteerStatus};
+
+use super::*;
+
+type Decision = Result<Vec<CaseEvent>, CaseError>;
+
+impl Case {
+    /// The state, or `NotFound` before the case was opened.
+    fn opened_state(&self) -> Result<CaseState, CaseError> {
+        self.state.ok_or(CaseError::NotFound)
+    }
+
+    /// The NGO party, once referred.
+    #[must_use]
+    pub fn ngo(&self) -> Option<&Org> {
+        self.referral.as_ref().map(|r| &r.ngo)
+    }
+
+    /// The young person's age on `on`.
+    #[must_use]
+    pub fn age_on(&self, on: NaiveDate) -> Option<u32> {
+        self.young_person.as_ref().map(|p| age_on(*p.birth_date.expose(), on))
+    }
+
+    /// The side `org` is on in this case, if it is a party.
+    #[must_use]
+    pub fn side_of(&self, org: &Org) -> Option<Side> {
+        if self.municipality.as_ref() == Some(org) {
+            Some(Side::Municipality)
+        } else if self.ngo() == Some(org) {
+            Some(Side::Ngo)
+        } else {
+            None
+        }
+    }
+
+    /// The grantors the age rule requires for a consent given on `on`.
+    ///
+    /// Under 15: every custody holder. 15–17: the young person and every custody holder.
+    /// 18 and over: the young person.
+    pub fn required_grantors(&self, on: NaiveDate) -> Result<BTreeSet<PersonId>, CaseError> {
+        let person = self.young_person.as_ref().ok_or(CaseError::NotFound)?;
+        let age = age_on(*person.birth_date.expose(), on);
+        let holders = self.custody_holders.iter().map(|h| h.id);
+        if age < 18 && self.custody_holders.is_empty() {
+            return Err(CaseError::NoCustodyHolder);
+        }
+        Ok(match age {
+            0..15 => holders.collect(),
+            15..18 => holders.chain([person.id]).collect(),
+            _ => BTreeSet::from([person.id]),
+        })
+    }
+
+    /// Decides a command: the events it yields, or the rule it breaks. Nothing is half-applied.
+    pub fn decide(&self, command: CaseCommand) -> Decision {
+        let CaseCommand { actor, action } = command;
+        let name = action.name();
+        if let CaseAction::Open { case, young_person, custody_holders } = action {
+            return self.open(&actor, case, young_person, custody_holders);
+        }
+        let state = self.opened_state()?;
+        match action {
+            CaseAction::Open { .. } => Err(CaseError::AlreadyOpened),
+            CaseAction::AddItem { item, category, content } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                not_final(state, name)?;
+                if self.items.contains_key(&item) {
+                    return Err(CaseError::Invalid("item id: already used"));
+                }
+                non_empty(&content, "content: empty")?;
+                Ok(vec![CaseEvent::ItemAdded {
+                    item: Item {
+                        id: item,
+                        category,
+                        owner: actor.org,
+                        author: actor.user,
+                        content,
+                        added_at: actor.at,
+                    },
+                }])
+            }
+            CaseAction::GiveConsent {
+                consent,
+                grantors,
+                recipients,
+                categories,
+                purposes,
+                valid_from,
+                valid_until,
+                evidence,
+            } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                self.give_consent(
+                    &actor,
+                    consent,
+                    grantors,
+                    recipients,
+                    categories,
+                    purposes,
+                    valid_from,
+                    valid_until,
+                    evidence,
+                )
+            }
+            CaseAction::RevokeConsent { consent, reason } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                let c = self.consents.get(&consent).ok_or(CaseError::ConsentNotFound(consent))?;
+                if c.revoked_at.is_some() {
+                    return Err(CaseError::ConsentAlreadyRevoked(consent));
+                }
+                Ok(vec![CaseEvent::ConsentRevoked { consent, reason, by: actor.user, at: actor.at }])
+            }
+            CaseAction::SubmitReferral { agreement, items, note, disclosure } => {
+                self.municipality_caseworker(&actor, name)?;
+                expect_state(state, &[CaseState::Opened], name)?;
+                let agreement_id = agreement.id.unwrap_or_default();
+                let (version, terms) = in_force_for_referral(agreement_id, &agreement)?;
+                if Some(&terms.municipality) != self.municipality.as_ref() {
+                    return Err(CaseError::AgreementMismatch(agreement_id));
+                }
+                let disclosure = self.check_disclosure(
+                    disclosure,
+                    agreement_id,
+                    version,
+                    terms,
+                    Checkpoint::Referral,
+                    &actor.org,
+                    &terms.ngo,
+                    &items,
+                    actor.at,
+                )?;
+                let referral = CaseEvent::ReferralSubmitted {
+                    agreement: agreement_id,
+                    agreement_version: version,
+                    ngo: terms.ngo.clone(),
+                    programme: terms.programme.clone(),
+                    note,
+                    by: actor.user.clone(),
+                    at: actor.at,
+                };
+                Ok(vec![referral, CaseEvent::InformationDisclosed { disclosure, by: actor.user }])
+            }
+            CaseAction::AcceptReferral => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::Referred], name)?;
+                Ok(vec![CaseEvent::ReferralAccepted { by: actor.user, at: actor.at }])
+            }
+            CaseAction::DeclineReferral { reason } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::Referred], name)?;
+                non_empty(&reason, "reason: a decline needs a reason")?;
+                Ok(vec![CaseEvent::ReferralDeclined { reason, by: actor.user, at: actor.at }])
+            }
+            CaseAction::HoldPreMeeting { agreement, held_on, participants, wishes, disclosures } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::Accepted], name)?;
+                let mut events =
+                    vec![CaseEvent::PreMeetingHeld { held_on, participants, by: actor.user.clone(), at: actor.at }];
+                if let Some((item, content)) = wishes {
+                    if self.items.contains_key(&item) {
+                        return Err(CaseError::Invalid("item id: already used"));
+                    }
+                    non_empty(&content, "wishes: empty")?;
+                    events.push(CaseEvent::ItemAdded {
+                        item: Item {
+                            id: item,
+                            category: Category::Wishes,
+                            owner: actor.org.clone(),
+                            author: actor.user.clone(),
+                            content,
+                            added_at: actor.at,
+                        },
+                    });
+                }
+                events.extend(self.meeting_disclosures(&actor, &agreement, Checkpoint::PreMeeting, disclosures)?);
+                Ok(events)
+            }
+            CaseAction::MatchVolunteer { volunteer, on } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::AwaitingMatch], name)?;
+                self.check_volunteer(&volunteer, on)?;
+                Ok(vec![CaseEvent::VolunteerMatched { volunteer: volunteer.id, on, by: actor.user, at: actor.at }])
+            }
+            CaseAction::EndMatch { reason } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::InCourse], name)?;
+                let current = self.current_match.as_ref().ok_or(CaseError::WrongState { action: name, state })?;
+                Ok(vec![CaseEvent::MatchEnded { volunteer: current.volunteer, reason, by: actor.user, at: actor.at }])
+            }
+            CaseAction::LogActivity { on, kind, note } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::InCourse], name)?;
+                let kind_ok =
+                    !kind.is_empty() && kind.len() <= 40 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                if !kind_ok {
+                    return Err(CaseError::Invalid("kind: use a short word of a-z and _, e.g. meeting"));
+                }
+                Ok(vec![CaseEvent::ActivityLogged { on, kind, note, by: actor.user, at: actor.at }])
+            }
+            CaseAction::ReportConcern { concern, grounds, text, observed_on, reporter, agreement, calendar } => {
+                self.ngo_coordinator(&actor, name)?;
+                let referral = self.referral.as_ref().ok_or(CaseError::NotAParty(actor.org.clone(), name))?;
+                if agreement.id != Some(referral.agreement) {
+                    return Err(CaseError::AgreementMismatch(agreement.id.unwrap_or_default()));
+                }
+                if self.concerns.contains_key(&concern) {
+                    return Err(CaseError::Invalid("concern id: already used"));
+                }
+                if grounds.is_empty() {
+                    return Err(CaseError::Invalid("grounds: name at least one"));
+                }
+                non_empty(&text, "text: empty")?;
+                if observed_on > copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("observed_on: in the future"));
+                }
+                let duties = agreement
+                    .in_force
+                    .as_ref()
+                    .map(|(_, t)| t.reporting_duties)
+                    .or(agreement.terms.as_ref().map(|t| t.reporting_duties))
+                    .unwrap_or_default();
+                let duty = match reporter {
+                    Reporter::Coordinator => duties.coordinator,
+                    Reporter::Volunteer { .. } => duties.volunteer,
+                };
+                let municipality = self.municipality.clone().ok_or(CaseError::NotFound)?;
+                Ok(vec![CaseEvent::ConcernReported {
+                    concern: Concern {
+                        id: concern,
+                        grounds,
+                        text,
+                        observed_on,
+                        reported_by: actor.user,
+                        reporter_org: actor.org,
+                        reporter,
+                        duty,
+                        reported_at: actor.at,
+                        assessment_due: actor.at + TimeDelta::hours(ASSESSMENT_HOURS),
+                        receipt_due: calendar.add_working_days(copenhagen_date(actor.at), RECEIPT_WORKING_DAYS),
+                        receipt: None,
+                    },
+                    reported_to: municipality,
+                }])
+            }
+            CaseAction::AcknowledgeConcern { concern, investigation_started } => {
+                self.municipality_caseworker(&actor, name)?;
+                let c = self.concerns.get(&concern).ok_or(CaseError::ConcernNotFound(concern))?;
+                if c.receipt.is_some() {
+                    return Err(CaseError::ConcernAlreadyAcknowledged(concern));
+                }
+                let on_time = actor.at <= c.assessment_due || copenhagen_date(actor.at) <= c.receipt_due;
+                Ok(vec![CaseEvent::ConcernAcknowledged {
+                    concern,
+                    receipt: Receipt { at: actor.at, by: actor.user, investigation_started, on_time },
+                }])
+            }
+            CaseAction::HoldClosingMeeting { agreement, held_on, participants, disclosures, outcomes } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::InCourse], name)?;
+                if outcomes.iter().any(|o| o.instrument.is_empty() || !o.before.is_finite() || !o.after.is_finite()) {
+                    return Err(CaseError::Invalid("outcomes: each needs an instrument and finite scores"));
+                }
+                let mut events =
+                    self.meeting_disclosures(&actor, &agreement, Checkpoint::ClosingMeeting, disclosures)?;
+                events.push(CaseEvent::ClosingMeetingHeld {
+                    held_on,
+                    participants,
+                    outcomes,
+                    by: actor.user,
+                    at: actor.at,
+                });
+                Ok(events)
+            }
+            CaseAction::Withdraw { by_whom, reason } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                not_final(state, name)?;
+                Ok(vec![CaseEvent::CaseWithdrawn { by_whom, reason, by: actor.user, at: actor.at }])
+            }
+            CaseAction::EraseSubject { reason, retention_days } => {
+                self.municipality_party(&actor, name)?;
+                if self.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                if let Some(open) = self.concerns.values().find(|c| c.receipt.is_none()) {
+                    return Err(CaseError::ConcernOpen(open.id));
+                }
+                let ended = self.ended_at.map(copenhagen_date).ok_or(CaseError::WrongState { action: name, state })?;
+                let until = ended + TimeDelta::days(i64::from(retention_days));
+                if copenhagen_date(actor.at) < until {
+                    return Err(CaseError::RetentionDutyApplies(until));
+                }
+                if reason.trim().is_empty() {
+                    return Err(CaseError::Invalid("reason: name the legal ground"));
+                }
+                Ok(vec![CaseEvent::PersonalDataErased { reason, by: actor.user, at: actor.at }])
+            }
+            CaseAction::Redirect { reason } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                not_final(state, name)?;
+                non_empty(&reason, "reason: a redirection needs a reason")?;
+                Ok(vec![CaseEvent::CaseRedirected { reason, by: actor.user, at: actor.at }])
+            }
+        }
+    }
+
+    fn open(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        young_person: YoungPerson,
+        custody_holders: Vec<CustodyHolder>,
+    ) -> Decision {
+        if self.id.is_some() {
+            return Err(CaseError::AlreadyOpened);
+        }
+        if actor.role != Role::Caseworker {
+            return Err(CaseError::NotPermitted { role: actor.role, action: "open" });
+        }
+        if !actor.org.is_municipality() {
+            return Err(CaseError::NotAParty(actor.org.clone(), "open"));
+        }
+        non_empty(&young_person.first_name, "young_person.first_name: empty")?;
+        if *young_person.birth_date.expose() > copenhagen_date(actor.at) {
+            return Err(CaseError::Invalid("young_person.birth_date: in the future"));
+        }
+        if custody_holders.iter().any(|h| h.name.expose().trim().is_empty()) {
+            return Err(CaseError::Invalid("custody_holders: a name is empty"));
+        }
+        let mut ids: BTreeSet<PersonId> = custody_holders.iter().map(|h| h.id).collect();
+        ids.insert(young_person.id);
+        if ids.len() != custody_holders.len() + 1 {
+            return Err(CaseError::Invalid("person ids: not unique"));
+        }
+        Ok(vec![CaseEvent::CaseOpened {
+            case,
+            municipality: actor.org.clone(),
+            young_person,
+            custody_holders,
+            by: actor.user.clone(),
+            at: actor.at,
+        }])
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the fields of one consent, passed on from the command")]
+    fn give_consent(
+        &self,
+        actor: &Actor,
+        consent: ConsentId,
+        grantors: BTreeSet<PersonId>,
+        recipients: BTreeSet<Recipient>,
+        categories: BTreeSet<Category>,
+        purposes: BTreeSet<Purpose>,
+        valid_from: NaiveDate,
+        valid_until: NaiveDate,
+        evidence: Personal<String>,
+    ) -> Decision {
+        if self.consents.contains_key(&consent) {
+            return Err(CaseError::Invalid("consent id: already used"));
+        }
+        if recipients.is_empty() {
+            return Err(CaseError::Invalid("recipients: name at least one"));
+        }
+        if categories.is_empty() {
+            return Err(CaseError::Invalid("categories: name at least one"));
+        }
+        if purposes.is_empty() {
+            return Err(CaseError::Invalid("purposes: name at least one"));
+        }
+        if valid_until < valid_from {
+            return Err(CaseError::Invalid("valid_until: before valid_from"));
+        }
+        let known: BTreeSet<PersonId> =
+            self.custody_holders.iter().map(|h| h.id).chain(self.young_person.as_ref().map(|p| p.id)).collect();
+        if let Some(unknown) = grantors.iter().find(|g| !known.contains(g)) {
+            return Err(CaseError::UnknownGrantor(*unknown));
+        }
+        let required = self.required_grantors(copenhagen_date(actor.at))?;
+        let missing: Vec<PersonId> = required.difference(&grantors).copied().collect();
+        if !missing.is_empty() {
+            return Err(CaseError::GrantorMissing(missing));
+        }
+        Ok(vec![CaseEvent::ConsentGiven {
+            consent: Consent {
+                id: consent,
+                grantors,
+                recipients,
+                categories,
+                purposes,
+                valid_from,
+                valid_until,
+                evidence,
+                recorded_by: actor.user.clone(),
+                given_at: actor.at,
+                revoked_at: None,
+            },
+        }])
+    }
+
+    /// Checks one disclosure of `items` from `from` to `to` at `checkpoint` under `terms`, and
+    /// builds it with a basis per item: the first consent (in order given) that is active at
+    /// `at`, names the recipient's receiving role, the item's category and a purpose of the flow.
+    #[expect(clippy::too_many_arguments, reason = "one disclosure has this many facets")]
+    fn check_disclosure(
+        &self,
+        id: DisclosureId,
+        agreement: AgreementId,
+        version: u32,
+        terms: &Terms,
+        checkpoint: Checkpoint,
+        from: &Org,
+        to: &Org,
+        items: &[ItemId],
+        at: DateTime<Utc>,
+    ) -> Result<Disclosure, CaseError> {
+        let (from_side, to_side) = (Side::of(from), Side::of(to));
+        let recipient = Recipient { org: to.clone(), role: to_side.receiving_role() };
+        let mut seen = BTreeSet::new();
+        let mut disclosed = Vec::with_capacity(items.len());
+        for item_id in items {
+            if !seen.insert(*item_id) {
+                continue;
+            }
+            let item = self.items.get(item_id).ok_or(CaseError::ItemNotFound(*item_id))?;
+            if &item.owner != from {
+                return Err(CaseError::ItemNotOwned { item: *item_id, org: from.clone() });
+            }
+            let flow = terms.flow_for(checkpoint, from_side, to_side, item.category).ok_or(
+                CaseError::CategoryNotInAgreement {
+                    category: item.category,
+                    from: from_side,
+                    to: to_side,
+                    checkpoint,
+                    version,
+                },
+            )?;
+            let basis = self
+                .consents
+                .values()
+                .filter(|c| c.is_active_at(at))
+                .find_map(|c| c.covers(&recipient, item.category, &flow.purposes).map(|p| (c.id, p)))
+                .map(|(consent, purpose)| Basis::Consent { consent, purpose })
+                .ok_or_else(|| CaseError::ConsentMissing {
+                    category: item.category,
+                    recipient: to.clone(),
+                    role: recipient.role,
+                    purposes: flow.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" or "),
+                })?;
+            disclosed.push(DisclosedItem {
+                item: *item_id,
+                category: item.category,
+                basis,
+                content: item.content.clone(),
+            });
+        }
+        Ok(Disclosure {
+            id,
+            checkpoint,
+            from: from.clone(),
+            to: to.clone(),
+            items: disclosed,
+            agreement,
+            agreement_version: version,
+            at,
+        })
+    }
+
+    /// The disclosures asked for at a meeting, under the version in force of the case's agreement.
+    fn meeting_disclosures(
+        &self,
+        actor: &Actor,
+        agreement: &Agreement,
+        checkpoint: Checkpoint,
+        requests: Vec<DisclosureRequest>,
+    ) -> Decision {
+        let referral = self.referral.as_ref().ok_or(CaseError::NotFound)?;
+        let agreement_id = referral.agreement;
+        if agreement.id != Some(agreement_id) {
+            return Err(CaseError::AgreementMismatch(agreement.id.unwrap_or_default()));
+        }
+        // Existing courses continue under the last approved version, also after termination.
+        let (version, terms) = agreement.in_force.as_ref().ok_or(CaseError::AgreementNotApproved(agreement_id))?;
+        let municipality = self.municipality.as_ref().ok_or(CaseError::NotFound)?;
+        let mut events = Vec::new();
+        for request in requests {
+            let from = if request.to == referral.ngo {
+                municipality
+            } else if &request.to == municipality {
+                &referral.ngo
+            } else {
+                return Err(CaseError::NotAParty(request.to, "receive a disclosure"));
+            };
+            if request.items.is_empty() {
+                continue;
+            }
+            let disclosure = self.check_disclosure(
+                request.id,
+                agreement_id,
+                *version,
+                terms,
+                checkpoint,
+                from,
+                &request.to,
+                &request.items,
+                actor.at,
+            )?;
+            events.push(CaseEvent::InformationDisclosed { disclosure, by: actor.user.clone() });
+        }
+        Ok(events)
+    }
+
+    /// Whether the volunteer may be matched with this case on `on`: the refusal, if any.
+    pub fn check_volunteer(&self, v: &VolunteerFacts, on: NaiveDate) -> Result<(), CaseError> {
+        if Some(&v.ngo) != self.ngo() {
+            return Err(CaseError::NotAParty(v.ngo.clone(), "provide the volunteer"));
+        }
+        if v.status != VolunteerStatus::Active {
+            return Err(CaseError::VolunteerInactive(v.id));
+        }
+        if v.assigned_elsewhere >= v.capacity {
+            return Err(CaseError::VolunteerAtCapacity(v.id));
+        }
+        if v.confidentiality_declaration_date.is_none_or(|d| d > on) {
+            return Err(CaseError::ConfidentialityDeclarationMissing(v.id));
+        }
+        let age = self.age_on(on).ok_or(CaseError::NotFound)?;
+        if age < 15 {
+            match v.child_certificate_date {
+                None => return Err(CaseError::ChildCertificateMissing(v.id)),
+                Some(date) if date > on => return Err(CaseError::ChildCertificateMissing(v.id)),
+                Some(date) if !VolunteerFacts::certificate_current_on(date, on) => {
+                    return Err(CaseError::ChildCertificateExpired { volunteer: v.id, date });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn party(&self, actor: &Actor, roles: &[Role], action: &'static str) -> Result<Side, CaseError> {
+        if !roles.contains(&actor.role) {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        let side = self.side_of(&actor.org).ok_or(CaseError::NotAParty(actor.org.clone(), action))?;
+        let role_fits =
+            matches!((side, actor.role), (Side::Municipality, Role::Caseworker) | (Side::Ngo, Role::Coordinator));
+        if !role_fits {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        Ok(side)
+    }
+
+    /// The municipality's caseworker or admin.
+    fn municipality_party(&self, actor: &Actor, action: &'static str) -> Result<(), CaseError> {
+        if !matches!(actor.role, Role::Caseworker | Role::Admin) {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        if self.municipality.as_ref() != Some(&actor.org) {
+            return Err(CaseError::NotAParty(actor.org.clone(), action));
+        }
+        Ok(())
+    }
+
+    fn municipality_caseworker(&self, actor: &Actor, action: &'static str) -> Result<(), CaseError> {
+        if actor.role != Role::Caseworker {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        if self.municipality.as_ref() != Some(&actor.org) {
+            return Err(CaseError::NotAParty(actor.org.clone(), action));
+        }
+        Ok(())
+    }
+
+    fn ngo_coordinator(&self, actor: &Actor, action: &'static str) -> Result<(), CaseError> {
+        if actor.role != Role::Coordinator {
+            return Err(CaseError::NotPermitted { role: actor.role, action });
+        }
+        if self.ngo() != Some(&actor.org) {
+            return Err(CaseError::NotAParty(actor.org.clone(), action));
+        }
+        Ok(())
+    }
+}
+
+fn in_force_for_referral(id: AgreementId, agreement: &Agreement) -> Result<(u32, &Terms), CaseError> {
+    if agreement.id != Some(id) {
+        return Err(CaseError::AgreementMismatch(id));
+    }
+    if agreement.terminated {
+        return Err(CaseError::AgreementTerminated(id));
+    }
+    agreement.in_force.as_ref().map(|(v, t)| (*v, t)).ok_or(CaseError::AgreementNotApproved(id))
+}
+
+fn expect_state(state: CaseState, allowed: &[CaseState], action: &'static str) -> Result<(), CaseError> {
+    if allowed.contains(&state) { Ok(()) } else { Err(CaseError::WrongState { action, state }) }
+}
+
+fn not_final(state: CaseState, action: &'static str) -> Result<(), CaseError> {
+    if state.is_final() { Err(CaseError::WrongState { action, state }) } else { Ok(()) }
+}
+
+fn non_empty(text: &Personal<String>, what: &'static str) -> Result<(), CaseError> {
+    if text.expose().trim().is_empty() { Err(CaseError::Invalid(what)) } else { Ok(()) }
+}

@@ -1,0 +1,380 @@
+//! The case as folded from its events, and the records it holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Personal;
+use crate::calendar::copenhagen_date;
+use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, DisclosureId, ItemId, Org, PersonId, UserId, VolunteerId};
+use crate::vocab::{CaseState, Category, Checkpoint, Duty, Ground, Purpose, RecipientRole};
+
+use super::*;
+
+/// The young person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct YoungPerson {
+    /// Person id, used as grantor id.
+    pub id: PersonId,
+    /// First name.
+    pub first_name: Personal<String>,
+    /// Last name.
+    pub last_name: Personal<String>,
+    /// Birth date.
+    pub birth_date: Personal<NaiveDate>,
+}
+
+/// A custody holder (forældremyndighedsindehaver).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyHolder {
+    /// Person id, used as grantor id.
+    pub id: PersonId,
+    /// Full name.
+    pub name: Personal<String>,
+}
+
+/// One piece of case knowledge, owned by the organisation that recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Id.
+    pub id: ItemId,
+    /// Category.
+    pub category: Category,
+    /// The owning organisation.
+    pub owner: Org,
+    /// Who recorded it.
+    pub author: UserId,
+    /// The content.
+    pub content: Personal<String>,
+    /// When it was recorded.
+    pub added_at: DateTime<Utc>,
+}
+
+/// A recipient named by a consent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Recipient {
+    /// The receiving organisation.
+    pub org: Org,
+    /// The role there.
+    pub role: RecipientRole,
+}
+
+/// A consent (samtykke), as given by its grantors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// Id.
+    pub id: ConsentId,
+    /// Who gave it.
+    pub grantors: BTreeSet<PersonId>,
+    /// Who may receive.
+    pub recipients: BTreeSet<Recipient>,
+    /// What may be shared.
+    pub categories: BTreeSet<Category>,
+    /// For what.
+    pub purposes: BTreeSet<Purpose>,
+    /// First day of validity.
+    pub valid_from: NaiveDate,
+    /// Last day of validity.
+    pub valid_until: NaiveDate,
+    /// Where the signed consent is kept.
+    pub evidence: Personal<String>,
+    /// Who recorded it.
+    pub recorded_by: UserId,
+    /// When it was recorded.
+    pub given_at: DateTime<Utc>,
+    /// When it was revoked, if it was; effective from that moment, never before.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Consent {
+    /// Whether the consent is in effect at `at`: within its validity (Danish dates) and not
+    /// revoked at or before `at`.
+    #[must_use]
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        let day = copenhagen_date(at);
+        self.given_at <= at
+            && self.valid_from <= day
+            && day <= self.valid_until
+            && self.revoked_at.is_none_or(|revoked| at < revoked)
+    }
+
+    /// Whether the consent names `recipient` for `category` and one of `purposes`; the purpose
+    /// that matches first, if any.
+    #[must_use]
+    pub fn covers(&self, recipient: &Recipient, category: Category, purposes: &BTreeSet<Purpose>) -> Option<Purpose> {
+        if !self.recipients.contains(recipient) || !self.categories.contains(&category) {
+            return None;
+        }
+        self.purposes.intersection(purposes).next().copied()
+    }
+}
+
+/// The legal basis of a disclosure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Basis {
+    /// Consent `consent` for `purpose`; lapses when the consent is revoked or expires.
+    Consent { consent: ConsentId, purpose: Purpose },
+    /// The reporting duty (underretningspligt); never lapses.
+    ReportingDuty { duty: Duty },
+}
+
+/// One item of a disclosure, with its basis and the recipient's copy of its content.
+///
+/// The copy is the recipient's own record: the store seals it under the recipient's key, so
+/// erasing the owner's data (say, the NGO's after its retention period) leaves what the other
+/// party lawfully received, and erasing the recipient's leaves the owner's original.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosedItem {
+    /// The item.
+    pub item: ItemId,
+    /// Its category, recorded for audit.
+    pub category: Category,
+    /// Why it may be shared.
+    pub basis: Basis,
+    /// The content as disclosed.
+    #[serde(default)]
+    pub content: Personal<String>,
+}
+
+/// A disclosure (videregivelse) at a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    /// Id.
+    pub id: DisclosureId,
+    /// Where.
+    pub checkpoint: Checkpoint,
+    /// The disclosing organisation (owner of the items).
+    pub from: Org,
+    /// The receiving organisation.
+    pub to: Org,
+    /// The items and their bases.
+    pub items: Vec<DisclosedItem>,
+    /// The agreement it was made under.
+    pub agreement: AgreementId,
+    /// The agreement version it was made under.
+    pub agreement_version: u32,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Who reports a concern through the coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Reporter {
+    /// The coordinator themself.
+    Coordinator,
+    /// A volunteer, through the coordinator.
+    Volunteer { volunteer: VolunteerId },
+}
+
+/// The municipality's receipt of a concern.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Which caseworker.
+    pub by: UserId,
+    /// Whether an investigation or measures followed; the reporter is told this, never more.
+    pub investigation_started: bool,
+    /// Whether the receipt came within the deadline.
+    pub on_time: bool,
+}
+
+/// A concern report (underretning).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concern {
+    /// Id.
+    pub id: ConcernId,
+    /// Grounds (at least one).
+    pub grounds: BTreeSet<Ground>,
+    /// What was observed.
+    pub text: Personal<String>,
+    /// When it was observed.
+    pub observed_on: NaiveDate,
+    /// The coordinator who filed it.
+    pub reported_by: UserId,
+    /// The reporting organisation.
+    pub reporter_org: Org,
+    /// Who the report comes from.
+    pub reporter: Reporter,
+    /// The reporter's duty.
+    pub duty: Duty,
+    /// When it was filed.
+    pub reported_at: DateTime<Utc>,
+    /// The municipality is to assess it by then (24 hours).
+    pub assessment_due: DateTime<Utc>,
+    /// The municipality is to acknowledge it by the end of this day (6 working days).
+    pub receipt_due: NaiveDate,
+    /// The receipt, once given.
+    pub receipt: Option<Receipt>,
+}
+
+impl Concern {
+    /// Whether the concern is past a deadline without a receipt at `now`.
+    #[must_use]
+    pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
+        self.receipt.is_none() && (now > self.assessment_due || copenhagen_date(now) > self.receipt_due)
+    }
+}
+
+/// The referral, once made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    /// The agreement.
+    pub agreement: AgreementId,
+    /// The version in force at the referral.
+    pub agreement_version: u32,
+    /// The NGO referred to.
+    pub ngo: Org,
+    /// The programme.
+    pub programme: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A current match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Match {
+    /// The volunteer.
+    pub volunteer: VolunteerId,
+    /// Since.
+    pub since: NaiveDate,
+}
+
+/// An outcome measure recorded at the closing meeting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The instrument, e.g. `sdq_total`.
+    pub instrument: String,
+    /// Score before the course.
+    pub before: f64,
+    /// Score after the course.
+    pub after: f64,
+}
+
+/// A disclosure asked for at a meeting: these items, to that party.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisclosureRequest {
+    /// Id of the disclosure to record.
+    pub id: DisclosureId,
+    /// The items (owned by the other party).
+    pub items: Vec<ItemId>,
+    /// The receiving party.
+    pub to: Org,
+}
+
+/// The case as folded from its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// Id; `None` before it was opened.
+    pub id: Option<CaseId>,
+    /// State; meaningful once opened.
+    pub state: Option<CaseState>,
+    /// The municipality that owns the case.
+    pub municipality: Option<Org>,
+    /// The young person.
+    pub young_person: Option<YoungPerson>,
+    /// Custody holders.
+    pub custody_holders: Vec<CustodyHolder>,
+    /// Information items by id.
+    pub items: BTreeMap<ItemId, Item>,
+    /// Consents by id.
+    pub consents: BTreeMap<ConsentId, Consent>,
+    /// The referral.
+    pub referral: Option<Referral>,
+    /// Every disclosure, in order.
+    pub disclosures: Vec<Disclosure>,
+    /// Concerns by id.
+    pub concerns: BTreeMap<ConcernId, Concern>,
+    /// The current match.
+    pub current_match: Option<Match>,
+    /// Outcomes from the closing meeting.
+    pub outcomes: Vec<Outcome>,
+    /// When the case reached a final state.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The day of the first match (for waiting-time statistics).
+    #[serde(default)]
+    pub first_matched_on: Option<NaiveDate>,
+    /// When the subject's personal data was erased.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// Full years between `birth` and `on`.
+#[must_use]
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    let mut years = on.year() - birth.year();
+    if (on.month(), on.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years.max(0) as u32
+}
+
+impl Case {
+    /// Folds one event into the state. Holds no rules.
+    pub fn apply(&mut self, event: &CaseEvent) {
+        if let Some(state) = event.state_after() {
+            self.state = Some(state);
+        }
+        match event {
+            CaseEvent::CaseOpened { case, municipality, young_person, custody_holders, .. } => {
+                self.id = Some(*case);
+                self.municipality = Some(municipality.clone());
+                self.young_person = Some(young_person.clone());
+                self.custody_holders = custody_holders.clone();
+            }
+            CaseEvent::ItemAdded { item } => {
+                self.items.insert(item.id, item.clone());
+            }
+            CaseEvent::ConsentGiven { consent } => {
+                self.consents.insert(consent.id, consent.clone());
+            }
+            CaseEvent::ConsentRevoked { consent, at, .. } => {
+                if let Some(c) = self.consents.get_mut(consent) {
+                    c.revoked_at = Some(*at);
+                }
+            }
+            CaseEvent::ReferralSubmitted { agreement, agreement_version, ngo, programme, at, .. } => {
+                self.referral = Some(Referral {
+                    agreement: *agreement,
+                    agreement_version: *agreement_version,
+                    ngo: ngo.clone(),
+                    programme: programme.clone(),
+                    at: *at,
+                });
+            }
+            CaseEvent::InformationDisclosed { disclosure, .. } => self.disclosures.push(disclosure.clone()),
+            CaseEvent::ReferralAccepted { .. }
+            | CaseEvent::PreMeetingHeld { .. }
+            | CaseEvent::ActivityLogged { .. } => {}
+            CaseEvent::ReferralDeclined { at, .. } => self.end(*at),
+            CaseEvent::VolunteerMatched { volunteer, on, .. } => {
+                self.current_match = Some(Match { volunteer: *volunteer, since: *on });
+                self.first_matched_on.get_or_insert(*on);
+            }
+            CaseEvent::MatchEnded { .. } => self.current_match = None,
+            CaseEvent::ConcernReported { concern, .. } => {
+                self.concerns.insert(concern.id, concern.clone());
+            }
+            CaseEvent::ConcernAcknowledged { concern, receipt } => {
+                if let Some(c) = self.concerns.get_mut(concern) {
+                    c.receipt = Some(receipt.clone());
+                }
+            }
+            CaseEvent::ClosingMeetingHeld { outcomes, at, .. } => {
+                self.outcomes = outcomes.clone();
+                self.end(*at);
+            }
+            CaseEvent::CaseWithdrawn { at, .. } | CaseEvent::CaseRedirected { at, .. } => self.end(*at),
+            CaseEvent::PersonalDataErased { at, .. } => self.erased_at = Some(*at),
+        }
+    }
+
+    /// The journey ended at `at` (its final state came from the event).
+    fn end(&mut self, at: DateTime<Utc>) {
+        self.current_match = None;
+        self.ended_at = Some(at);
+    }
+}
