@@ -63,6 +63,11 @@ pub struct Terms {
     pub reporting_duties: ReportingDuties,
 }
 
+/// The longest retention an agreement may set: ten years after the case ended.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// The most flows one agreement may list.
+pub const MAX_FLOWS: usize = 64;
+
 impl Terms {
     /// The last day the NGO side keeps a case's personal data after the case ended on
     /// `ended_on`; erasure is due from the day after. `None` when the period reaches past the
@@ -106,6 +111,14 @@ impl Terms {
             return Err(AgreementError::InvalidTerms(
                 "programme must be a slug of a-z, 0-9 and - (at most 64)".to_owned(),
             ));
+        }
+        if self.retention_days_after_closing > MAX_RETENTION_DAYS {
+            return Err(AgreementError::InvalidTerms(format!(
+                "retention_days_after_closing must be at most {MAX_RETENTION_DAYS} (ten years)"
+            )));
+        }
+        if self.flows.len() > MAX_FLOWS {
+            return Err(AgreementError::InvalidTerms(format!("at most {MAX_FLOWS} flows")));
         }
         for (i, flow) in self.flows.iter().enumerate() {
             if flow.from == flow.to {
@@ -158,8 +171,8 @@ impl crate::personal::KeyHolder for AgreementEvent {}
 pub enum AgreementAction {
     /// Draft version 1.
     Draft { id: AgreementId, terms: Terms },
-    /// Approve the latest version on behalf of the actor's side.
-    Approve,
+    /// Approve `version`, which must be the latest, on behalf of the actor's side.
+    Approve { version: u32 },
     /// Draft a new version with new flows or retention; the parties and programme stay.
     Amend { terms: Terms },
     /// Stop new referrals.
@@ -188,8 +201,13 @@ pub enum AgreementError {
     #[error("organisation {0} is not a party to this agreement")]
     NotAParty(Org),
     /// The actor's role may not act on agreements.
-    #[error("role {0} may not change partnership agreements")]
+    #[error(
+        "role {0} may not change partnership agreements: drafting, amending, approving and terminating are for each side's admin"
+    )]
     NotPermitted(Role),
+    /// An approval named a version that is not the latest.
+    #[error("version {named} is not the current version of the terms ({current}); read the agreement again")]
+    VersionConflict { named: u32, current: u32 },
     /// The side approved this version already.
     #[error("{side} side already approved version {version}")]
     AlreadyApproved { side: Side, version: u32 },
@@ -234,7 +252,7 @@ impl Agreement {
     /// Decides a command: the events it yields, or the rule it breaks.
     pub fn decide(&self, command: AgreementCommand) -> Result<Vec<AgreementEvent>, AgreementError> {
         let AgreementCommand { actor, action } = command;
-        if !matches!(actor.role, Role::Admin | Role::Caseworker | Role::Coordinator) {
+        if actor.role != Role::Admin {
             return Err(AgreementError::NotPermitted(actor.role));
         }
         let by = actor.user.clone();
@@ -251,11 +269,14 @@ impl Agreement {
                 }
                 Ok(vec![AgreementEvent::AgreementDrafted { id, terms, by, org, at }])
             }
-            AgreementAction::Approve => {
+            AgreementAction::Approve { version } => {
                 let terms = self.current_terms()?;
                 let side = terms.side_of(&actor.org).ok_or(AgreementError::NotAParty(actor.org.clone()))?;
                 if self.terminated {
                     return Err(AgreementError::Terminated);
+                }
+                if version != self.version {
+                    return Err(AgreementError::VersionConflict { named: version, current: self.version });
                 }
                 if self.approvals.contains(&side) {
                     return Err(AgreementError::AlreadyApproved { side, version: self.version });

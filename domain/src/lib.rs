@@ -60,6 +60,32 @@ pub mod vocab;
 pub mod volunteer;
 
 pub use ids::*;
+
+/// Which organisations may know that a record exists. Every command and read asks this first,
+/// so that a record of another organisation answers exactly as one that does not exist.
+pub trait Parties {
+    /// Whether `org` is a party to this record; a record that does not exist yet admits anyone
+    /// (creating it is then up to the rules).
+    fn admits(&self, org: &Org) -> bool;
+}
+
+impl Parties for case::Case {
+    fn admits(&self, org: &Org) -> bool {
+        self.state.is_none() || self.side_of(org).is_some()
+    }
+}
+
+impl Parties for agreement::Agreement {
+    fn admits(&self, org: &Org) -> bool {
+        self.terms.as_ref().is_none_or(|t| t.side_of(org).is_some())
+    }
+}
+
+impl Parties for volunteer::Volunteer {
+    fn admits(&self, org: &Org) -> bool {
+        self.ngo.as_ref().is_none_or(|ngo| ngo == org)
+    }
+}
 pub use personal::Personal;
 pub use vocab::*;
 

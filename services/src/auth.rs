@@ -2,39 +2,86 @@
 //!
 //! The JWKS comes from `BROBYG_JWKS` (an `http(s)://` URL or a file) or, when unset, from the
 //! local dev key that `brobyg token` signs with. Keys are cached; a token whose `kid` is unknown
-//! triggers one refresh (at most every 30 seconds), so a rotated key is picked up. Only
-//! asymmetric algorithms are accepted (ES256, RS256, EdDSA); the algorithm is taken from the
-//! matching key, never from the token alone, so `alg: HS256` or `none` never verifies.
+//! triggers a refresh, at most one per interval (30 s) whatever its outcome, fetched by one
+//! request while the others wait for its result; a token whose `kid` is known never waits for a
+//! fetch. Only asymmetric algorithms are accepted (ES256, RS256, EdDSA); the algorithm is taken
+//! from the matching key, never from the token alone, so `alg: HS256` or `none` never verifies.
+//!
+//! A token must name at least one role this service knows; with `BROBYG_JWT_ISSUER` and
+//! `BROBYG_JWT_AUDIENCE` set, its `iss` and `aud` must match them. `exp` and `nbf` are checked
+//! with a leeway of one minute for clocks that drift.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tokio::sync::RwLock;
 
 use brobyg_domain::{Org, Role, UserId};
 
-/// The authenticated caller.
+/// The authenticated caller: always at least one role the service knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     /// The user (`sub`).
     pub user: UserId,
     /// The organisation (`org`).
     pub org: Org,
-    /// The roles (`roles`).
-    pub roles: Vec<Role>,
+    /// The roles (`roles`) this service knows, in the token's order; never empty.
+    roles: Vec<Role>,
 }
 
 impl Caller {
+    /// A caller with `roles`; `None` without a role (a token without one is refused).
+    #[must_use]
+    pub fn new(user: UserId, org: Org, roles: Vec<Role>) -> Option<Self> {
+        (!roles.is_empty()).then_some(Self { user, org, roles })
+    }
+
     /// Whether the caller has `role`.
     #[must_use]
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The caller's roles, in the token's order (never empty).
+    #[must_use]
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The caller acting in `role`, if they have it (an admin who is also a caseworker acts as
+    /// admin on agreements); else the caller as they are.
+    #[must_use]
+    pub fn acting_as(&self, role: Role) -> Self {
+        if self.has(role) {
+            Self { user: self.user.clone(), org: self.org.clone(), roles: vec![role] }
+        } else {
+            self.clone()
+        }
+    }
+
+    /// The role the caller acts in: the organisation's working role (caseworker in a
+    /// municipality, coordinator in an NGO) if the caller has it, else the first role they have.
+    #[must_use]
+    pub fn acting_role(&self) -> Role {
+        let working = brobyg_domain::Side::of(&self.org).working_role();
+        if self.has(working) { working } else { self.roles[0] }
+    }
 }
+
+/// What a token must carry besides a valid signature.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenRules {
+    /// `iss` must equal this (`BROBYG_JWT_ISSUER`), when set.
+    pub issuer: Option<String>,
+    /// `aud` must contain this (`BROBYG_JWT_AUDIENCE`), when set.
+    pub audience: Option<String>,
+}
+
+/// The clock leeway for `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 60;
 
 /// Why a token was not accepted. Never echoes the token.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +95,9 @@ pub enum AuthError {
     /// The key set could not be loaded.
     #[error("key set unavailable: {0}")]
     KeySet(String),
+    /// The token verifies but names no role this service knows.
+    #[error("the token names no role this service knows (caseworker, coordinator, auditor, integrator, admin)")]
+    NoKnownRole,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +139,12 @@ pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 pub struct Verifier {
     source: KeySource,
     client: reqwest::Client,
-    cache: Arc<RwLock<(JwkSet, Option<Instant>)>>,
+    rules: TokenRules,
+    keys: Arc<RwLock<Arc<JwkSet>>>,
+    /// When the last refresh was tried, whatever its outcome.
+    last_refresh: Arc<Mutex<Option<Instant>>>,
+    /// Held by the one request that fetches; others with unknown kids wait for its result.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
     min_refresh_interval: Duration,
 }
 
@@ -100,15 +155,23 @@ impl Verifier {
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| AuthError::KeySet(e.to_string()))?;
-        let verifier = Self {
+        let keys = Self::fetch_from(&source, &client).await?;
+        Ok(Self {
             source,
             client,
-            cache: Arc::new(RwLock::new((JwkSet { keys: vec![] }, None))),
+            rules: TokenRules::default(),
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            last_refresh: Arc::new(Mutex::new(Some(Instant::now()))),
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
             min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
-        };
-        let keys = verifier.fetch().await?;
-        *verifier.cache.write().await = (keys, Some(Instant::now()));
-        Ok(verifier)
+        })
+    }
+
+    /// Requires the claims `rules` names.
+    #[must_use]
+    pub fn with_rules(mut self, rules: TokenRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Sets how often an unknown `kid` may trigger a refresh.
@@ -118,8 +181,8 @@ impl Verifier {
         self
     }
 
-    async fn fetch(&self) -> Result<JwkSet, AuthError> {
-        match &self.source {
+    async fn fetch_from(source: &KeySource, client: &reqwest::Client) -> Result<JwkSet, AuthError> {
+        match source {
             KeySource::Fixed(set) => Ok(set.clone()),
             KeySource::File(path) => {
                 let text = tokio::fs::read_to_string(path)
@@ -128,11 +191,15 @@ impl Verifier {
                 serde_json::from_str(&text).map_err(|e| AuthError::KeySet(format!("{}: {e}", path.display())))
             }
             KeySource::Url(url) => {
-                let response = self.client.get(url).send().await.map_err(|e| AuthError::KeySet(e.to_string()))?;
+                let response = client.get(url).send().await.map_err(|e| AuthError::KeySet(e.to_string()))?;
                 let response = response.error_for_status().map_err(|e| AuthError::KeySet(e.to_string()))?;
                 response.json().await.map_err(|e| AuthError::KeySet(e.to_string()))
             }
         }
+    }
+
+    fn cached(&self) -> Arc<JwkSet> {
+        self.keys.read().map_or_else(|p| p.into_inner().clone(), |k| k.clone())
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
@@ -141,24 +208,37 @@ impl Verifier {
             None if set.keys.len() == 1 => set.keys.first().cloned(),
             None => None,
         };
-        if let Some(key) = find(&self.cache.read().await.0) {
+        if let Some(key) = find(&self.cached()) {
             return Some(key);
         }
         if matches!(self.source, KeySource::Fixed(_)) {
             return None;
         }
-        let mut cache = self.cache.write().await;
-        if let Some(key) = find(&cache.0) {
+        // One fetch at a time; the others wait here for its result instead of fetching too.
+        let _one = self.refreshing.lock().await;
+        if let Some(key) = find(&self.cached()) {
             return Some(key); // refreshed by another request meanwhile
         }
-        if cache.1.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
-            return None; // unknown kids must not hammer the key server
+        {
+            let Ok(mut last) = self.last_refresh.lock() else { return None };
+            if last.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
+                return None; // unknown kids must not hammer the key server, whatever the last outcome
+            }
+            *last = Some(Instant::now());
         }
-        match self.fetch().await {
-            Ok(keys) => *cache = (keys, Some(Instant::now())),
-            Err(e) => tracing::warn!(error = %e, "could not refresh the key set"),
+        match Self::fetch_from(&self.source, &self.client).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                if let Ok(mut cache) = self.keys.write() {
+                    *cache = keys.clone();
+                }
+                find(&keys)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh the key set");
+                None
+            }
         }
-        find(&cache.0)
     }
 
     /// Verifies a bearer token and returns the caller.
@@ -182,18 +262,34 @@ impl Verifier {
         }
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let mut validation = Validation::new(alg);
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        match &self.rules.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &self.rules.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         let data = jsonwebtoken::decode::<TokenClaims>(token, &key, &validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
         let org: Org = claims.org.parse().map_err(|e: brobyg_domain::InvalidOrg| AuthError::Invalid(e.to_string()))?;
-        let roles =
-            claims.roles.iter().filter_map(|r| Role::ALL.iter().copied().find(|known| known.as_str() == r)).collect();
+        let mut roles: Vec<Role> = Vec::new();
+        for role in claims.roles.iter().filter_map(|r| Role::ALL.iter().copied().find(|known| known.as_str() == r)) {
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
         if claims.sub.is_empty() {
             return Err(AuthError::Invalid("empty sub".to_owned()));
         }
-        Ok(Caller { user: UserId(claims.sub), org, roles })
+        Caller::new(UserId(claims.sub), org, roles).ok_or(AuthError::NoKnownRole)
     }
 }

@@ -98,6 +98,7 @@ impl Demo {
             iat: now,
             exp: now + 3600,
             iss: DEV_ISSUER.into(),
+            aud: None,
         };
         self.key.mint(&claims).unwrap_or_default()
     }
@@ -131,7 +132,11 @@ pub async fn run(settings: &Settings) -> Result<DemoSummary, DemoError> {
         return Err(DemoError::NeedsDevKey);
     }
     let mut local = settings.clone();
+    // The demo's own server, on a loopback port only it knows, takes only its dev tokens.
     local.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    local.dev_tokens = true;
+    local.jwt_issuer = None;
+    local.jwt_audience = None;
     let app = Application::build(&local).await?;
     let addr = app.local_addr().map_err(|e| DemoError::Request { step: "start".into(), detail: e.to_string() })?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -168,8 +173,22 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                 "retention_days_after_closing": 180 }))
             .await?;
         let agreement = id(&agreement);
-        d.post("approve agreement", m, "admin", &format!("/v1/agreements/{agreement}/approvals"), json!({})).await?;
-        d.post("approve agreement", n, "admin", &format!("/v1/agreements/{agreement}/approvals"), json!({})).await?;
+        d.post(
+            "approve agreement",
+            m,
+            "admin",
+            &format!("/v1/agreements/{agreement}/approvals"),
+            json!({ "version": 1 }),
+        )
+        .await?;
+        d.post(
+            "approve agreement",
+            n,
+            "admin",
+            &format!("/v1/agreements/{agreement}/approvals"),
+            json!({ "version": 1 }),
+        )
+        .await?;
         summary.agreements += 1;
 
         let mut volunteers = Vec::new();

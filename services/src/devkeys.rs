@@ -50,6 +50,9 @@ pub struct Claims {
     pub exp: i64,
     /// Issuer.
     pub iss: String,
+    /// Audience, when the service requires one (`BROBYG_JWT_AUDIENCE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// The dev signing key.
@@ -167,6 +170,7 @@ mod tests {
             iat: now,
             exp: now + 60,
             iss: DEV_ISSUER.into(),
+            aud: None,
         };
         let token = again.mint(&claims).expect("minted");
         let jwks = key.jwks();

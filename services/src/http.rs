@@ -94,6 +94,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             tracing::error!(error = %e, "no key set to verify tokens with");
             Problem::keys_unavailable().into_response()
         }
+        Err(e @ crate::auth::AuthError::NoKnownRole) => Problem::forbidden(e.to_string()).into_response(),
         Err(e) => with_challenge(Problem::unauthenticated(e.to_string())),
     }
 }

@@ -58,6 +58,11 @@ pub enum StartError {
     /// The key-encryption key could not be had.
     #[error(transparent)]
     Kek(#[from] crate::store::KekError),
+    /// A deployment (PostgreSQL) without a key set for tokens.
+    #[error(
+        "set BROBYG_JWKS to the identity provider's key set: the local dev key only verifies tokens on the embedded default, or where BROBYG_DEV_TOKENS=true says so"
+    )]
+    NoJwks,
     /// PostgreSQL without a key-encryption key.
     #[error(
         "set BROBYG_KEK_FILE: personal data is sealed at rest and the key-encryption key is not kept in the database"
@@ -121,13 +126,15 @@ impl Application {
         telemetry::prometheus();
         let source = match &settings.jwks {
             Some(jwks) => KeySource::from_setting(jwks),
+            None if !settings.is_embedded() && !settings.dev_tokens => return Err(StartError::NoJwks),
             None => {
                 let key = DevKey::load_or_create(&settings.data_dir)?;
                 let set: JwkSet = serde_json::from_value(key.jwks()).map_err(|e| AuthError::KeySet(e.to_string()))?;
                 KeySource::Fixed(set)
             }
         };
-        let verifier = Verifier::new(source).await?;
+        let rules = auth::TokenRules { issuer: settings.jwt_issuer.clone(), audience: settings.jwt_audience.clone() };
+        let verifier = Verifier::new(source).await?.with_rules(rules);
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;

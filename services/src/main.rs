@@ -104,6 +104,12 @@ fn main() -> ExitCode {
         let _guard = runtime.enter();
         init_tracing(&settings)
     };
+    if !settings.ignored_variables.is_empty() {
+        tracing::warn!(
+            variables = %settings.ignored_variables.join(", "),
+            "ignored Kubernetes service-link variables (set enableServiceLinks: false in the pod spec)"
+        );
+    }
     let outcome = runtime.block_on(run(cli.command, settings));
     if let Some(provider) = provider {
         let _ = provider.shutdown();
@@ -230,7 +236,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
                 roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
                 iat: now,
                 exp: now + ttl_minutes.max(1) * 60,
-                iss: DEV_ISSUER.to_owned(),
+                iss: settings.jwt_issuer.clone().unwrap_or_else(|| DEV_ISSUER.to_owned()),
+                aud: settings.jwt_audience.clone(),
             };
             let token = key.mint(&claims)?;
             writeln!(std::io::stdout().lock(), "{token}")?;

@@ -35,9 +35,27 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     /// Connection pool size.
     pub max_connections: u32,
-    /// JWKS URL or file that verifies bearer tokens (`BROBYG_JWKS`); unset: the dev key.
+    /// JWKS URL or file that verifies bearer tokens (`BROBYG_JWKS`); unset: the dev key, which
+    /// only the embedded default uses unless `dev_tokens` says otherwise.
     #[serde(default)]
     pub jwks: Option<String>,
+    /// Tokens must carry this `iss` (`BROBYG_JWT_ISSUER`), when set; `brobyg token` writes it.
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+    /// Tokens must carry this `aud` (`BROBYG_JWT_AUDIENCE`), when set; `brobyg token` writes it.
+    #[serde(default)]
+    pub jwt_audience: Option<String>,
+    /// Verify tokens with the local dev key outside the embedded default, e.g. a development
+    /// PostgreSQL (`BROBYG_DEV_TOKENS`; default false: a deployment must name its JWKS).
+    #[serde(default)]
+    pub dev_tokens: bool,
+    /// Hours a stored answer to an `Idempotency-Key` is kept (`BROBYG_IDEMPOTENCY_TTL_HOURS`,
+    /// default 24); a key older than that may be used again.
+    pub idempotency_ttl_hours: u64,
+    /// `BROBYG_*` variables ignored because they are the service links Kubernetes injects for a
+    /// Service named `brobyg` (logged at start).
+    #[serde(skip)]
+    pub ignored_variables: Vec<String>,
     /// Log format (`BROBYG_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
     /// Count 5 June, 24 and 31 December as days off for concern deadlines
@@ -98,6 +116,7 @@ struct Defaults {
     nats_subject_prefix: String,
     ready_max_lag_events: i64,
     key_cache_seconds: u64,
+    idempotency_ttl_hours: u64,
 }
 
 impl Default for Defaults {
@@ -115,6 +134,7 @@ impl Default for Defaults {
             nats_subject_prefix: "brobyg".to_owned(),
             ready_max_lag_events: 10_000,
             key_cache_seconds: 5,
+            idempotency_ttl_hours: 24,
         }
     }
 }
@@ -122,11 +142,18 @@ impl Default for Defaults {
 impl Settings {
     /// Loads the settings from defaults, `file` (if given) and the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        Self::from_figment(
+        let ignored: Vec<String> = std::env::vars()
+            .filter_map(|(k, _)| k.strip_prefix("BROBYG_").map(str::to_owned))
+            .filter(|k| is_service_link(k))
+            .map(|k| format!("BROBYG_{k}"))
+            .collect();
+        let mut settings = Self::from_figment(
             Self::figment(file)
-                .merge(Env::prefixed("BROBYG_").ignore(&["CONFIG"]))
+                .merge(Env::prefixed("BROBYG_").ignore(&["CONFIG"]).filter(|k| !is_service_link(k.as_str())))
                 .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into())),
-        )
+        )?;
+        settings.ignored_variables = ignored;
+        Ok(settings)
     }
 
     /// Settings for a data folder with everything else at its default (tests, tools).
@@ -139,6 +166,11 @@ impl Settings {
             database_url: None,
             max_connections: d.max_connections,
             jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            dev_tokens: false,
+            idempotency_ttl_hours: d.idempotency_ttl_hours,
+            ignored_variables: Vec::new(),
             log_format: d.log_format,
             customary_days_off: false,
             kek_file: None,
@@ -185,6 +217,28 @@ impl Settings {
     }
 }
 
+/// Whether `key` (after `BROBYG_`, any case) is one of the variables Kubernetes injects into
+/// every pod of a namespace with a Service named `brobyg`: `BROBYG_SERVICE_HOST`,
+/// `BROBYG_SERVICE_PORT[_<name>]`, `BROBYG_PORT` and `BROBYG_PORT_<n>_<proto>[_PROTO|_PORT|_ADDR]`.
+/// None of them is a setting; a typo of a real one is still refused.
+#[must_use]
+pub fn is_service_link(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    if key == "SERVICE_HOST" || key == "SERVICE_PORT" || key.starts_with("SERVICE_PORT_") || key == "PORT" {
+        return true;
+    }
+    let Some(rest) = key.strip_prefix("PORT_") else { return false };
+    let mut parts = rest.split('_');
+    let port_ok = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let proto_ok = parts.next().is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"));
+    let tail_ok = match (parts.next(), parts.next()) {
+        (None, _) => true,
+        (Some("PROTO" | "PORT" | "ADDR"), None) => true,
+        _ => false,
+    };
+    port_ok && proto_ok && tail_ok
+}
+
 #[cfg(test)]
 #[expect(clippy::result_large_err, reason = "figment::Jail's closure type is figment's, not ours")]
 mod tests {
@@ -204,6 +258,28 @@ mod tests {
             assert!(!format!("{s:?}").contains("secret"), "the database password never prints");
             Ok(())
         });
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_ignored_and_typos_still_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BROBYG_SERVICE_HOST", "10.0.0.7");
+            jail.set_env("BROBYG_SERVICE_PORT", "8080");
+            jail.set_env("BROBYG_SERVICE_PORT_HTTP", "8080");
+            jail.set_env("BROBYG_PORT", "tcp://10.0.0.7:8080");
+            jail.set_env("BROBYG_PORT_8080_TCP", "tcp://10.0.0.7:8080");
+            jail.set_env("BROBYG_PORT_8080_TCP_PROTO", "tcp");
+            jail.set_env("BROBYG_PORT_8080_TCP_PORT", "8080");
+            jail.set_env("BROBYG_PORT_8080_TCP_ADDR", "10.0.0.7");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.ignored_variables.len(), 8, "{:?}", s.ignored_variables);
+            jail.set_env("BROBYG_LISTENN", "127.0.0.1:9000");
+            assert!(Settings::load(None).is_err(), "a typo of a real setting is refused");
+            Ok(())
+        });
+        assert!(!is_service_link("PORT_8080_TCP_HOST"));
+        assert!(!is_service_link("PORTS"));
+        assert!(!is_service_link("LISTEN"));
     }
 
     #[test]

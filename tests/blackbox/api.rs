@@ -199,6 +199,7 @@ async fn every_error_class_is_a_clear_problem(db: &TestDb) {
         iat: now,
         exp: now + 60,
         iss: "brobyg-dev".into(),
+        aud: None,
     };
     app.get(&format!("/v1/cases/{case}"), &foreign.mint(&claims).expect("mint")).await.problem(401, "unauthenticated");
     let hs = jsonwebtoken::encode(
@@ -432,8 +433,13 @@ async fn agreements_are_amended_and_terminated(db: &TestDb) {
     // Referrals continue under version 1 while version 2 awaits approval.
     let (case, _) = app.referred_case(&agreement).await;
     assert!(!case.is_empty());
-    app.post(&format!("/v1/agreements/{agreement}/approvals"), &m_admin, json!({})).await.ok();
-    let in_force = app.post(&format!("/v1/agreements/{agreement}/approvals"), &n_admin, json!({})).await.ok();
+    // An approval of version 1, read before the amendment, does not approve version 2.
+    app.post(&format!("/v1/agreements/{agreement}/approvals"), &m_admin, json!({ "version": 1 }))
+        .await
+        .problem(409, "version-conflict");
+    app.post(&format!("/v1/agreements/{agreement}/approvals"), &m_admin, json!({ "version": 2 })).await.ok();
+    let in_force =
+        app.post(&format!("/v1/agreements/{agreement}/approvals"), &n_admin, json!({ "version": 2 })).await.ok();
     assert_eq!(in_force.body["in_force_version"], 2);
     app.post(&format!("/v1/agreements/{agreement}/termination"), &m_admin, json!({ "reason": "programme ended" }))
         .await

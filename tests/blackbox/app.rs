@@ -105,6 +105,7 @@ impl TestApp {
             iat: now,
             exp: now + 600,
             iss: DEV_ISSUER.into(),
+            aud: None,
         };
         self.key.mint(&claims).expect("mint")
     }
@@ -155,9 +156,19 @@ impl TestApp {
     pub async fn approved_agreement(&self) -> String {
         let draft = self.post("/v1/agreements", &self.token(MUNI, "admin", "adm-m"), agreement_body()).await.ok();
         let id = draft.id();
-        self.post(&format!("/v1/agreements/{id}/approvals"), &self.token(MUNI, "admin", "adm-m"), json!({})).await.ok();
+        self.post(
+            &format!("/v1/agreements/{id}/approvals"),
+            &self.token(MUNI, "admin", "adm-m"),
+            json!({ "version": 1 }),
+        )
+        .await
+        .ok();
         let approved = self
-            .post(&format!("/v1/agreements/{id}/approvals"), &self.token(NGO, "admin", "adm-n"), json!({}))
+            .post(
+                &format!("/v1/agreements/{id}/approvals"),
+                &self.token(NGO, "admin", "adm-n"),
+                json!({ "version": 1 }),
+            )
             .await
             .ok();
         assert_eq!(approved.body["status"], "approved");

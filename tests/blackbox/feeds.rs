@@ -350,6 +350,7 @@ async fn nats_publishes_each_event_once_across_a_restart() {
             iat: now,
             exp: now + 600,
             iss: "brobyg-dev".into(),
+            aud: None,
         })
         .expect("token");
     let client = reqwest::Client::new();

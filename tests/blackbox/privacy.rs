@@ -215,8 +215,10 @@ async fn retention_erases_the_ngo_side_and_keeps_what_the_municipality_received(
     body["retention_days_after_closing"] = json!(0);
     let admin_m = app.token(MUNI, "admin", "a");
     let agreement = app.post("/v1/agreements", &admin_m, body).await.ok().id();
-    app.post(&format!("/v1/agreements/{agreement}/approvals"), &admin_m, json!({})).await.ok();
-    app.post(&format!("/v1/agreements/{agreement}/approvals"), &app.token(NGO, "admin", "b"), json!({})).await.ok();
+    app.post(&format!("/v1/agreements/{agreement}/approvals"), &admin_m, json!({ "version": 1 })).await.ok();
+    app.post(&format!("/v1/agreements/{agreement}/approvals"), &app.token(NGO, "admin", "b"), json!({ "version": 1 }))
+        .await
+        .ok();
     let (case, _, holders) = app.open_case("2012-03-14").await;
     let school = app.add_item(&case, &cw, "school", ITEM).await;
     app.consent(&case, &holders, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();

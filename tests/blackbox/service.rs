@@ -125,6 +125,7 @@ fn claims(org: &str) -> brobyg::devkeys::Claims {
         iat: now,
         exp: now + 60,
         iss: "external-idp".into(),
+        aud: None,
     }
 }
 

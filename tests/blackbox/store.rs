@@ -37,12 +37,14 @@ async fn append_and_reload(db: &TestDb) {
     let store = db.store().await;
     let case = CaseId::new();
     let key = case.to_string();
-    let opened = store.execute::<Case>(&key, open_case(case), None, HashMap::new()).await.expect("open");
+    let opened = store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
     assert_eq!(opened.version, 1);
     let mut meta = HashMap::new();
     meta.insert("correlation_id".to_owned(), "c-1".to_owned());
-    let added =
-        store.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), meta).await.expect("add");
+    let added = store
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), meta, |_| true)
+        .await
+        .expect("add");
     assert_eq!(added.version, 2);
     assert_eq!(added.events[0].sequence, 2);
 
@@ -53,7 +55,8 @@ async fn append_and_reload(db: &TestDb) {
     assert_eq!(loaded.aggregate.items.len(), 1);
     assert_eq!(loaded.events[1].metadata.get("correlation_id").map(String::as_str), Some("c-1"));
 
-    let stale = store.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), HashMap::new()).await;
+    let stale =
+        store.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), HashMap::new(), |_| true).await;
     assert!(matches!(stale, Err(CommandError::VersionMismatch { expected: 1, actual: 2 })), "{stale:?}");
 
     let missing = store.load::<Case>(&CaseId::new().to_string()).await.expect("load missing");
@@ -65,12 +68,12 @@ async fn a_refused_command_writes_nothing(db: &TestDb) {
     let store = db.store().await;
     let case = CaseId::new();
     let key = case.to_string();
-    store.execute::<Case>(&key, open_case(case), None, HashMap::new()).await.expect("open");
+    store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
     let agreement = approved_agreement(&store, AgreementId::new()).await;
     // No consent yet: the referral (two events if it passed) is refused whole.
     let item = ItemId::new();
-    store.execute::<Case>(&key, add_item(item, Category::School), None, HashMap::new()).await.expect("add");
-    let refused = store.execute::<Case>(&key, refer(agreement, &[item]), None, HashMap::new()).await;
+    store.execute::<Case>(&key, add_item(item, Category::School), None, HashMap::new(), |_| true).await.expect("add");
+    let refused = store.execute::<Case>(&key, refer(agreement, &[item]), None, HashMap::new(), |_| true).await;
     assert!(matches!(refused, Err(CommandError::Rejected(CaseError::ConsentMissing { .. }))), "{refused:?}");
     let loaded = store.load::<Case>(&key).await.expect("load");
     assert_eq!(loaded.version, 2);
@@ -93,7 +96,7 @@ async fn sixteen_racing_appends_on_one_version_have_one_winner(db: &TestDb) {
     let store = db.store().await;
     let case = CaseId::new();
     let key = case.to_string();
-    store.execute::<Case>(&key, open_case(case), None, HashMap::new()).await.expect("open");
+    store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
     let barrier = Arc::new(Barrier::new(16));
     let tasks: Vec<_> = (0..16)
         .map(|n| {
@@ -126,13 +129,14 @@ async fn concurrent_commands_lose_no_update(db: &TestDb) {
     let store = db.store().await;
     let case = CaseId::new();
     let key = case.to_string();
-    store.execute::<Case>(&key, open_case(case), None, HashMap::new()).await.expect("open");
+    store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let (store, key) = (store.clone(), key.clone());
             tokio::spawn(async move {
                 let item = ItemId::new();
-                let result = store.execute::<Case>(&key, add_item(item, Category::School), None, HashMap::new()).await;
+                let result =
+                    store.execute::<Case>(&key, add_item(item, Category::School), None, HashMap::new(), |_| true).await;
                 (item, result)
             })
         })
@@ -243,10 +247,11 @@ async fn the_store_folds_every_event_exactly_once(db: &TestDb) {
         consent(ConsentId::new(), &[Category::Identity, Category::School]),
         refer(agreement, &[identity, school]),
     ] {
-        store.execute::<Case>(&key, command, None, HashMap::new()).await.expect("command");
+        store.execute::<Case>(&key, command, None, HashMap::new(), |_| true).await.expect("command");
     }
     // The next command decides on the aggregate as the store loads it.
-    let next = store.execute::<Case>(&key, add_item(ItemId::new(), Category::Health), None, HashMap::new()).await;
+    let next =
+        store.execute::<Case>(&key, add_item(ItemId::new(), Category::Health), None, HashMap::new(), |_| true).await;
     let next = next.expect("add item after referral");
     assert_eq!(next.version, 7);
     assert_eq!(next.aggregate.disclosures.len(), 1, "one referral, one disclosure");

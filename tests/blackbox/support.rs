@@ -61,6 +61,8 @@ impl TestDb {
             let kek = dir.join("kek.hex");
             std::fs::write(&kek, TEST_KEK_HEX).expect("write kek");
             settings.kek_file = Some(kek);
+            // A development PostgreSQL: the tests mint tokens with the dev key.
+            settings.dev_tokens = true;
         }
         settings
     }
@@ -199,11 +201,11 @@ pub async fn approved_agreement(store: &Store, id: AgreementId) -> Agreement {
     let key = id.to_string();
     for (actor, action) in [
         (actor(muni(), Role::Admin), AgreementAction::Draft { id, terms: terms() }),
-        (actor(muni(), Role::Admin), AgreementAction::Approve),
-        (actor(ngo(), Role::Admin), AgreementAction::Approve),
+        (actor(muni(), Role::Admin), AgreementAction::Approve { version: 1 }),
+        (actor(ngo(), Role::Admin), AgreementAction::Approve { version: 1 }),
     ] {
         store
-            .execute::<Agreement>(&key, AgreementCommand { actor, action }, None, Default::default())
+            .execute::<Agreement>(&key, AgreementCommand { actor, action }, None, Default::default(), |_| true)
             .await
             .expect("agreement command");
     }

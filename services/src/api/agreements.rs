@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::agreement::{Agreement, AgreementAction, AgreementCommand, Flow, ReportingDuties, Terms};
-use brobyg_domain::{AgreementId, Category, Checkpoint, Duty, Org, Purpose, Side};
+use brobyg_domain::{AgreementId, Category, Checkpoint, Duty, Org, Purpose, Role, Side};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -206,7 +206,7 @@ pub async fn terminate_agreement(
     agreement_command(&state, &caller, &id, AgreementAction::Terminate { reason: body.reason }, &request_id).await
 }
 
-/// Draft a partnership agreement (either party's admin, caseworker or coordinator).
+/// Draft a partnership agreement (either party's admin).
 #[utoipa::path(post, path = "/v1/agreements", tag = "agreements", request_body = DraftAgreement,
     responses((status = 201, body = AgreementResponse), (status = 400, body = crate::api::problem::ProblemBody),
               (status = 422, body = crate::api::problem::ProblemBody)),
@@ -219,6 +219,7 @@ pub async fn draft_agreement(
 ) -> Result<Response, Problem> {
     let id = AgreementId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
     let terms = terms_of(body);
+    let caller = caller.acting_as(Role::Admin);
     let command =
         || AgreementCommand { actor: actor(&caller), action: AgreementAction::Draft { id, terms: terms.clone() } };
     let (committed, position) =
@@ -236,14 +237,25 @@ async fn agreement_command(
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let id: AgreementId = parse_id(id, "agreement")?;
+    let caller = &caller.acting_as(Role::Admin);
     let command = || AgreementCommand { actor: actor(caller), action: action.clone() };
     let (committed, position) = execute::<Agreement>(state, caller, &id.to_string(), command, None, request_id).await?;
     let body = response(&committed.aggregate).ok_or_else(|| Problem::not_found("agreement"))?;
     Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &body))
 }
 
-/// Approve the latest version on behalf of the caller's side.
-#[utoipa::path(post, path = "/v1/agreements/{id}/approvals", tag = "agreements",
+/// The version of the terms an approval approves.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The terms version approved: the agreement's current `version`, as last read.
+    #[schema(minimum = 1, example = 1)]
+    pub version: u32,
+}
+
+/// Approve the terms version named on behalf of the caller's side (that side's admin); 409
+/// `version-conflict` when the terms were amended since.
+#[utoipa::path(post, path = "/v1/agreements/{id}/approvals", tag = "agreements", request_body = Approval,
     params(("id" = String, Path, description = "agreement id")),
     responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::problem::ProblemBody),
               (status = 409, body = crate::api::problem::ProblemBody)),
@@ -253,8 +265,9 @@ pub async fn approve_agreement(
     Auth(caller): Auth,
     request_id: RequestId,
     Path(id): Path<String>,
+    Body(body): Body<Approval>,
 ) -> Result<Response, Problem> {
-    agreement_command(&state, &caller, &id, AgreementAction::Approve, &request_id).await
+    agreement_command(&state, &caller, &id, AgreementAction::Approve { version: body.version }, &request_id).await
 }
 
 /// Read an agreement (its parties only).

@@ -73,6 +73,7 @@ impl DomainProblem for AgreementError {
             NotAParty(_) => p(UNPROCESSABLE, "not-a-party", "Organisation is not a party", self),
             NotPermitted(_) => p(StatusCode::FORBIDDEN, "forbidden", "Forbidden", self),
             AlreadyApproved { .. } => p(CONFLICT, "already-done", "Already done", self),
+            VersionConflict { .. } => p(CONFLICT, "version-conflict", "Version conflict", self),
             Terminated => p(CONFLICT, "agreement-terminated", "Agreement terminated", self),
             InvalidTerms(_) => p(UNPROCESSABLE, "invalid-field", "Invalid agreement terms", self),
         }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use brobyg_domain::{Actor, Role, Side};
+use brobyg_domain::{Actor, Role};
 use chrono::Utc;
 use cqrs_es::Aggregate;
 use tracing::Instrument;
@@ -47,8 +47,7 @@ const CONFLICT_RETRIES: usize = 5;
 /// it (caseworker in a municipality, coordinator in an NGO), else their first role.
 #[must_use]
 pub fn acting_role(caller: &Caller) -> Role {
-    let working = Side::of(&caller.org).working_role();
-    if caller.has(working) { working } else { caller.roles.first().copied().unwrap_or(Role::Integrator) }
+    caller.acting_role()
 }
 
 /// The domain actor for a caller, now.
@@ -76,6 +75,7 @@ pub async fn execute<A>(
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone,
     A::Command: Send,
+    A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,
 {
@@ -111,6 +111,7 @@ async fn execute_in_span<A>(
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone,
     A::Command: Send,
+    A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,
 {
@@ -126,7 +127,8 @@ where
     let mut attempt = 0;
     let committed = loop {
         attempt += 1;
-        match state.store.execute::<A>(id, command(), if_match, metadata.clone()).await {
+        let admit = |record: &A| record.admits(&caller.org);
+        match state.store.execute::<A>(id, command(), if_match, metadata.clone(), admit).await {
             Ok(c) => break c,
             Err(CommandError::Conflict) if if_match.is_none() && attempt < CONFLICT_RETRIES => {
                 metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE, "retried" => "yes").increment(1);
@@ -136,6 +138,7 @@ where
                 metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE, "retried" => "no").increment(1);
                 return Err(Problem::conflict("another change to this record was committed first; reload and retry"));
             }
+            Err(CommandError::NotVisible) => return Err(Problem::not_found(A::TYPE)),
             Err(CommandError::VersionMismatch { expected, actual }) => {
                 return Err(Problem::precondition_failed(expected, actual));
             }

@@ -45,7 +45,7 @@ pub async fn programme_statistics(
     Auth(caller): Auth,
     Path(programme): Path<String>,
 ) -> Result<Response, Problem> {
-    if caller.has(brobyg_domain::Role::Integrator) && caller.roles.len() == 1 {
+    if caller.has(brobyg_domain::Role::Integrator) && caller.roles().len() == 1 {
         return Err(Problem::forbidden("statistics are for the partners' staff"));
     }
     let position = state.views.position();

@@ -206,6 +206,7 @@ impl Target {
             iat: now,
             exp: now + 3600,
             iss: DEV_ISSUER.into(),
+            aud: None,
         };
         self.key.mint(&claims).unwrap_or_default()
     }
@@ -243,6 +244,7 @@ async fn start(name: &'static str, database_url: Option<String>) -> Result<Targe
         let kek = dir.path().join("kek.hex");
         std::fs::write(&kek, hex::encode(rand::random::<[u8; 32]>()))?;
         settings.kek_file = Some(kek);
+        settings.dev_tokens = true;
         settings.database_url = Some(url.clone().into());
         let store = Store::connect(url, 2).await?;
         store.migrate().await?;

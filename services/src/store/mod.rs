@@ -88,6 +88,9 @@ pub enum CommandError<E: std::error::Error> {
     /// fresh load, or report a conflict.
     #[error("another change to the same record was committed first")]
     Conflict,
+    /// The record exists, and the caller may not know that it does: answered as if it did not.
+    #[error("no such record")]
+    NotVisible,
     /// The caller expected another version (`If-Match`).
     #[error("expected version {expected}, found {actual}")]
     VersionMismatch {
@@ -341,14 +344,17 @@ impl Store {
         Ok(ids.iter().filter_map(|id| by_id.remove(id).map(|l| (id.clone(), l))).collect())
     }
 
-    /// Loads the aggregate, decides `command` and commits the resulting events with `metadata`,
-    /// all or nothing. With `expected_version`, refuses unless the stored version matches.
+    /// Loads the aggregate, asks `admit` whether the caller may know it exists (no: `NotVisible`,
+    /// before anything else is compared), decides `command` and commits the resulting events
+    /// with `metadata`, all or nothing. With `expected_version`, refuses unless the stored
+    /// version matches.
     pub async fn execute<A>(
         &self,
         id: &str,
         command: A::Command,
         expected_version: Option<usize>,
         metadata: HashMap<String, String>,
+        admit: impl FnOnce(&A) -> bool,
     ) -> Result<Committed<A>, CommandError<A::Error>>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone,
@@ -357,6 +363,9 @@ impl Store {
     {
         let mut context = sql::with_repo!(self, repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
         let current = context.current_sequence;
+        if current > 0 && !admit(&context.aggregate) {
+            return Err(CommandError::NotVisible);
+        }
         if let Some(expected) = expected_version
             && expected != current
         {

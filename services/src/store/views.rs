@@ -279,6 +279,17 @@ impl Store {
         rows.first().map(|r| r.text(0)).transpose()
     }
 
+    /// The ids of every case `org` is a party to (from the case view).
+    pub async fn cases_of(&self, org: &Org) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .fetch_rows(
+                "SELECT case_id FROM case_summaries WHERE municipality = $1 OR ngo = $1",
+                vec![org.as_str().into()],
+            )
+            .await?;
+        rows.iter().map(|r| r.text(0)).collect()
+    }
+
     /// Ended cases (for retention): id and state.
     pub async fn ended_cases(&self) -> Result<Vec<String>, StoreError> {
         let rows = self

@@ -8,8 +8,7 @@ use chrono::{NaiveDate, Utc};
 
 use super::prelude::*;
 use crate::api::case_access::{ListParams, wait_for_position};
-use crate::api::{Auth, Params, Purpose, RequestId, acting_role, load, log_read};
-use brobyg_domain::case::Case;
+use crate::api::{Auth, Params, Purpose, RequestId, acting_role, log_read};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -231,15 +230,16 @@ pub async fn get_brief(
     CaseRead { caller, id }: CaseRead,
     purpose: Purpose,
 ) -> Result<Response, Problem> {
+    // Whether the case exists for the caller is answered before what the caller may do with it.
+    let (case, version) = load_case_for(&state, &caller, id).await?;
     let role = acting_role(&caller);
     if !matches!(role, brobyg_domain::Role::Coordinator | brobyg_domain::Role::Integrator) {
         return Err(Problem::forbidden("the brief is for the NGO's coordinator or volunteer app"));
     }
-    let loaded = load::<Case>(&state, &id.to_string()).await?;
     let brief_reader = Reader { org: caller.org.clone(), role: ReaderRole::VolunteerBrief };
     let now = Utc::now();
-    let brief = volunteer_brief(&loaded.aggregate, &brief_reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let brief = volunteer_brief(&case, &brief_reader, now).ok_or_else(|| Problem::not_found("case"))?;
     let categories: Vec<Category> = brief.items.iter().map(|i| i.category).collect();
     log_read(&state, &caller, &id.to_string(), "volunteer_brief", categories, purpose.or("matching"), "brief").await?;
-    Ok(json_response(StatusCode::OK, version_headers(loaded.version, None), &brief))
+    Ok(json_response(StatusCode::OK, version_headers(version, None), &brief))
 }
