@@ -231,11 +231,7 @@ pub fn is_service_link(key: &str) -> bool {
     let mut parts = rest.split('_');
     let port_ok = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let proto_ok = parts.next().is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"));
-    let tail_ok = match (parts.next(), parts.next()) {
-        (None, _) => true,
-        (Some("PROTO" | "PORT" | "ADDR"), None) => true,
-        _ => false,
-    };
+    let tail_ok = matches!((parts.next(), parts.next()), (None, _) | (Some("PROTO" | "PORT" | "ADDR"), None));
     port_ok && proto_ok && tail_ok
 }
 
