@@ -235,7 +235,7 @@ pub struct CaseView {
 /// Whether `reader` may read `case` at all (as a party or an auditor in scope).
 #[must_use]
 pub fn is_party(case: &Case, reader: &Reader) -> bool {
-    matches!(access(case, reader), Access::Party(_) | Access::Auditor)
+    matches!(access(case, reader), Access::Party(_) | Access::Auditor(_))
 }
 
 /// The categories of the items `reader` sees of `case` at `now` (for the access log).
@@ -245,12 +245,12 @@ pub fn visible_categories(case: &Case, reader: &Reader, now: DateTime<Utc>) -> B
 }
 
 fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, now: DateTime<Utc>) -> ItemView {
-    // A disclosed item shows the recipient's copy; the owner (and an auditor) the original.
+    // A disclosed item shows the recipient's copy; the owner the original.
     let content = match visibility {
         Visibility::Disclosed { .. } => {
             disclosed_copy(case, item, &reader.org, now).map_or_else(|| ERASED.to_owned(), |(_, c)| shown(c))
         }
-        Visibility::Owner | Visibility::Audit | Visibility::Hidden => shown(&item.content),
+        Visibility::Owner | Visibility::Hidden => shown(&item.content),
     };
     ItemView {
         id: item.id,
@@ -260,7 +260,7 @@ fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, 
         added_at: item.added_at,
         disclosed_at: match visibility {
             Visibility::Disclosed { at } => Some(at),
-            Visibility::Owner | Visibility::Audit | Visibility::Hidden => None,
+            Visibility::Owner | Visibility::Hidden => None,
         },
     }
 }
@@ -270,10 +270,10 @@ fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, 
 pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc>) -> Option<CaseView> {
     let access = access(case, reader);
     // `full`: the municipality's staff and auditors see the person, custody holders, consent
-    // evidence and every concern; the NGO sees the concerns it reported.
+    // evidence and every concern; the NGO's the concerns it reported.
     let full = match access {
-        Access::Party(Side::Municipality) | Access::Auditor => true,
-        Access::Party(Side::Ngo) => false,
+        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) => true,
+        Access::Party(Side::Ngo) | Access::Auditor(Side::Ngo) => false,
         Access::Brief | Access::None => return None,
     };
     let (id, state, municipality, person) =
@@ -356,7 +356,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         version,
         municipality,
         ngo: case.ngo().cloned(),
-        access: if access == Access::Auditor { ViewAccess::Audit } else { ViewAccess::Party },
+        access: if matches!(access, Access::Auditor(_)) { ViewAccess::Audit } else { ViewAccess::Party },
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
         custody_holders: full.then(|| {
@@ -369,6 +369,37 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         current_match: case.current_match.as_ref().map(|m| MatchView { volunteer: m.volunteer.0, since: m.since }),
         redacted_categories: redacted.into_iter().collect(),
     })
+}
+
+/// `view` (a party's view) limited to what `limit` (the auditor's own view of the same case at
+/// the same moment) shows: an auditor sees how another party saw the case only as far as its
+/// own organisation may see it.
+#[must_use]
+pub fn limited_to(mut view: CaseView, limit: &CaseView) -> CaseView {
+    let items: BTreeSet<ItemId> = limit.items.iter().map(|i| i.id).collect();
+    let (kept, withheld): (Vec<ItemView>, Vec<ItemView>) = view.items.into_iter().partition(|i| items.contains(&i.id));
+    view.items = kept;
+    let mut redacted: BTreeSet<Category> = view.redacted_categories.into_iter().collect();
+    redacted.extend(withheld.iter().map(|i| i.category));
+    view.redacted_categories = redacted.into_iter().collect();
+    let limit_person = &limit.young_person;
+    view.young_person.first_name = view.young_person.first_name.filter(|_| limit_person.first_name.is_some());
+    view.young_person.last_name = view.young_person.last_name.filter(|_| limit_person.last_name.is_some());
+    view.young_person.birth_date = view.young_person.birth_date.filter(|_| limit_person.birth_date.is_some());
+    if limit.custody_holders.is_none() {
+        view.custody_holders = None;
+    }
+    for consent in &mut view.consents {
+        let seen = limit.consents.iter().any(|c| c.id == consent.id && c.evidence.is_some());
+        if !seen {
+            consent.evidence = None;
+        }
+    }
+    let concerns: BTreeSet<uuid::Uuid> = limit.concerns.iter().map(|c| c.id).collect();
+    view.concerns.retain(|c| concerns.contains(&c.id));
+    let disclosures: BTreeSet<uuid::Uuid> = limit.disclosures.iter().map(|d| d.id).collect();
+    view.disclosures.retain(|d| disclosures.contains(&d.id));
+    view
 }
 
 /// The volunteer brief: what the matched volunteer may know.

@@ -7,7 +7,10 @@
 //! 2. the item was disclosed to the reader's organisation at a checkpoint, the basis of that
 //!    disclosure holds *now* (consent neither revoked nor expired, or the reporting duty, which
 //!    never lapses), and the reader's role may see that category; or
-//! 3. the reader is an auditor whose scope covers the case: everything.
+//! 3. the reader is an auditor of a party: an auditor acts for its own organisation and sees
+//!    what rules 1 and 2 give that organisation (everything it holds, everything disclosed to it
+//!    while the basis holds), with the full metadata of the case — never the other party's
+//!    undisclosed data.
 //!
 //! The volunteer brief is a narrow role view: first name, age, and the categories
 //! [`BRIEF_CATEGORIES`], each only while a consent active now names the NGO's volunteers as
@@ -54,8 +57,8 @@ pub const BRIEF_CATEGORIES: [Category; 2] = [Category::Wishes, Category::Practic
 pub enum Access {
     /// A party's caseworker or coordinator (or integrator): rules 1 and 2.
     Party(Side),
-    /// An auditor in scope: rule 3.
-    Auditor,
+    /// An auditor of the party on this side: rule 3.
+    Auditor(Side),
     /// The volunteer brief of the case's NGO.
     Brief,
     /// Nothing: the case does not exist for this reader.
@@ -83,8 +86,8 @@ pub fn access(case: &Case, reader: &Reader) -> Access {
         }
         // An integrator reads for its organisation's systems, like that organisation's staff.
         ReaderRole::Staff(Role::Integrator) => Access::Party(side),
-        // An auditor's scope is the cases their organisation is a party to.
-        ReaderRole::Staff(Role::Auditor) => Access::Auditor,
+        // An auditor's scope is the cases their organisation is a party to, as that organisation.
+        ReaderRole::Staff(Role::Auditor) => Access::Auditor(side),
         // Administrators manage agreements and erasure, not case content.
         ReaderRole::Staff(Role::Admin) => Access::None,
         ReaderRole::VolunteerBrief => {
@@ -104,8 +107,6 @@ pub enum Visibility {
     Owner,
     /// Disclosed to the reader's organisation at `at`, basis holding now.
     Disclosed { at: DateTime<Utc> },
-    /// An auditor in scope.
-    Audit,
     /// Hidden.
     Hidden,
 }
@@ -190,8 +191,7 @@ pub fn item_visibility(case: &Case, item: &Item, reader: &Reader, now: DateTime<
     }
     match access(case, reader) {
         Access::None => Visibility::Hidden,
-        Access::Auditor => Visibility::Audit,
-        Access::Party(_) => {
+        Access::Party(_) | Access::Auditor(_) => {
             if item.owner == reader.org {
                 Visibility::Owner
             } else {
@@ -210,8 +210,8 @@ pub fn item_visibility(case: &Case, item: &Item, reader: &Reader, now: DateTime<
     }
 }
 
-/// Whether the reader may see the young person's first name: the municipality's staff, an
-/// auditor, an NGO reader once an identity item reached it, a brief with identity consent.
+/// Whether the reader may see the young person's first name: the municipality's staff and
+/// auditors, an NGO reader once an identity item reached it, a brief with identity consent.
 #[must_use]
 pub fn first_name_visible(case: &Case, reader: &Reader, now: DateTime<Utc>) -> bool {
     let identity_seen = || {
@@ -219,9 +219,8 @@ pub fn first_name_visible(case: &Case, reader: &Reader, now: DateTime<Utc>) -> b
     };
     match access(case, reader) {
         Access::None => false,
-        Access::Auditor => true,
-        Access::Party(Side::Municipality) => true,
-        Access::Party(Side::Ngo) => identity_seen(),
+        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) => true,
+        Access::Party(Side::Ngo) | Access::Auditor(Side::Ngo) => identity_seen(),
         Access::Brief => {
             brief_consented(case, &reader.org, Category::Identity, now) && {
                 let as_party = Reader::staff(reader.org.clone(), Role::Coordinator);

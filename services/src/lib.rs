@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod devkeys;
+pub mod egress;
 pub mod feed;
 pub mod http;
 pub mod limits;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub webhooks: webhooks::WorkerSettings,
     /// The views' lag above which the service is not ready.
     pub ready_max_lag_events: i64,
+    /// How long an answer to an `Idempotency-Key` is kept.
+    pub idempotency_ttl: chrono::TimeDelta,
 }
 
 /// The service, bound and ready to serve.
@@ -122,11 +125,13 @@ impl Application {
     /// Opens the store (creating and migrating the SQLite file on the embedded default),
     /// prepares the dev signing key, and binds the listen address.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        if settings.jwks.is_none() && !settings.is_embedded() && !settings.dev_tokens {
+            return Err(StartError::NoJwks);
+        }
         let store = open_sealed_store(settings).await?;
         telemetry::prometheus();
         let source = match &settings.jwks {
             Some(jwks) => KeySource::from_setting(jwks),
-            None if !settings.is_embedded() && !settings.dev_tokens => return Err(StartError::NoJwks),
             None => {
                 let key = DevKey::load_or_create(&settings.data_dir)?;
                 let set: JwkSet = serde_json::from_value(key.jwks()).map_err(|e| AuthError::KeySet(e.to_string()))?;
@@ -162,6 +167,12 @@ impl Application {
             "retention",
             retention::spawn(store.clone(), settings.retention_interval_minutes, stop_workers.subscribe()),
         );
+        let idempotency_ttl =
+            chrono::TimeDelta::hours(i64::try_from(settings.idempotency_ttl_hours.clamp(1, 24 * 365)).unwrap_or(24));
+        workers.add(
+            "idempotency-expiry",
+            retention::spawn_answer_expiry(store.clone(), idempotency_ttl, stop_workers.subscribe()),
+        );
         let audit_key = load_audit_key(settings)?;
         workers.add(
             "checkpointer",
@@ -185,6 +196,7 @@ impl Application {
                 commits,
                 webhooks: webhook_settings,
                 ready_max_lag_events: settings.ready_max_lag_events,
+                idempotency_ttl,
             },
             stop_workers,
             workers,

@@ -69,3 +69,32 @@ pub fn spawn(store: Store, interval_minutes: u64, stop: watch::Receiver<bool>) -
     let interval = Duration::from_secs(interval_minutes.clamp(1, 7 * 24 * 60) * 60);
     worker::spawn(Retention { store }, Pacing::idle(interval).starting_after(interval), Wake::never(), stop)
 }
+
+/// Deletes stored answers to idempotency keys once they are older than their time to live.
+struct AnswerExpiry {
+    store: Store,
+    ttl: chrono::TimeDelta,
+}
+
+impl Worker for AnswerExpiry {
+    fn name(&self) -> &'static str {
+        "idempotency-expiry"
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let purged = self.store.purge_idempotency_keys(Utc::now() - self.ttl).await?;
+        if purged > 0 {
+            tracing::info!(answers = purged, "purged expired idempotency answers");
+        }
+        Ok(Outcome::Idle)
+    }
+}
+
+/// Purges expired idempotency answers at start and then every hour until `stop` turns true.
+pub fn spawn_answer_expiry(
+    store: Store,
+    ttl: chrono::TimeDelta,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    worker::spawn(AnswerExpiry { store, ttl }, Pacing::idle(Duration::from_secs(3600)), Wake::never(), stop)
+}

@@ -4,7 +4,6 @@
 //! cursor; the event at the cursor is retried with exponential backoff and jitter for about
 //! three days, then the subscription is disabled. At least once, in order.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine;
@@ -55,60 +54,7 @@ pub fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(rand::random::<[u8; 24]>()))
 }
 
-/// Why a target is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// Not an http(s) URL with a host.
-    #[error("the URL must be http(s) with a host")]
-    Malformed,
-    /// The host does not resolve.
-    #[error("the host does not resolve")]
-    Unresolvable,
-    /// A private, loopback or link-local address.
-    #[error("{0} is a private, loopback or link-local address; webhooks go to public addresses")]
-    Private(IpAddr),
-}
-
-fn private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| private(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Checks that `url` may receive webhooks: http(s), resolvable, and (unless allowed) not private.
-pub async fn check_target(url: &str, allow_private: bool) -> Result<(), TargetError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| TargetError::Malformed)?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(TargetError::Malformed);
-    }
-    let host = parsed.host_str().ok_or(TargetError::Malformed)?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<_> = tokio::net::lookup_host((host.trim_matches(|c| c == '[' || c == ']'), port))
-        .await
-        .map_err(|_| TargetError::Unresolvable)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(TargetError::Unresolvable);
-    }
-    if !allow_private && let Some(a) = addrs.iter().find(|a| private(a.ip())) {
-        return Err(TargetError::Private(a.ip()));
-    }
-    Ok(())
-}
+pub use crate::egress::{TargetError, check_target};
 
 /// Worker settings.
 #[derive(Clone, Copy, Debug)]
@@ -149,11 +95,7 @@ pub fn spawn(
     commits: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match crate::egress::webhook_client(settings.allow_private, Duration::from_secs(10)) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhook worker cannot start");
@@ -280,27 +222,6 @@ mod tests {
             ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
-    }
-
-    #[test]
-    fn private_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "169.254.1.1",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(private(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111"] {
-            assert!(!private(ip.parse().expect("ip")), "{ip}");
-        }
     }
 
     #[test]

@@ -200,7 +200,10 @@ fn expected(who: Who, category: Category, basis: BasisCase, reached: bool) -> bo
     let ngo_basis_holds = reached && matches!(basis, BasisCase::ConsentActive | BasisCase::ReportingDuty);
     match who {
         Who::Caseworker => true, // the municipality owns every item of this table
-        Who::MunicipalAuditor | Who::NgoAuditor => true,
+        // An auditor acts for its organisation: the municipality's sees what it holds, the NGO's
+        // only what was disclosed to the NGO while the basis holds — never the undisclosed rest.
+        Who::MunicipalAuditor => true,
+        Who::NgoAuditor => ngo_basis_holds,
         Who::Coordinator | Who::Integrator => ngo_basis_holds,
         Who::Brief => {
             // Only wishes and practicalities, and only while a consent naming the volunteers

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::CaseId;
 use brobyg_domain::case::Case;
+use brobyg_projections::case_view::{case_view, limited_to, visible_categories};
 use brobyg_projections::policy::{Access, Reader, access};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -95,7 +96,7 @@ pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> 
     require_auditor(caller)?;
     let loaded = load::<Case>(state, &id.to_string()).await?;
     let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
-    if loaded.version == 0 || access(&loaded.aggregate, &reader) != Access::Auditor {
+    if loaded.version == 0 || !matches!(access(&loaded.aggregate, &reader), Access::Auditor(_)) {
         return Err(Problem::not_found("case"));
     }
     Ok((loaded.aggregate, loaded.version))
@@ -170,7 +171,9 @@ pub struct AuditEvent {
     pub payload: serde_json::Value,
 }
 
-/// The full history of a case (auditors in scope; the read is logged).
+/// The history of a case with every event's metadata (auditors of a party; the read is logged).
+/// Personal values show where the auditor's organisation wrote or holds them; the other
+/// party's are withheld (`{"$withheld": true}`).
 #[utoipa::path(get, path = "/v1/audit/cases/{id}/events", tag = "audit",
     params(("id" = String, Path, description = "case id")),
     responses((status = 200, body = Vec<AuditEvent>), (status = 404, body = crate::api::problem::ProblemBody)),
@@ -183,7 +186,8 @@ pub async fn case_events(
 ) -> Result<Response, Problem> {
     let id: CaseId = parse_id(&id, "case")?;
     let (case, _) = load_for_auditor(&state, &caller, id).await?;
-    let categories = case.items.values().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
+    let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
+    let categories = visible_categories(&case, &reader, chrono::Utc::now());
     log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/events").await?;
     let loaded = load::<Case>(&state, &id.to_string()).await?;
     let events: Vec<AuditEvent> = loaded
@@ -210,11 +214,45 @@ pub async fn case_events(
                 bases,
                 hash: e.metadata.get("hash").cloned(),
                 traceparent: e.metadata.get("traceparent").cloned(),
-                payload: serde_json::to_value(&e.payload).unwrap_or_default(),
+                payload: {
+                    let mut payload = serde_json::to_value(&e.payload).unwrap_or_default();
+                    if !holds_personal_values(&e.payload, e.metadata.get("org").map(String::as_str), &caller.org) {
+                        withhold_personal_values(&mut payload);
+                    }
+                    payload
+                },
             }
         })
         .collect();
     Ok(json_response(StatusCode::OK, Default::default(), &events))
+}
+
+/// Whether the personal values of `event`, written by `writer`, are `org`'s: it wrote them, it
+/// holds them (a disclosure's copies, a concern report received), or it reported the concern.
+fn holds_personal_values(
+    event: &brobyg_domain::case::CaseEvent,
+    writer: Option<&str>,
+    org: &brobyg_domain::Org,
+) -> bool {
+    use brobyg_domain::personal::KeyHolder;
+    let reported_by = match event {
+        brobyg_domain::case::CaseEvent::ConcernReported { concern, .. } => Some(&concern.reporter_org),
+        _ => None,
+    };
+    writer == Some(org.as_str()) || event.key_holder() == Some(org) || reported_by == Some(org)
+}
+
+/// Replaces every personal value in a serialised event with `{"$withheld": true}`.
+fn withhold_personal_values(value: &mut serde_json::Value) {
+    use brobyg_domain::personal::PII_MARK;
+    match value {
+        serde_json::Value::Object(map) if map.len() == 1 && map.contains_key(PII_MARK) => {
+            *value = serde_json::json!({ "$withheld": true });
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(withhold_personal_values),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(withhold_personal_values),
+        _ => {}
+    }
 }
 
 /// Parameters of an as-of read.
@@ -229,7 +267,8 @@ pub struct StateParams {
     pub as_seen_by: Option<String>,
 }
 
-/// The case as it stood at `as_of`, in full or as one organisation could see it then (the
+/// The case as it stood at `as_of`, as the auditor's organisation could see it then, or as
+/// another party could see it then limited to what the auditor's organisation may see (the
 /// policy evaluated with the consents of that moment).
 #[utoipa::path(get, path = "/v1/audit/cases/{id}/state", tag = "audit",
     params(("id" = String, Path, description = "case id"), StateParams),
@@ -254,18 +293,21 @@ pub async fn case_state(
     if version == 0 {
         return Err(Problem::not_found("case at that moment"));
     }
-    let reader = match &params.as_seen_by {
-        None => Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor),
+    let auditor = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
+    let own = case_view(&then, version, &auditor, params.as_of)
+        .ok_or_else(|| Problem::not_found("case for that organisation at that moment"))?;
+    let view = match &params.as_seen_by {
+        None => own,
         Some(org) => {
             let org: brobyg_domain::Org =
                 org.parse().map_err(|e: brobyg_domain::InvalidOrg| Problem::invalid_request(e.to_string()))?;
             let role = brobyg_domain::Side::of(&org).working_role();
-            Reader::staff(org, role)
+            let party = case_view(&then, version, &Reader::staff(org, role), params.as_of)
+                .ok_or_else(|| Problem::not_found("case for that organisation at that moment"))?;
+            limited_to(party, &own)
         }
     };
-    let view = brobyg_projections::case_view::case_view(&then, version, &reader, params.as_of)
-        .ok_or_else(|| Problem::not_found("case for that organisation at that moment"))?;
-    let categories = brobyg_projections::case_view::visible_categories(&then, &reader, params.as_of);
+    let categories = view.items.iter().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
     log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/state").await?;
     Ok(json_response(StatusCode::OK, Default::default(), &view))
 }

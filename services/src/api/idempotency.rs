@@ -45,7 +45,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     hasher.update(&bytes);
     let hash = hex::encode(hasher.finalize());
     let (org, sub) = (caller.org.to_string(), caller.user.to_string());
-    match state.store.claim_idempotency_key(&org, &sub, &key, &hash).await {
+    let expired_before = chrono::Utc::now() - state.idempotency_ttl;
+    match state.store.claim_idempotency_key(&org, &sub, &key, &hash, expired_before).await {
         Err(e) => Problem::from(e).into_response(),
         Ok(KeyState::Mismatch) => Problem::idempotency_key_reused().into_response(),
         Ok(KeyState::InProgress) => {

@@ -104,10 +104,11 @@ pub async fn export_subject(
 ) -> Result<Response, Problem> {
     let (case_id, case, version) = subject_case(&state, &caller, &subject).await?;
     let now = Utc::now();
-    // Everything held, from every organisation: the view an auditor in scope has.
+    // Everything the caller's organisation holds about the subject, and what was disclosed to
+    // it: each organisation answers as the controller of its own records (DESIGN §4).
     let full = Reader::staff(caller.org.clone(), Role::Auditor);
     let held = case_view(&case, version, &full, now).ok_or_else(|| Problem::not_found("subject"))?;
-    let categories = case.items.values().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
+    let categories = held.items.iter().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
     log_read(
         &state,
         &caller,

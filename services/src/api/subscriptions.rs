@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use brobyg_domain::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,7 +17,7 @@ use crate::webhooks::{SECRET_PURPOSE, check_target, new_secret};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(subscribe)).routes(routes!(deliveries))
+    OpenApiRouter::new().routes(routes!(subscribe)).routes(routes!(delete_subscription)).routes(routes!(deliveries))
 }
 
 /// A new subscription.
@@ -89,6 +89,28 @@ pub async fn subscribe(
     Ok(json_response(StatusCode::CREATED, Default::default(), &view))
 }
 
+/// Delete a subscription of the caller's organisation (integrators): no more deliveries; its
+/// delivery log goes with it.
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "feed",
+    params(("id" = String, Path, description = "subscription id")),
+    responses((status = 204, description = "deleted"), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 404, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn delete_subscription(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
+    if state.store.delete_subscription(&id, caller.org.as_str()).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Problem::not_found("subscription"))
+    }
+}
+
 /// One delivery attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryView {
@@ -130,6 +152,9 @@ pub async fn deliveries(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
     let subs = state.store.subscriptions().await?;
     let sub = subs
         .into_iter()

@@ -71,6 +71,24 @@ impl Store {
         .map(drop)
     }
 
+    /// Deletes the subscription `id` of `org` with its delivery log; `false` if there is none.
+    pub async fn delete_subscription(&self, id: &str, org: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .run_statements(&[
+                Statement::new(
+                    "DELETE FROM webhook_deliveries WHERE subscription_id IN \
+                     (SELECT id FROM webhook_subscriptions WHERE id = $1 AND org = $2)",
+                    vec![id.into(), org.into()],
+                ),
+                Statement::new(
+                    "DELETE FROM webhook_subscriptions WHERE id = $1 AND org = $2",
+                    vec![id.into(), org.into()],
+                ),
+            ])
+            .await?;
+        Ok(deleted > 0)
+    }
+
     /// Every subscription (all organisations), for the delivery worker.
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         let rows = self
