@@ -200,6 +200,11 @@ pub enum AgreementError {
     /// The actor's organisation is not a party.
     #[error("organisation {0} is not a party to this agreement")]
     NotAParty(Org),
+    /// The actor's organisation drafts terms between two other organisations.
+    #[error(
+        "organisation {0} is not one of the two parties the terms name; an agreement is drafted by one of its parties"
+    )]
+    DraftsForOthers(Org),
     /// The actor's role may not act on agreements.
     #[error(
         "role {0} may not change partnership agreements: drafting, amending, approving and terminating are for each side's admin"
@@ -265,7 +270,7 @@ impl Agreement {
                 }
                 terms.validate()?;
                 if terms.side_of(&actor.org).is_none() {
-                    return Err(AgreementError::NotAParty(actor.org));
+                    return Err(AgreementError::DraftsForOthers(actor.org));
                 }
                 Ok(vec![AgreementEvent::AgreementDrafted { id, terms, by, org, at }])
             }

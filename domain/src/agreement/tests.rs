@@ -121,7 +121,7 @@ fn invalid_terms_are_refused_with_the_reason() {
     ));
     assert_eq!(
         run(&mut a, actor(other_ngo(), Role::Admin, when), AgreementAction::Draft { id: AGREEMENT, terms: terms() }),
-        Err(AgreementError::NotAParty(other_ngo()))
+        Err(AgreementError::DraftsForOthers(other_ngo()))
     );
 }
 

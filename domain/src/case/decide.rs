@@ -307,7 +307,8 @@ impl Case {
                 Ok(vec![CaseEvent::PersonalDataErased { reason, by: actor.user, at: actor.at }])
             }
             CaseAction::Redirect { reason } => {
-                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                // Redirection to municipal support is the municipality's decision (DESIGN §3).
+                self.municipality_caseworker(&actor, name)?;
                 not_final(state, name)?;
                 non_empty(&reason, "reason: a redirection needs a reason")?;
                 Ok(vec![CaseEvent::CaseRedirected { reason, by: actor.user, at: actor.at }])

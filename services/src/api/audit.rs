@@ -91,12 +91,16 @@ fn require_auditor(caller: &Caller) -> Result<(), Problem> {
     }
 }
 
-/// Loads a case for an auditor whose scope covers it, or 404.
+/// Loads a case of the caller's organisation for an auditor: 404 when the organisation is not a
+/// party (whatever the role), then 403 unless the caller is an auditor.
 pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
-    require_auditor(caller)?;
     let loaded = load::<Case>(state, &id.to_string()).await?;
+    if loaded.version == 0 || loaded.aggregate.side_of(&caller.org).is_none() {
+        return Err(Problem::not_found("case"));
+    }
+    require_auditor(caller)?;
     let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
-    if loaded.version == 0 || !matches!(access(&loaded.aggregate, &reader), Access::Auditor(_)) {
+    if !matches!(access(&loaded.aggregate, &reader), Access::Auditor(_)) {
         return Err(Problem::not_found("case"));
     }
     Ok((loaded.aggregate, loaded.version))

@@ -8,7 +8,7 @@ use axum::response::Response;
 use brobyg_domain::agreement::Agreement;
 use brobyg_domain::calendar::copenhagen_date;
 use brobyg_domain::case::{Case, CaseAction, CaseCommand};
-use brobyg_domain::{CaseId, Personal};
+use brobyg_domain::{CaseId, Parties, Personal};
 use brobyg_projections::case_view::is_party;
 use brobyg_projections::policy::Reader;
 use chrono::{NaiveDate, Utc};
@@ -127,11 +127,19 @@ pub fn reader(caller: &Caller) -> Reader {
     Reader::staff(caller.org.clone(), acting_role(caller))
 }
 
-/// Loads a case the caller is a party to, or 404.
+/// Loads a case of the caller's organisation: 404 when the organisation is not a party (the
+/// case does not exist for it, whatever the caller's role), 403 when it is but the caller's
+/// role reads no case content (an administrator).
 pub async fn load_case_for(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
     let loaded = load::<Case>(state, &id.to_string()).await?;
-    if loaded.version == 0 || !is_party(&loaded.aggregate, &reader(caller)) {
+    if loaded.version == 0 || !loaded.aggregate.admits(&caller.org) {
         return Err(Problem::not_found("case"));
+    }
+    if !is_party(&loaded.aggregate, &reader(caller)) {
+        return Err(Problem::forbidden(format!(
+            "role {} does not work with case content",
+            acting_role(caller).as_str()
+        )));
     }
     Ok((loaded.aggregate, loaded.version))
 }

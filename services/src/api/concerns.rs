@@ -196,6 +196,9 @@ pub async fn list_concerns(
     Auth(caller): Auth,
     super::Params(params): super::Params<ConcernParams>,
 ) -> Result<Response, Problem> {
+    if !matches!(caller.acting_role(), brobyg_domain::Role::Caseworker | brobyg_domain::Role::Coordinator) {
+        return Err(Problem::forbidden("concern lists are for caseworkers and coordinators"));
+    }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
     let overdue_only = params.overdue.unwrap_or(false);
     let rows = state.store.concern_summaries(&caller.org, overdue_only).await?;

@@ -70,7 +70,7 @@ impl DomainProblem for AgreementError {
             AlreadyExists => p(CONFLICT, "already-exists", "Already exists", self),
             NotFound => Problem::not_found("agreement"),
             NotAParty(org) if org == caller_org => Problem::not_found("agreement"),
-            NotAParty(_) => p(UNPROCESSABLE, "not-a-party", "Organisation is not a party", self),
+            NotAParty(_) | DraftsForOthers(_) => p(UNPROCESSABLE, "not-a-party", "Organisation is not a party", self),
             NotPermitted(_) => p(StatusCode::FORBIDDEN, "forbidden", "Forbidden", self),
             AlreadyApproved { .. } => p(CONFLICT, "already-done", "Already done", self),
             VersionConflict { .. } => p(CONFLICT, "version-conflict", "Version conflict", self),

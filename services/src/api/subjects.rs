@@ -26,9 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Finds the case of a subject (the young person's id) that the caller's municipality holds.
 async fn subject_case(state: &AppState, caller: &Caller, subject: &str) -> Result<(CaseId, Case, usize), Problem> {
-    if !(caller.has(Role::Caseworker) || caller.has(Role::Admin)) || !caller.org.is_municipality() {
-        return Err(Problem::forbidden("the municipality's caseworkers and administrators handle subject requests"));
-    }
     let _: PersonId = parse_id(subject, "subject")?;
     // The subject index is a view fed from the global order: give it a moment to catch up with
     // a case opened just now before saying no.
@@ -45,8 +42,14 @@ async fn subject_case(state: &AppState, caller: &Caller, subject: &str) -> Resul
     };
     let case_id: CaseId = parse_id(&case_id.ok_or_else(|| Problem::not_found("subject"))?, "subject")?;
     let loaded = load::<Case>(state, &case_id.to_string()).await?;
-    if loaded.aggregate.municipality.as_ref() != Some(&caller.org) {
+    // Whether the subject exists for the caller is answered before what the caller may do.
+    if !brobyg_domain::Parties::admits(&loaded.aggregate, &caller.org) {
         return Err(Problem::not_found("subject"));
+    }
+    if loaded.aggregate.municipality.as_ref() != Some(&caller.org)
+        || !(caller.has(Role::Caseworker) || caller.has(Role::Admin))
+    {
+        return Err(Problem::forbidden("the municipality's caseworkers and administrators handle subject requests"));
     }
     Ok((case_id, loaded.aggregate, loaded.version))
 }

@@ -101,6 +101,10 @@ pub async fn delete_subscription(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
+    let own = state.store.subscriptions().await?.into_iter().any(|s| s.id == id && s.org == caller.org.as_str());
+    if !own {
+        return Err(Problem::not_found("subscription"));
+    }
     if !caller.has(Role::Integrator) {
         return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
     }
@@ -152,14 +156,14 @@ pub async fn deliveries(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    if !caller.has(Role::Integrator) {
-        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
-    }
     let subs = state.store.subscriptions().await?;
     let sub = subs
         .into_iter()
         .find(|s| s.id == id && s.org == caller.org.as_str())
         .ok_or_else(|| Problem::not_found("subscription"))?;
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
     let log = state.store.deliveries(&id).await?;
     let body = DeliveryLog {
         subscription: id,

@@ -206,6 +206,8 @@ pub async fn register_volunteer(
     Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &body))
 }
 
+/// Loads a volunteer of the caller's NGO, or 404 (asked before the caller's role, so another
+/// organisation learns nothing of the volunteer).
 async fn load_own(state: &AppState, caller: &Caller, id: VolunteerId) -> Result<(Volunteer, usize), Problem> {
     let loaded = load::<Volunteer>(state, &id.to_string()).await?;
     if loaded.aggregate.ngo.as_ref() != Some(&caller.org) {
@@ -226,9 +228,9 @@ pub async fn record_vetting(
     Path(id): Path<String>,
     Body(body): Body<Vetting>,
 ) -> Result<Response, Problem> {
-    require_coordinator(&caller)?;
     let id: VolunteerId = parse_id(&id, "volunteer")?;
     load_own(&state, &caller, id).await?;
+    require_coordinator(&caller)?;
     let command = || VolunteerCommand {
         actor: actor(&caller),
         action: VolunteerAction::RecordVetting {
@@ -254,9 +256,9 @@ pub async fn change_status(
     Path(id): Path<String>,
     Body(body): Body<StatusChange>,
 ) -> Result<Response, Problem> {
-    require_coordinator(&caller)?;
     let id: VolunteerId = parse_id(&id, "volunteer")?;
     load_own(&state, &caller, id).await?;
+    require_coordinator(&caller)?;
     let action = match body.status {
         VolunteerStatus::Active => VolunteerAction::Resume,
         VolunteerStatus::Paused => VolunteerAction::Pause,
@@ -279,9 +281,9 @@ pub async fn get_volunteer(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    require_coordinator(&caller)?;
     let id: VolunteerId = parse_id(&id, "volunteer")?;
     let (volunteer, version) = load_own(&state, &caller, id).await?;
+    require_coordinator(&caller)?;
     let body = response(&volunteer, version).ok_or_else(|| Problem::not_found("volunteer"))?;
     Ok(json_response(StatusCode::OK, version_headers(version, None), &body))
 }

@@ -11,6 +11,15 @@ use crate::api::{DomainProblem, actor, execute, load, log_read};
 use brobyg_projections::case_view::{case_view, visible_categories};
 use brobyg_projections::matching;
 
+/// 403 unless the caller is a coordinator of the NGO the case is referred to.
+fn require_case_coordinator(case: &brobyg_domain::case::Case, caller: &crate::auth::Caller) -> Result<(), Problem> {
+    if caller.acting_role() == brobyg_domain::Role::Coordinator && case.ngo() == Some(&caller.org) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("matching is for the coordinator of the NGO the case is referred to"))
+    }
+}
+
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(match_volunteer)).routes(routes!(end_match)).routes(routes!(match_suggestions))
@@ -45,6 +54,7 @@ pub async fn match_volunteer(
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
     let (case, _) = load_case_for(&state, caller, id).await?;
+    require_case_coordinator(&case, caller)?;
     let volunteer_id = VolunteerId(body.volunteer);
     let volunteer = load::<Volunteer>(&state, &volunteer_id.to_string()).await?.aggregate;
     if volunteer.ngo.as_ref() != Some(&caller.org) {
@@ -113,9 +123,7 @@ pub async fn match_suggestions(
     CaseRead { caller, id }: CaseRead,
 ) -> Result<Response, Problem> {
     let (case, version) = load_case_for(&state, &caller, id).await?;
-    if case.ngo() != Some(&caller.org) {
-        return Err(Problem::forbidden("suggestions are for the NGO the case is referred to"));
-    }
+    require_case_coordinator(&case, &caller)?;
     let now = Utc::now();
     let view = case_view(&case, version, &reader(&caller), now).ok_or_else(|| Problem::not_found("case"))?;
     log_read(

@@ -233,7 +233,9 @@ pub async fn get_brief(
     // Whether the case exists for the caller is answered before what the caller may do with it.
     let (case, version) = load_case_for(&state, &caller, id).await?;
     let role = acting_role(&caller);
-    if !matches!(role, brobyg_domain::Role::Coordinator | brobyg_domain::Role::Integrator) {
+    if !matches!(role, brobyg_domain::Role::Coordinator | brobyg_domain::Role::Integrator)
+        || case.ngo() != Some(&caller.org)
+    {
         return Err(Problem::forbidden("the brief is for the NGO's coordinator or volunteer app"));
     }
     let brief_reader = Reader { org: caller.org.clone(), role: ReaderRole::VolunteerBrief };
