@@ -145,6 +145,8 @@ pub struct Verifier {
     last_refresh: Arc<Mutex<Option<Instant>>>,
     /// Held by the one request that fetches; others with unknown kids wait for its result.
     refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// Counts finished fetches, so that a request that waited for one uses its result.
+    fetches: Arc<std::sync::atomic::AtomicU64>,
     min_refresh_interval: Duration,
 }
 
@@ -163,6 +165,7 @@ impl Verifier {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
             last_refresh: Arc::new(Mutex::new(Some(Instant::now()))),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            fetches: Arc::default(),
             min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
         })
     }
@@ -215,9 +218,10 @@ impl Verifier {
             return None;
         }
         // One fetch at a time; the others wait here for its result instead of fetching too.
+        let seen = self.fetches.load(std::sync::atomic::Ordering::SeqCst);
         let _one = self.refreshing.lock().await;
-        if let Some(key) = find(&self.cached()) {
-            return Some(key); // refreshed by another request meanwhile
+        if self.fetches.load(std::sync::atomic::Ordering::SeqCst) != seen {
+            return find(&self.cached()); // a fetch finished while this request waited: its answer
         }
         {
             let Ok(mut last) = self.last_refresh.lock() else { return None };
@@ -226,7 +230,9 @@ impl Verifier {
             }
             *last = Some(Instant::now());
         }
-        match Self::fetch_from(&self.source, &self.client).await {
+        let fetched = Self::fetch_from(&self.source, &self.client).await;
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match fetched {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 if let Ok(mut cache) = self.keys.write() {
@@ -291,5 +297,121 @@ impl Verifier {
             return Err(AuthError::Invalid("empty sub".to_owned()));
         }
         Caller::new(UserId(claims.sub), org, roles).ok_or(AuthError::NoKnownRole)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::devkeys::DevKey;
+
+    #[derive(Clone)]
+    struct KeyServer {
+        jwks: serde_json::Value,
+        hits: Arc<AtomicUsize>,
+        delay_ms: Arc<AtomicU64>,
+        fail: Arc<AtomicBool>,
+    }
+
+    async fn serve_jwks(State(s): State<KeyServer>) -> axum::response::Response {
+        s.hits.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(s.delay_ms.load(Ordering::SeqCst))).await;
+        if s.fail.load(Ordering::SeqCst) {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        axum::Json(s.jwks.clone()).into_response()
+    }
+
+    /// A slow identity provider on a loopback port; returns its JWKS URL and its controls.
+    async fn key_server(key: &DevKey) -> (String, KeyServer) {
+        let server =
+            KeyServer { jwks: key.jwks(), hits: Arc::default(), delay_ms: Arc::default(), fail: Arc::default() };
+        let app = axum::Router::new().route("/jwks", axum::routing::get(serve_jwks)).with_state(server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/jwks"), server)
+    }
+
+    fn token(key: &DevKey) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({ "sub": "u", "org": "municipality:0746", "roles": ["caseworker"],
+                                         "iat": now, "exp": now + 300 });
+        key.mint(&claims).expect("mint")
+    }
+
+    fn keys() -> (DevKey, DevKey, tempfile::TempDir, tempfile::TempDir) {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        (DevKey::load_or_create(a.path()).expect("key"), DevKey::load_or_create(b.path()).expect("key"), a, b)
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_fetch_once_per_interval_and_known_kids_never_wait() {
+        let (known, unknown, _a, _b) = keys();
+        let (url, server) = key_server(&known).await;
+        let verifier =
+            Verifier::new(KeySource::Url(url)).await.expect("keys").with_min_refresh_interval(Duration::ZERO);
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        server.delay_ms.store(1500, Ordering::SeqCst);
+        // A storm of tokens with a kid the provider does not know, against a slow provider.
+        let storm: Vec<_> = (0..20)
+            .map(|_| {
+                let (v, t) = (verifier.clone(), token(&unknown));
+                tokio::spawn(async move { v.verify(&t).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A known kid is answered from the cache while the fetch hangs.
+        let started = Instant::now();
+        verifier.verify(&token(&known)).await.expect("known kid");
+        assert!(started.elapsed() < Duration::from_millis(500), "waited {:?}", started.elapsed());
+        for task in storm {
+            assert!(task.await.expect("join").is_err());
+        }
+        // Twenty requests, one fetch: the others waited for its answer.
+        assert_eq!(server.hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_also_waits_for_the_interval() {
+        let (known, unknown, _a, _b) = keys();
+        let (url, server) = key_server(&known).await;
+        let verifier =
+            Verifier::new(KeySource::Url(url)).await.expect("keys").with_min_refresh_interval(Duration::from_secs(60));
+        // Within the interval after the start-up fetch, an unknown kid fetches nothing.
+        assert!(verifier.verify(&token(&unknown)).await.is_err());
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        let verifier = verifier.with_min_refresh_interval(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        server.fail.store(true, Ordering::SeqCst);
+        assert!(verifier.verify(&token(&unknown)).await.is_err());
+        assert_eq!(server.hits.load(Ordering::SeqCst), 2, "one refresh after the interval");
+        for _ in 0..5 {
+            assert!(verifier.verify(&token(&unknown)).await.is_err());
+        }
+        assert_eq!(server.hits.load(Ordering::SeqCst), 2, "a failed fetch moves the refresh time too");
+        verifier.verify(&token(&known)).await.expect("known kids still verify");
+    }
+
+    #[tokio::test]
+    async fn a_token_without_a_known_role_is_refused() {
+        let (key, _, _a, _b) = keys();
+        let set: JwkSet = serde_json::from_value(key.jwks()).expect("jwks");
+        let verifier = Verifier::new(KeySource::Fixed(set)).await.expect("keys");
+        let now = chrono::Utc::now().timestamp();
+        for roles in [serde_json::json!([]), serde_json::json!(["volunteer"]), serde_json::Value::Null] {
+            let mut claims = serde_json::json!({ "sub": "u", "org": "municipality:0746", "exp": now + 300 });
+            if !roles.is_null() {
+                claims["roles"] = roles;
+            }
+            let token = key.mint(&claims).expect("mint");
+            assert!(matches!(verifier.verify(&token).await, Err(AuthError::NoKnownRole)), "{claims}");
+        }
     }
 }

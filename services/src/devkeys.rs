@@ -144,7 +144,7 @@ impl DevKey {
     }
 
     /// Signs `claims` as an EdDSA JWT.
-    pub fn mint(&self, claims: &Claims) -> Result<String, DevKeyError> {
+    pub fn mint(&self, claims: &impl Serialize) -> Result<String, DevKeyError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.der()))?)

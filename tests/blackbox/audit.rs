@@ -47,7 +47,7 @@ async fn pause() {
 
 /// Runs raw SQL on the app's database with the append-only guards lifted, as an attacker with
 /// database access would.
-async fn tamper(app: &TestApp, db: &TestDb, statements: &[String]) {
+pub(crate) async fn tamper(app: &TestApp, db: &TestDb, statements: &[String]) {
     let url = app.database_url(db);
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(&url).await.expect("connect");
@@ -72,7 +72,7 @@ async fn tamper(app: &TestApp, db: &TestDb, statements: &[String]) {
     }
 }
 
-fn is_postgres(db: &TestDb) -> bool {
+pub(crate) fn is_postgres(db: &TestDb) -> bool {
     db.url.starts_with("postgres")
 }
 

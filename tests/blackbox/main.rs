@@ -14,3 +14,4 @@ mod policy;
 mod privacy;
 mod service;
 mod store;
+mod trust;

@@ -363,7 +363,9 @@ impl Store {
     {
         let mut context = sql::with_repo!(self, repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
         let current = context.current_sequence;
-        if current > 0 && !admit(&context.aggregate) {
+        // A record of another organisation, and one that does not exist when the caller names
+        // a version of it, answer alike: before any version is compared.
+        if (current > 0 && !admit(&context.aggregate)) || (current == 0 && expected_version.is_some()) {
             return Err(CommandError::NotVisible);
         }
         if let Some(expected) = expected_version
