@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -11,7 +13,8 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::limits::WORKER_PAGE;
-use crate::store::chain::{GENESIS, event_hash, feed_hash};
+use crate::mirror::Mirror;
+use crate::store::chain::{CHAIN_VERSION_KEY, Chained, GENESIS, feed_hash, stored_event_hash};
 use crate::store::{AuditCheckpoint, Cursor, Store, StoreError};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
@@ -57,12 +60,45 @@ impl AuditKey {
     }
 }
 
-/// The checkpointer as a [`Worker`]: signs what is new, then rests.
+/// The public keys whose signatures on checkpoints are trusted: the configured signing key and
+/// older keys listed for rotation — never a key found in the database.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedKeys(Vec<VerifyingKey>);
+
+impl TrustedKeys {
+    /// The signing key's public key and the hex public keys in `older` (comma-separated).
+    pub fn new(key: &AuditKey, older: Option<&str>) -> Result<Self, String> {
+        let mut keys = vec![key.0.verifying_key()];
+        for hex_key in older.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let bytes: [u8; 32] = hex::decode(hex_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("BROBYG_AUDIT_PUBLIC_KEYS: {hex_key:?} is not 64 hex digits"))?;
+            keys.push(VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))?);
+        }
+        Ok(Self(keys))
+    }
+
+    fn find(&self, public_hex: &str) -> Option<&VerifyingKey> {
+        self.0.iter().find(|k| hex::encode(k.to_bytes()) == public_hex)
+    }
+}
+
+/// The checkpointer as a [`Worker`]: signs what is new, mirrors it, then rests. It never starts
+/// over: when the store holds fewer checkpoints than it (or the mirror) knows were signed, it
+/// raises the alarm and signs nothing.
 struct Checkpointer {
     store: Store,
     key: AuditKey,
     every_events: i64,
+    mirror: Option<Mirror>,
+    /// The last checkpoint this process knows was signed: (events covered, signature).
+    known: Option<(i64, String)>,
+    alarm: Arc<AtomicBool>,
 }
+
+/// Raised while signed checkpoints are missing from the store (shown by `/readyz`).
+pub type CheckpointAlarm = Arc<AtomicBool>;
 
 impl Worker for Checkpointer {
     fn name(&self) -> &'static str {
@@ -70,31 +106,76 @@ impl Worker for Checkpointer {
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
-        checkpoint_once(&self.store, &self.key, self.every_events).await?;
+        let stored = self.store.checkpoints().await?;
+        let mirrored = match &self.mirror {
+            Some(m) => m.read()?,
+            None => Vec::new(),
+        };
+        let expected = [self.known.clone(), mirrored.last().map(|c| (c.event_count, c.signature.clone()))]
+            .into_iter()
+            .flatten()
+            .max_by_key(|(count, _)| *count);
+        if let Some((count, signature)) = &expected
+            && !stored.iter().any(|c| &c.signature == signature)
+        {
+            self.alarm.store(true, Ordering::SeqCst);
+            metrics::gauge!("audit_checkpoints_missing").set(1.0);
+            return Err(format!(
+                "the store lacks the signed checkpoint over {count} events: checkpoints were removed; \
+                 nothing is signed until an operator has verified the store"
+            )
+            .into());
+        }
+        // Catch the mirror up with what the store holds (a mirror write that failed earlier).
+        if let Some(mirror) = &self.mirror {
+            let mirrored_count = mirrored.last().map_or(0, |c| c.event_count);
+            for c in stored.iter().filter(|c| c.event_count > mirrored_count) {
+                mirror.append(c)?;
+            }
+        }
+        for c in checkpoint_once(&self.store, &self.key, self.every_events).await? {
+            if let Some(mirror) = &self.mirror {
+                mirror.append(&c)?;
+            }
+            self.known = Some((c.event_count, c.signature));
+        }
+        if self.known.is_none() {
+            self.known = stored.last().map(|c| (c.event_count, c.signature.clone()));
+        }
+        self.alarm.store(false, Ordering::SeqCst);
+        metrics::gauge!("audit_checkpoints_missing").set(0.0);
         Ok(Outcome::Idle)
     }
 }
 
-/// Signs checkpoints every `every` (and every `every_events` events) until `stop` turns true.
+/// Signs checkpoints every `every` (and every `every_events` events), appending each to `mirror`,
+/// until `stop` turns true; raises `alarm` while signed checkpoints are missing from the store.
 pub fn spawn_checkpointer(
     store: Store,
     key: AuditKey,
     every_events: i64,
     every: Duration,
+    mirror: Option<Mirror>,
+    alarm: CheckpointAlarm,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    worker::spawn(Checkpointer { store, key, every_events }, Pacing::idle(every), Wake::never(), stop)
+    let checkpointer = Checkpointer { store, key, every_events, mirror, known: None, alarm };
+    worker::spawn(checkpointer, Pacing::idle(every), Wake::never(), stop)
 }
 
 /// Follows the feed from the last checkpoint and signs checkpoints every `every_events` events
-/// and at the head. Returns how many it signed.
-pub async fn checkpoint_once(store: &Store, key: &AuditKey, every_events: i64) -> Result<usize, StoreError> {
+/// and at the head. Returns the checkpoints it signed.
+pub async fn checkpoint_once(
+    store: &Store,
+    key: &AuditKey,
+    every_events: i64,
+) -> Result<Vec<AuditCheckpoint>, StoreError> {
     let last = store.checkpoints().await?.pop();
     let (mut cursor, mut count, mut running) = match last {
         Some(c) => (c.position, c.event_count, c.feed_hash),
         None => (Cursor::START, 0, GENESIS.to_owned()),
     };
-    let mut signed = 0;
+    let mut signed = Vec::new();
     let mut since = 0;
     loop {
         let page = store.read_feed(cursor, WORKER_PAGE).await?;
@@ -108,15 +189,17 @@ pub async fn checkpoint_once(store: &Store, key: &AuditKey, every_events: i64) -
             since += 1;
             cursor = e.cursor;
             if since >= every_events {
-                store.add_checkpoint(&key.sign(cursor, count, running.clone())).await?;
-                signed += 1;
+                let c = key.sign(cursor, count, running.clone());
+                store.add_checkpoint(&c).await?;
+                signed.push(c);
                 since = 0;
             }
         }
     }
     if since > 0 {
-        store.add_checkpoint(&key.sign(cursor, count, running)).await?;
-        signed += 1;
+        let c = key.sign(cursor, count, running);
+        store.add_checkpoint(&c).await?;
+        signed.push(c);
     }
     Ok(signed)
 }
@@ -166,16 +249,25 @@ impl VerifyReport {
     }
 }
 
-fn check_signature(c: &AuditCheckpoint) -> bool {
-    let Ok(key_bytes) = hex::decode(&c.public_key) else { return false };
-    let Ok(sig_bytes) = hex::decode(&c.signature) else { return false };
-    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(key_bytes.as_slice()), <[u8; 64]>::try_from(sig_bytes.as_slice()))
-    else {
-        return false;
-    };
-    let Ok(key) = VerifyingKey::from_bytes(&key) else { return false };
+/// Whether `c` carries a valid signature by one of the `trusted` keys (the key named in the row
+/// only selects which; it is never trusted for being there).
+fn check_signature(c: &AuditCheckpoint, trusted: &TrustedKeys) -> Result<(), &'static str> {
+    let key = trusted.find(&c.public_key).ok_or("is not signed by a configured key")?;
+    let sig: [u8; 64] =
+        hex::decode(&c.signature).ok().and_then(|b| b.try_into().ok()).ok_or("has a malformed signature")?;
     let message = AuditCheckpoint::message(&c.position, c.event_count, &c.feed_hash, &c.signed_at);
-    key.verify(message.as_bytes(), &Signature::from_bytes(&sig)).is_ok()
+    key.verify(message.as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| "has a bad signature")
+}
+
+/// What a verification checks against.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// The records reported on.
+    pub scope: Scope,
+    /// The keys whose checkpoint signatures count.
+    pub trusted: TrustedKeys,
+    /// The checkpoints mirrored outside the database, if any.
+    pub mirrored: Vec<AuditCheckpoint>,
 }
 
 /// Which records a verification reports on.
@@ -197,31 +289,46 @@ impl Scope {
     }
 }
 
-/// Recomputes every chain and checkpoint. `progress` is told how many events were checked.
-pub async fn verify(store: &Store, progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
-    verify_in(store, &Scope::Everything, progress).await
-}
-
-/// Recomputes every chain and checkpoint, reporting on the records in `scope`.
-pub async fn verify_in(
+/// Recomputes every chain and checkpoint — those in the store and those mirrored outside it —
+/// in one pass over the feed, holding only the chain heads and the checkpoints in memory;
+/// `progress` is told how many events were checked.
+pub async fn verify(
     store: &Store,
-    scope: &Scope,
+    options: &VerifyOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, StoreError> {
+    let scope = &options.scope;
     let mut report = VerifyReport::default();
-    let checkpoints = store.checkpoints().await?;
+    let stored = store.checkpoints().await?;
+    for c in options.mirrored.iter().filter(|m| !stored.iter().any(|s| s.signature == m.signature)) {
+        report.add(Finding {
+            aggregate_type: None,
+            aggregate_id: None,
+            sequence: None,
+            problem: format!(
+                "the signed checkpoint over {} events (at {}) in the mirror is missing from the store",
+                c.event_count, c.position
+            ),
+        });
+    }
+    let only_mirrored: Vec<AuditCheckpoint> =
+        options.mirrored.iter().filter(|m| !stored.iter().any(|s| s.signature == m.signature)).cloned().collect();
+    let mut checkpoints = stored;
+    checkpoints.extend(only_mirrored);
+    checkpoints.sort_by_key(|c| (c.event_count, c.position));
     for c in &checkpoints {
-        if !check_signature(c) {
+        if let Err(why) = check_signature(c, &options.trusted) {
             report.add(Finding {
                 aggregate_type: None,
                 aggregate_id: None,
                 sequence: None,
-                problem: format!("checkpoint at {} has a bad signature", c.position),
+                problem: format!("the checkpoint at {} {why}", c.position),
             });
         }
     }
     let mut pending = checkpoints.iter().peekable();
     let mut last: HashMap<(String, String), (i64, String)> = HashMap::new();
+    let mut upgraded: HashSet<(String, String)> = HashSet::new();
     let mut running = GENESIS.to_owned();
     let mut count: i64 = 0;
     let mut cursor = Cursor::START;
@@ -258,15 +365,24 @@ pub async fn verify_in(
                 found
                     .push(named(format!("sequence jumps from {last_sequence} to {}: an event is missing", e.sequence)));
             }
-            let actual = event_hash(
+            let actual = stored_event_hash(
                 &prev,
-                &e.aggregate_type,
-                &e.aggregate_id,
-                u64::try_from(e.sequence).unwrap_or(0),
-                &e.event_type,
-                &e.event_version,
-                &e.payload,
+                Chained {
+                    aggregate_type: &e.aggregate_type,
+                    aggregate_id: &e.aggregate_id,
+                    sequence: u64::try_from(e.sequence).unwrap_or(0),
+                    event_type: &e.event_type,
+                    event_version: &e.event_version,
+                    payload: &e.payload,
+                    metadata: &e.metadata,
+                },
             );
+            let versioned = e.metadata[CHAIN_VERSION_KEY].is_string();
+            if versioned {
+                upgraded.insert(key.clone());
+            } else if upgraded.contains(&key) {
+                found.push(named("the event lacks the metadata hash its chain had before: a downgrade".into()));
+            }
             match e.metadata["hash"].as_str() {
                 None => found.push(named("the event carries no chain hash".into())),
                 Some(stored) if stored != actual => {

@@ -162,6 +162,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .map_or(0, |(_, l)| l);
         Ok::<_, crate::store::StoreError>((current, lag))
     };
+    if state.checkpoint_alarm.load(std::sync::atomic::Ordering::SeqCst) {
+        return Problem::not_ready(
+            "signed checkpoints are missing from the store: verify it (brobyg audit verify) before anything is signed again",
+        )
+        .into_response();
+    }
     match checks.await {
         Ok((true, lag)) if lag > state.ready_max_lag_events => {
             Problem::not_ready(format!("the list views are {lag} events behind the feed")).into_response()

@@ -13,6 +13,7 @@ pub mod egress;
 pub mod feed;
 pub mod http;
 pub mod limits;
+pub mod mirror;
 pub mod nats;
 pub mod retention;
 pub mod settings;
@@ -74,6 +75,12 @@ pub enum StartError {
         "the key-encryption key does not match the one this database was sealed with; refusing to start rather than serve garbage (check BROBYG_KEK_FILE)"
     )]
     WrongKek,
+    /// The trusted checkpoint keys are malformed.
+    #[error("{0}")]
+    AuditKeys(String),
+    /// The checkpoint mirror could not be opened.
+    #[error(transparent)]
+    Mirror(#[from] mirror::MirrorError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -107,6 +114,12 @@ pub struct AppState {
     pub ready_max_lag_events: i64,
     /// How long an answer to an `Idempotency-Key` is kept.
     pub idempotency_ttl: chrono::TimeDelta,
+    /// The keys whose checkpoint signatures the verifier trusts.
+    pub audit_keys: audit::TrustedKeys,
+    /// The checkpoint mirror outside the database, if configured.
+    pub checkpoint_mirror: Option<mirror::Mirror>,
+    /// Raised while signed checkpoints are missing from the store.
+    pub checkpoint_alarm: audit::CheckpointAlarm,
 }
 
 /// The service, bound and ready to serve.
@@ -174,6 +187,13 @@ impl Application {
             retention::spawn_answer_expiry(store.clone(), idempotency_ttl, stop_workers.subscribe()),
         );
         let audit_key = load_audit_key(settings)?;
+        let audit_keys = audit::TrustedKeys::new(&audit_key, settings.audit_public_keys.as_deref())
+            .map_err(StartError::AuditKeys)?;
+        let checkpoint_mirror = open_mirror(settings)?;
+        if checkpoint_mirror.is_none() && !settings.is_embedded() {
+            tracing::warn!("no BROBYG_CHECKPOINT_MIRROR: signed checkpoints stay in the database only");
+        }
+        let checkpoint_alarm = audit::CheckpointAlarm::default();
         workers.add(
             "checkpointer",
             audit::spawn_checkpointer(
@@ -181,6 +201,8 @@ impl Application {
                 audit_key,
                 settings.checkpoint_every_events.max(1),
                 std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
+                checkpoint_mirror.clone(),
+                checkpoint_alarm.clone(),
                 stop_workers.subscribe(),
             ),
         );
@@ -197,6 +219,9 @@ impl Application {
                 webhooks: webhook_settings,
                 ready_max_lag_events: settings.ready_max_lag_events,
                 idempotency_ttl,
+                audit_keys,
+                checkpoint_mirror,
+                checkpoint_alarm,
             },
             stop_workers,
             workers,
@@ -281,6 +306,32 @@ pub async fn open_sealed_store(settings: &Settings) -> Result<Store, StartError>
         tracing::warn!("database migrations are not current: run `brobyg migrate`");
     }
     Ok(store)
+}
+
+/// The checkpoint mirror, when `BROBYG_CHECKPOINT_MIRROR` names one.
+pub fn open_mirror(settings: &Settings) -> Result<Option<mirror::Mirror>, StartError> {
+    Ok(settings.checkpoint_mirror.as_deref().map(mirror::Mirror::open).transpose()?)
+}
+
+/// What `brobyg audit verify` and `GET /v1/audit/verify` check against: the configured keys and
+/// the mirror (or the mirror file `checkpoints`, when given).
+pub fn verify_options(
+    settings: &Settings,
+    scope: audit::Scope,
+    checkpoints: Option<&std::path::Path>,
+) -> Result<audit::VerifyOptions, StartError> {
+    let key = load_audit_key(settings)?;
+    let trusted =
+        audit::TrustedKeys::new(&key, settings.audit_public_keys.as_deref()).map_err(StartError::AuditKeys)?;
+    let mirror = match checkpoints {
+        Some(path) => Some(mirror::Mirror::open(path)?),
+        None => open_mirror(settings)?,
+    };
+    let mirrored = match mirror {
+        Some(m) => m.read()?,
+        None => Vec::new(),
+    };
+    Ok(audit::VerifyOptions { scope, trusted, mirrored })
 }
 
 /// The checkpoint signing key: `BROBYG_AUDIT_KEY_FILE`, or generated in the data folder.

@@ -69,7 +69,12 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AuditAction {
     /// Recompute every hash chain and signed checkpoint; name the first bad case and event.
-    Verify,
+    Verify {
+        /// The mirrored checkpoints to check the store against: a `checkpoints.jsonl` file or
+        /// its directory (default: `BROBYG_CHECKPOINT_MIRROR`).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,14 +155,21 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             )?;
             store.close().await;
         }
-        Command::Audit { action: AuditAction::Verify } => {
+        Command::Audit { action: AuditAction::Verify { checkpoints } } => {
             let store = open_store(&settings).await?;
             let total = store.event_count().await?;
             let bar = indicatif::ProgressBar::new(total).with_style(
                 indicatif::ProgressStyle::with_template("{spinner} verifying {pos}/{len} events [{bar:40}] eta {eta}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let report = brobyg::audit::verify(&store, |n| bar.set_position(n.min(total))).await?;
+            let options = brobyg::verify_options(&settings, brobyg::audit::Scope::Everything, checkpoints.as_deref())?;
+            if options.mirrored.is_empty() {
+                writeln!(
+                    std::io::stderr(),
+                    "note: no mirrored checkpoints (BROBYG_CHECKPOINT_MIRROR or --checkpoints); checking the store's own"
+                )?;
+            }
+            let report = brobyg::audit::verify(&store, &options, |n| bar.set_position(n.min(total))).await?;
             bar.finish_and_clear();
             store.close().await;
             let mut out = std::io::stdout().lock();

@@ -75,6 +75,14 @@ pub struct Settings {
     /// (`BROBYG_AUDIT_KEY_FILE`); unset: generated in the data folder.
     #[serde(default)]
     pub audit_key_file: Option<PathBuf>,
+    /// Older checkpoint public keys still trusted after a rotation, hex, comma-separated
+    /// (`BROBYG_AUDIT_PUBLIC_KEYS`); the current key's public key is always trusted.
+    #[serde(default)]
+    pub audit_public_keys: Option<String>,
+    /// A directory outside the database where every signed checkpoint is appended
+    /// (`BROBYG_CHECKPOINT_MIRROR`), read back by `brobyg audit verify`.
+    #[serde(default)]
+    pub checkpoint_mirror: Option<PathBuf>,
     /// Sign a checkpoint every this many events (`BROBYG_CHECKPOINT_EVERY_EVENTS`)…
     pub checkpoint_every_events: i64,
     /// …or every this many seconds when fewer arrived (`BROBYG_CHECKPOINT_EVERY_SECONDS`).
@@ -177,6 +185,8 @@ impl Settings {
             municipal_retention_days: d.municipal_retention_days,
             retention_interval_minutes: d.retention_interval_minutes,
             audit_key_file: None,
+            audit_public_keys: None,
+            checkpoint_mirror: None,
             checkpoint_every_events: d.checkpoint_every_events,
             checkpoint_every_seconds: d.checkpoint_every_seconds,
             webhook_allow_private: false,

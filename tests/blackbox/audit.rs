@@ -13,6 +13,9 @@ crate::on_both_backends!(
     two_swapped_events_are_found_and_named,
     a_truncated_feed_is_found_by_the_signed_checkpoint,
     the_chain_still_verifies_after_erasure,
+    a_forged_organisation_in_the_metadata_is_found_and_named,
+    a_deleted_tail_with_its_feed_rows_and_checkpoints_is_found_by_the_mirror,
+    a_checkpoint_signed_with_another_key_is_refused,
 );
 
 fn auditor(app: &TestApp) -> String {
@@ -226,7 +229,7 @@ async fn a_truncated_feed_is_found_by_the_signed_checkpoint(db: &TestDb) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(brobyg::audit::checkpoint_once(&store, &key, 1_000_000).await.expect("checkpoint") >= 1);
+    assert!(!brobyg::audit::checkpoint_once(&store, &key, 1_000_000).await.expect("checkpoint").is_empty());
     let checkpoints = app.get("/v1/audit/checkpoints", &auditor(&app)).await.ok().body;
     let last = checkpoints.as_array().and_then(|a| a.last()).cloned().expect("a checkpoint");
     assert_eq!(last["event_count"].as_u64(), Some(total));
@@ -259,4 +262,102 @@ async fn the_chain_still_verifies_after_erasure(db: &TestDb) {
     let report = verify(&app).await;
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["events"].as_u64().unwrap_or(0) >= 4);
+}
+
+async fn a_forged_organisation_in_the_metadata_is_found_and_named(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let case = case_with_history(&app, db).await;
+    assert_eq!(verify(&app).await["ok"], true);
+    // An administrator makes the municipality's second event look like the NGO coordinator's.
+    let forge = if is_postgres(db) {
+        format!(
+            "UPDATE events SET metadata = replace(replace(metadata::text, '\"municipality:0746\"', '\"ngo:kfum-sa\"'), \
+             '\"caseworker\"', '\"coordinator\"')::json WHERE aggregate_id = '{case}' AND sequence = 2"
+        )
+    } else {
+        format!(
+            "UPDATE events SET metadata = replace(replace(metadata, '\"municipality:0746\"', '\"ngo:kfum-sa\"'), \
+             '\"caseworker\"', '\"coordinator\"') WHERE aggregate_id = '{case}' AND sequence = 2"
+        )
+    };
+    tamper(&app, db, &[forge]).await;
+    let history = app.get(&format!("/v1/audit/cases/{case}/events"), &auditor(&app)).await.ok().body;
+    assert_eq!(history[1]["organisation"], "ngo:kfum-sa", "the forgery is in place: {history}");
+    let report = verify(&app).await;
+    named(&report, &case, 2);
+    assert!(report["first_problem"]["problem"].as_str().unwrap_or("").contains("chain hash"), "{report}");
+}
+
+/// Settings for a verification as `brobyg audit verify` makes it, on the app's data folder.
+fn cli_options(app: &TestApp, db: &TestDb, mirror: &std::path::Path) -> brobyg::audit::VerifyOptions {
+    let settings = db.settings(app.data_dir());
+    brobyg::verify_options(&settings, brobyg::audit::Scope::Everything, Some(mirror)).expect("options")
+}
+
+async fn a_deleted_tail_with_its_feed_rows_and_checkpoints_is_found_by_the_mirror(db: &TestDb) {
+    let mirror = tempfile::tempdir().expect("mirror");
+    let mirror_dir = mirror.path().to_owned();
+    let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| {
+        s.checkpoint_mirror = Some(mirror_dir.clone());
+        s.checkpoint_every_seconds = 1;
+    })
+    .await;
+    let agreement = app.approved_agreement().await;
+    let case = app.referred_case(&agreement).await.0;
+    let concern = json!({ "grounds": ["neglect"], "text": "Came to the club hungry", "observed_on": "2026-11-01" });
+    app.post(&format!("/v1/cases/{case}/concerns"), &app.coordinator(), concern).await.ok();
+    feed_complete(&app, db).await;
+    // Wait until the checkpointer has signed and mirrored the head.
+    let store = brobyg::store::Store::connect(&app.database_url(db), 1).await.expect("store");
+    let total = store.event_count().await.expect("count") as i64;
+    let file = brobyg::mirror::Mirror::open(&mirror_dir).expect("mirror");
+    for _ in 0..100 {
+        if file.read().expect("read").last().is_some_and(|c| c.event_count == total) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(file.read().expect("read").last().map(|c| c.event_count), Some(total), "the head is mirrored");
+    assert!(brobyg::audit::verify(&store, &cli_options(&app, db, &mirror_dir), |_| {}).await.expect("verify").ok);
+    // Remove the concern report, its feed row, and every checkpoint that signed it.
+    let mut statements = vec![
+        format!("DELETE FROM events WHERE aggregate_id = '{case}' AND event_type = 'concern_reported'"),
+        "DELETE FROM audit_checkpoints".to_owned(),
+    ];
+    if !is_postgres(db) {
+        statements.insert(1, format!("DELETE FROM event_feed WHERE aggregate_id = '{case}' AND sequence = 8"));
+    }
+    tamper(&app, db, &statements).await;
+    let report = brobyg::audit::verify(&store, &cli_options(&app, db, &mirror_dir), |_| {}).await.expect("verify");
+    assert!(!report.ok, "{report:?}");
+    let problems: Vec<&str> = report.problems.iter().map(|p| p.problem.as_str()).collect();
+    assert!(problems.iter().any(|p| p.contains("mirror is missing from the store")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("feed ends before") || p.contains("signed")), "{problems:?}");
+    // The service does not sign the tampered feed: it raises the alarm instead.
+    let mut ready = 200;
+    for _ in 0..50 {
+        ready = app.client.get(format!("{}/readyz", app.base)).send().await.expect("readyz").status().as_u16();
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 503, "readiness shows the alarm");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(store.checkpoints().await.expect("checkpoints").is_empty(), "nothing was signed over the tampered feed");
+    store.close().await;
+}
+
+async fn a_checkpoint_signed_with_another_key_is_refused(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    case_with_history(&app, db).await;
+    let store = brobyg::store::Store::connect(&app.database_url(db), 1).await.expect("store");
+    let other = tempfile::tempdir().expect("dir");
+    let forger = brobyg::audit::AuditKey::load_or_generate(&other.path().join("key.hex")).expect("key");
+    // A validly signed checkpoint, by a key nobody configured, over whatever the feed holds now.
+    brobyg::audit::checkpoint_once(&store, &forger, 1_000_000).await.expect("forged checkpoint");
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report.to_string().contains("is not signed by a configured key"), "{report}");
+    store.close().await;
 }

@@ -369,6 +369,11 @@ pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result
     let head = state.store.feed_head().await?;
     state.views.wait_for(head, crate::limits::MIN_POSITION_WAIT).await;
     let scope = crate::audit::Scope::Cases(state.store.cases_of(&caller.org).await?.into_iter().collect());
-    let report = crate::audit::verify_in(&state.store, &scope, |_| {}).await?;
+    let mirrored = match &state.checkpoint_mirror {
+        Some(m) => m.read().map_err(|e| Problem::internal(&e))?,
+        None => Vec::new(),
+    };
+    let options = crate::audit::VerifyOptions { scope, trusted: state.audit_keys.clone(), mirrored };
+    let report = crate::audit::verify(&state.store, &options, |_| {}).await?;
     Ok(json_response(StatusCode::OK, Default::default(), &report))
 }

@@ -1,6 +1,16 @@
 //! Tamper evidence: each event's metadata carries `hash = SHA-256(prev_hash ‖ canonical bytes of
 //! the sealed event)`, chained per aggregate. The ciphertext is hashed, never the plaintext, so
 //! erasure (destroying keys) does not break verification.
+//!
+//! Two versions of the canonical bytes exist, named by the metadata's `chain_version`:
+//! - `1` (events written before it existed, which carry no `chain_version`): aggregate, sequence,
+//!   event type and version, and the sealed payload;
+//! - `2` (every event written now): the same and the whole metadata except the hash itself —
+//!   actor, organisation, role, correlation, causation and command ids, trace context — so a
+//!   rewritten organisation or role no longer verifies.
+//!
+//! Events already stored keep verifying under their version; once an aggregate has a version-2
+//! event, a later one without it is a finding (a downgrade).
 
 use cqrs_es::persist::SerializedEvent;
 use serde_json::Value;
@@ -43,7 +53,63 @@ pub fn canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// The chain hash of one sealed event.
+/// The metadata key naming the canonical encoding an event's hash covers.
+pub const CHAIN_VERSION_KEY: &str = "chain_version";
+/// The encoding new events are hashed with.
+pub const CHAIN_VERSION: &str = "2";
+
+/// What a chain hash covers of one stored event.
+#[derive(Clone, Copy, Debug)]
+pub struct Chained<'a> {
+    /// The aggregate type.
+    pub aggregate_type: &'a str,
+    /// The aggregate id.
+    pub aggregate_id: &'a str,
+    /// The sequence in the aggregate.
+    pub sequence: u64,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The payload version.
+    pub event_version: &'a str,
+    /// The sealed payload.
+    pub payload: &'a Value,
+    /// The metadata (its `hash` is left out).
+    pub metadata: &'a Value,
+}
+
+/// The chain hash of one sealed event, under the encoding its metadata names.
+#[must_use]
+pub fn stored_event_hash(prev: &str, e: Chained<'_>) -> String {
+    let Chained { aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata } = e;
+    match metadata[CHAIN_VERSION_KEY].as_str() {
+        None => event_hash(prev, aggregate_type, aggregate_id, sequence, event_type, event_version, payload),
+        Some(_) => {
+            let mut covered = metadata.clone();
+            if let Value::Object(map) = &mut covered {
+                map.remove("hash");
+            }
+            let mut bytes = Vec::with_capacity(512);
+            canonical(
+                &serde_json::json!({
+                    "aggregate_type": aggregate_type,
+                    "aggregate_id": aggregate_id,
+                    "sequence": sequence,
+                    "event_type": event_type,
+                    "event_version": event_version,
+                    "payload": payload,
+                    "metadata": covered,
+                }),
+                &mut bytes,
+            );
+            let mut hasher = Sha256::new();
+            hasher.update(prev.as_bytes());
+            hasher.update(&bytes);
+            hex::encode(hasher.finalize())
+        }
+    }
+}
+
+/// The chain hash of one sealed event under encoding 1 (payload only).
 #[must_use]
 pub fn event_hash(
     prev: &str,
@@ -114,14 +180,21 @@ impl Store {
                 .unwrap_or_else(|| GENESIS.to_owned())
         };
         for e in events.iter_mut() {
-            let hash = event_hash(
+            if let Value::Object(meta) = &mut e.metadata {
+                meta.remove("hash");
+                meta.insert(CHAIN_VERSION_KEY.into(), Value::String(CHAIN_VERSION.into()));
+            }
+            let hash = stored_event_hash(
                 &prev,
-                &e.aggregate_type,
-                &e.aggregate_id,
-                e.sequence as u64,
-                &e.event_type,
-                &e.event_version,
-                &e.payload,
+                Chained {
+                    aggregate_type: &e.aggregate_type,
+                    aggregate_id: &e.aggregate_id,
+                    sequence: e.sequence as u64,
+                    event_type: &e.event_type,
+                    event_version: &e.event_version,
+                    payload: &e.payload,
+                    metadata: &e.metadata,
+                },
             );
             if let Value::Object(meta) = &mut e.metadata {
                 meta.insert("hash".into(), Value::String(hash.clone()));
@@ -142,6 +215,30 @@ mod tests {
         let mut out = Vec::new();
         canonical(&a, &mut out);
         assert_eq!(String::from_utf8(out).expect("utf8"), r#"{"a":{"c":"x","d":[1,{"y":3,"z":2}]},"b":1}"#);
+    }
+
+    #[test]
+    fn version_two_covers_the_metadata_and_version_one_still_verifies() {
+        let p: Value = serde_json::json!({"x": {"$sealed": "v1:k:AAAA"}});
+        let chained = |metadata| Chained {
+            aggregate_type: "case",
+            aggregate_id: "1",
+            sequence: 1,
+            event_type: "item_added",
+            event_version: "1",
+            payload: &p,
+            metadata,
+        };
+        let v1 = serde_json::json!({"org": "municipality:0746", "role": "caseworker"});
+        let legacy = stored_event_hash(GENESIS, chained(&v1));
+        assert_eq!(legacy, event_hash(GENESIS, "case", "1", 1, "item_added", "1", &p), "unversioned is version 1");
+        let meta = serde_json::json!({"org": "municipality:0746", "role": "caseworker", "chain_version": "2"});
+        let h = stored_event_hash(GENESIS, chained(&meta));
+        let forged = serde_json::json!({"org": "ngo:kfum-sa", "role": "coordinator", "chain_version": "2"});
+        assert_ne!(h, stored_event_hash(GENESIS, chained(&forged)));
+        let mut with_hash = meta.clone();
+        with_hash["hash"] = Value::String(h.clone());
+        assert_eq!(h, stored_event_hash(GENESIS, chained(&with_hash)), "the hash itself is not covered");
     }
 
     #[test]
