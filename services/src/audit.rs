@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::limits::WORKER_PAGE;
+use crate::merkle::{Frontier, leaf_of};
 use crate::mirror::Mirror;
 use crate::store::chain::{CHAIN_VERSION_KEY, Chained, GENESIS, feed_hash, stored_event_hash};
 use crate::store::{AuditCheckpoint, Cursor, Store, StoreError};
@@ -52,11 +53,19 @@ impl AuditKey {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
-    fn sign(&self, position: Cursor, event_count: i64, feed_hash: String) -> AuditCheckpoint {
-        let signed_at = Store::now_text();
-        let message = AuditCheckpoint::message(&position, event_count, &feed_hash, &signed_at);
-        let signature = hex::encode(self.0.sign(message.as_bytes()).to_bytes());
-        AuditCheckpoint { position, event_count, feed_hash, signed_at, public_key: self.public_hex(), signature }
+    fn sign(&self, position: Cursor, event_count: i64, feed_hash: String, tree: &Frontier) -> AuditCheckpoint {
+        let mut c = AuditCheckpoint {
+            position,
+            event_count,
+            feed_hash,
+            signed_at: Store::now_text(),
+            public_key: self.public_hex(),
+            signature: String::new(),
+            tree_root: Some(hex::encode(tree.root())),
+            tree_frontier: Some(tree.to_text()),
+        };
+        c.signature = hex::encode(self.0.sign(c.signed_message().as_bytes()).to_bytes());
+        c
     }
 }
 
@@ -77,6 +86,22 @@ impl TrustedKeys {
             keys.push(VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))?);
         }
         Ok(Self(keys))
+    }
+
+    /// Only the hex public keys in `keys` (comma-separated): what an auditor holds offline.
+    pub fn from_hex(keys: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for hex_key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let bytes: [u8; 32] = hex::decode(hex_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("{hex_key:?} is not 64 hex digits"))?;
+            out.push(VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))?);
+        }
+        if out.is_empty() {
+            return Err("no public key given".into());
+        }
+        Ok(Self(out))
     }
 
     fn find(&self, public_hex: &str) -> Option<&VerifyingKey> {
@@ -171,6 +196,14 @@ pub async fn checkpoint_once(
     every_events: i64,
 ) -> Result<Vec<AuditCheckpoint>, StoreError> {
     let last = store.checkpoints().await?.pop();
+    let mut tree = match &last {
+        Some(c) => match c.tree_frontier.as_deref().and_then(Frontier::from_text) {
+            Some(f) if i64::try_from(f.size()).ok() == Some(c.event_count) => f,
+            // A checkpoint from before trees, or a frontier that does not fit: rebuild it once.
+            _ => frontier_at(store, c.position).await?,
+        },
+        None => Frontier::default(),
+    };
     let (mut cursor, mut count, mut running) = match last {
         Some(c) => (c.position, c.event_count, c.feed_hash),
         None => (Cursor::START, 0, GENESIS.to_owned()),
@@ -185,11 +218,12 @@ pub async fn checkpoint_once(
         for e in &page.events {
             let hash = e.metadata["hash"].as_str().unwrap_or(GENESIS);
             running = feed_hash(&running, hash);
+            tree.push(&leaf_of(hash));
             count += 1;
             since += 1;
             cursor = e.cursor;
             if since >= every_events {
-                let c = key.sign(cursor, count, running.clone());
+                let c = key.sign(cursor, count, running.clone(), &tree);
                 store.add_checkpoint(&c).await?;
                 signed.push(c);
                 since = 0;
@@ -197,11 +231,100 @@ pub async fn checkpoint_once(
         }
     }
     if since > 0 {
-        let c = key.sign(cursor, count, running);
+        let c = key.sign(cursor, count, running, &tree);
         store.add_checkpoint(&c).await?;
         signed.push(c);
     }
     Ok(signed)
+}
+
+/// The tree over the feed up to and including `position`, rebuilt from the feed.
+async fn frontier_at(store: &Store, position: Cursor) -> Result<Frontier, StoreError> {
+    let mut tree = Frontier::default();
+    let mut cursor = Cursor::START;
+    'pages: loop {
+        let page = store.read_feed(cursor, WORKER_PAGE).await?;
+        if page.events.is_empty() {
+            break;
+        }
+        for e in &page.events {
+            if e.cursor > position {
+                break 'pages;
+            }
+            tree.push(&leaf_of(e.metadata["hash"].as_str().unwrap_or(GENESIS)));
+        }
+        cursor = page.next;
+    }
+    Ok(tree)
+}
+
+/// The leaves of the tree over the first `size` events of the feed, in order, with the
+/// cursor of each (for proofs: the whole prefix is read).
+pub async fn leaves(store: &Store, size: i64) -> Result<Vec<(Cursor, String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = Cursor::START;
+    while (out.len() as i64) < size {
+        let page = store.read_feed(cursor, WORKER_PAGE).await?;
+        if page.events.is_empty() {
+            break;
+        }
+        for e in page.events.iter().take(usize::try_from(size).unwrap_or(0).saturating_sub(out.len())) {
+            let id = format!("{}:{}:{}", e.aggregate_type, e.aggregate_id, e.sequence);
+            out.push((e.cursor, id, leaf_of(e.metadata["hash"].as_str().unwrap_or(GENESIS))));
+        }
+        cursor = page.next;
+    }
+    Ok(out)
+}
+
+/// Checks a saved proof offline — an inclusion or a consistency proof as
+/// `/v1/audit/proofs/…` answers it — with nothing but the trusted public keys: the signatures of
+/// its checkpoints, then the proof against their signed tree roots. Says what it proved.
+pub fn verify_proof(proof: &serde_json::Value, trusted: &TrustedKeys) -> Result<String, String> {
+    fn checkpoint(v: &serde_json::Value, trusted: &TrustedKeys) -> Result<(u64, [u8; 32]), String> {
+        let text = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| format!("checkpoint lacks {k}"));
+        let c = AuditCheckpoint {
+            position: text("position")?.parse().map_err(|_| "checkpoint position is malformed".to_owned())?,
+            event_count: v["event_count"].as_i64().ok_or("checkpoint lacks event_count")?,
+            feed_hash: text("feed_hash")?,
+            signed_at: text("signed_at")?,
+            public_key: text("public_key")?,
+            signature: text("signature")?,
+            tree_root: Some(text("tree_root")?),
+            tree_frontier: None,
+        };
+        check_signature(&c, trusted).map_err(|why| format!("the checkpoint over {} events {why}", c.event_count))?;
+        let root = hex32(&text("tree_root")?)?;
+        Ok((u64::try_from(c.event_count).map_err(|_| "negative size")?, root))
+    }
+    fn hex32(s: &str) -> Result<[u8; 32], String> {
+        hex::decode(s).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{s:?} is not a 32-byte hash"))
+    }
+    fn path(v: &serde_json::Value) -> Result<Vec<[u8; 32]>, String> {
+        v.as_array().ok_or("the proof lacks its hashes")?.iter().map(|h| hex32(h.as_str().unwrap_or(""))).collect()
+    }
+    if proof.get("audit_path").is_some() {
+        let (size, root) = checkpoint(&proof["checkpoint"], trusted)?;
+        let leaf = hex::decode(proof["event_hash"].as_str().ok_or("the proof lacks event_hash")?)
+            .map_err(|_| "event_hash is not hex")?;
+        let index = proof["leaf_index"].as_u64().ok_or("the proof lacks leaf_index")?;
+        if !crate::merkle::verify_inclusion(&leaf, index, size, &path(&proof["audit_path"])?, &root) {
+            return Err("the audit path does not lead to the signed tree root".into());
+        }
+        Ok(format!(
+            "{} (leaf {index}) is in the log at the signed checkpoint over {size} events",
+            proof["event"].as_str().unwrap_or("the event")
+        ))
+    } else if proof.get("proof").is_some() {
+        let (from, from_root) = checkpoint(&proof["from"], trusted)?;
+        let (to, to_root) = checkpoint(&proof["to"], trusted)?;
+        if !crate::merkle::verify_consistency(from, &from_root, to, &to_root, &path(&proof["proof"])?) {
+            return Err(format!("the log of {to} events does not extend the log of {from} events"));
+        }
+        Ok(format!("the signed log of {to} events extends the signed log of {from} events"))
+    } else {
+        Err("neither an inclusion nor a consistency proof".into())
+    }
 }
 
 /// One finding of the verifier.
@@ -255,8 +378,7 @@ fn check_signature(c: &AuditCheckpoint, trusted: &TrustedKeys) -> Result<(), &'s
     let key = trusted.find(&c.public_key).ok_or("is not signed by a configured key")?;
     let sig: [u8; 64] =
         hex::decode(&c.signature).ok().and_then(|b| b.try_into().ok()).ok_or("has a malformed signature")?;
-    let message = AuditCheckpoint::message(&c.position, c.event_count, &c.feed_hash, &c.signed_at);
-    key.verify(message.as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| "has a bad signature")
+    key.verify(c.signed_message().as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| "has a bad signature")
 }
 
 /// What a verification checks against.
@@ -330,6 +452,7 @@ pub async fn verify(
     let mut last: HashMap<(String, String), (i64, String)> = HashMap::new();
     let mut upgraded: HashSet<(String, String)> = HashSet::new();
     let mut running = GENESIS.to_owned();
+    let mut tree = Frontier::default();
     let mut count: i64 = 0;
     let mut cursor = Cursor::START;
     loop {
@@ -406,13 +529,15 @@ pub async fn verify(
             let carried = e.metadata["hash"].as_str().map_or(actual.clone(), str::to_owned);
             last.insert(key, (e.sequence, carried));
             running = feed_hash(&running, &actual);
+            tree.push(&leaf_of(&actual));
             count += 1;
             cursor = e.cursor;
             if let Some(c) = pending.peek()
                 && c.position == e.cursor
             {
                 report.checkpoints += 1;
-                if c.event_count != count || c.feed_hash != running {
+                let root_differs = c.tree_root.as_ref().is_some_and(|r| *r != hex::encode(tree.root()));
+                if c.event_count != count || c.feed_hash != running || root_differs {
                     report.add(Finding {
                         aggregate_type: None,
                         aggregate_id: None,

@@ -13,6 +13,7 @@ pub mod egress;
 pub mod feed;
 pub mod http;
 pub mod limits;
+pub mod merkle;
 pub mod mirror;
 pub mod nats;
 pub mod retention;

@@ -75,6 +75,16 @@ enum AuditAction {
         #[arg(long)]
         checkpoints: Option<PathBuf>,
     },
+    /// Check a saved inclusion or consistency proof (the JSON `/v1/audit/proofs/…` answers)
+    /// offline, with nothing but the checkpoint public key.
+    VerifyProof {
+        /// The saved proof.
+        file: PathBuf,
+        /// The checkpoint public key(s), hex, comma-separated (default: that of
+        /// `BROBYG_AUDIT_KEY_FILE` and `BROBYG_AUDIT_PUBLIC_KEYS`).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +200,23 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             }
             if !report.ok {
                 return Err("verification failed".into());
+            }
+        }
+        Command::Audit { action: AuditAction::VerifyProof { file, public_key } } => {
+            let trusted = match public_key {
+                Some(keys) => brobyg::audit::TrustedKeys::from_hex(&keys)?,
+                None => {
+                    let key = brobyg::load_audit_key(&settings)?;
+                    brobyg::audit::TrustedKeys::new(&key, settings.audit_public_keys.as_deref())?
+                }
+            };
+            let proof: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+            match brobyg::audit::verify_proof(&proof, &trusted) {
+                Ok(what) => writeln!(std::io::stdout().lock(), "verified: {what}")?,
+                Err(why) => {
+                    writeln!(std::io::stdout().lock(), "NOT VERIFIED: {why}")?;
+                    return Err("the proof does not verify".into());
+                }
             }
         }
         Command::Replay => {

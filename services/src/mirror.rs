@@ -23,6 +23,8 @@ struct Line {
     signed_at: String,
     public_key: String,
     signature: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tree_root: Option<String>,
 }
 
 /// Why the mirror could not be read or written.
@@ -87,6 +89,8 @@ impl Mirror {
                 signed_at: l.signed_at,
                 public_key: l.public_key,
                 signature: l.signature,
+                tree_root: l.tree_root,
+                tree_frontier: None,
             });
         }
         Ok(out)
@@ -102,6 +106,7 @@ impl Mirror {
             signed_at: c.signed_at.clone(),
             public_key: c.public_key.clone(),
             signature: c.signature.clone(),
+            tree_root: c.tree_root.clone(),
         };
         let mut text = serde_json::to_string(&line).map_err(|e| io(std::io::Error::other(e)))?;
         text.push('\n');
@@ -127,6 +132,8 @@ mod tests {
             signed_at: "2026-12-02T00:00:00.000000Z".into(),
             public_key: "k".into(),
             signature: "s".into(),
+            tree_root: Some("r".into()),
+            tree_frontier: None,
         };
         mirror.append(&c(1)).expect("append");
         mirror.append(&c(5)).expect("append");

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     a_forged_organisation_in_the_metadata_is_found_and_named,
     a_deleted_tail_with_its_feed_rows_and_checkpoints_is_found_by_the_mirror,
     a_checkpoint_signed_with_another_key_is_refused,
+    inclusion_and_consistency_proofs_verify_offline_with_the_public_key_only,
 );
 
 fn auditor(app: &TestApp) -> String {
@@ -359,5 +360,75 @@ async fn a_checkpoint_signed_with_another_key_is_refused(db: &TestDb) {
     let report = verify(&app).await;
     assert_eq!(report["ok"], false, "{report}");
     assert!(report.to_string().contains("is not signed by a configured key"), "{report}");
+    store.close().await;
+}
+
+/// Waits for a signed checkpoint over exactly `size` events.
+async fn signed_at_size(app: &TestApp, size: i64) -> Value {
+    for _ in 0..100 {
+        let list = app.get("/v1/audit/checkpoints", &auditor(app)).await.ok().body;
+        if let Some(c) = list.as_array().and_then(|l| l.iter().find(|c| c["event_count"] == size)) {
+            return c.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint over {size} events");
+}
+
+async fn inclusion_and_consistency_proofs_verify_offline_with_the_public_key_only(db: &TestDb) {
+    let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| s.checkpoint_every_seconds = 1).await;
+    let agreement = app.approved_agreement().await;
+    let (case, _) = app.referred_case(&agreement).await;
+    feed_complete(&app, db).await;
+    let store = brobyg::store::Store::connect(&app.database_url(db), 1).await.expect("store");
+    let first = store.event_count().await.expect("count") as i64;
+    let early = signed_at_size(&app, first).await;
+    app.add_item(&case, &app.caseworker(), "school", "Started in the chess club").await;
+    feed_complete(&app, db).await;
+    let second = store.event_count().await.expect("count") as i64;
+    let late = signed_at_size(&app, second).await;
+    assert_eq!(late["tree_root"].as_str().map(str::len), Some(64), "{late}");
+    let key = brobyg::audit::AuditKey::load_or_generate(&app.data_dir().join("audit-signing-key.hex")).expect("key");
+    let public = brobyg::audit::TrustedKeys::from_hex(&key.public_hex()).expect("public key");
+
+    let inclusion = app
+        .get(&format!("/v1/audit/proofs/inclusion?event=case:{case}:2&checkpoint={second}"), &auditor(&app))
+        .await
+        .ok()
+        .body;
+    let said = brobyg::audit::verify_proof(&inclusion, &public).expect("the inclusion proof verifies");
+    assert!(said.contains(&format!("case:{case}:2")), "{said}");
+    // A changed hash in the path, another leaf, or another key: refused.
+    let mut bent = inclusion.clone();
+    let first_hash = bent["audit_path"][0].as_str().expect("path").to_owned();
+    bent["audit_path"][0] =
+        json!(format!("{}{}", if first_hash.starts_with('0') { "1" } else { "0" }, &first_hash[1..]));
+    assert!(brobyg::audit::verify_proof(&bent, &public).is_err());
+    let mut moved = inclusion.clone();
+    moved["leaf_index"] = json!(inclusion["leaf_index"].as_u64().expect("index") + 1);
+    assert!(brobyg::audit::verify_proof(&moved, &public).is_err());
+    let other = tempfile::tempdir().expect("dir");
+    let stranger = brobyg::audit::AuditKey::load_or_generate(&other.path().join("k.hex")).expect("key");
+    let wrong = brobyg::audit::TrustedKeys::from_hex(&stranger.public_hex()).expect("key");
+    let refused = brobyg::audit::verify_proof(&inclusion, &wrong).expect_err("another key");
+    assert!(refused.contains("not signed by a configured key"), "{refused}");
+
+    let consistency =
+        app.get(&format!("/v1/audit/proofs/consistency?from={first}&to={second}"), &auditor(&app)).await.ok().body;
+    assert_eq!(consistency["from"]["tree_root"], early["tree_root"]);
+    brobyg::audit::verify_proof(&consistency, &public).expect("the consistency proof verifies");
+    let mut forked = consistency.clone();
+    forked["from"]["tree_root"] = late["tree_root"].clone();
+    assert!(brobyg::audit::verify_proof(&forked, &public).is_err(), "a root that was not signed");
+    // The event must be in the checkpoint, and of a case of the auditor's organisation.
+    app.get(&format!("/v1/audit/proofs/inclusion?event=case:{case}:9&checkpoint={first}"), &auditor(&app))
+        .await
+        .problem(409, "not-in-checkpoint");
+    app.get(
+        &format!("/v1/audit/proofs/inclusion?event=case:{case}:2&checkpoint={second}"),
+        &app.token(OTHER_MUNI, "auditor", "x"),
+    )
+    .await
+    .problem(404, "not-found");
     store.close().await;
 }

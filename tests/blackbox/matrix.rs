@@ -55,6 +55,8 @@ const TABLE: &[(&str, &str)] = &[
     ("GET /v1/audit/cases/{id}/access-log", /*          */ "F F A A F F F F N N N N N F F U"),
     ("GET /v1/audit/cases/{id}/events", /*              */ "F F A A F F F F N N N N N F F U"),
     ("GET /v1/audit/cases/{id}/state", /*               */ "F F A A F F F F N N N N N F F U"),
+    ("GET /v1/audit/proofs/inclusion", /*               */ "F F A A F F F F N N N N N F F U"),
+    ("GET /v1/audit/proofs/consistency", /*             */ "F F A A F F F F F F A F F F F U"),
     ("GET /v1/audit/checkpoints", /*                    */ "F F A A F F F F F F A F F F F U"),
     ("GET /v1/audit/verify", /*                         */ "F F A A F F F F F F A F F F F U"),
     ("GET /v1/cases", /*                                */ "A A F F F F F F A A F F F F F U"),
@@ -102,6 +104,8 @@ struct Fixture {
     concern: String,
     volunteer: String,
     subscription: String,
+    /// The tree size of a signed checkpoint.
+    signed: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -126,7 +130,18 @@ async fn fixture(app: &TestApp) -> Fixture {
         .id();
     let volunteer = app.volunteer(Some("2026-09-01")).await;
     let subscription = new_subscription(app).await;
-    Fixture { agreement, case, young_person, consent, concern, volunteer, subscription }
+    let auditor = app.token(MUNI, "auditor", "aud-m");
+    let mut signed = 0;
+    for _ in 0..100 {
+        let list = app.get("/v1/audit/checkpoints", &auditor).await.ok().body;
+        if let Some(size) = list.as_array().and_then(|l| l.last()).and_then(|c| c["event_count"].as_i64()) {
+            signed = size;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(signed > 0, "a checkpoint was signed");
+    Fixture { agreement, case, young_person, consent, concern, volunteer, subscription, signed }
 }
 
 async fn new_subscription(app: &TestApp) -> String {
@@ -149,10 +164,13 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         .replace("consents/{cid}", &format!("consents/{}", f.consent))
         .replace("concerns/{cid}", &format!("concerns/{}", f.concern))
         .replace("{programme}", "klub-move");
-    let path = if template == "/v1/audit/cases/{id}/state" {
-        format!("{path}?as_of={}", chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    } else {
-        path
+    let path = match template {
+        "/v1/audit/cases/{id}/state" => {
+            format!("{path}?as_of={}", chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+        "/v1/audit/proofs/inclusion" => format!("{path}?event=case:{}:1&checkpoint={}", f.case, f.signed),
+        "/v1/audit/proofs/consistency" => format!("{path}?from={}&to={}", f.signed, f.signed),
+        _ => path,
     };
     let body = match template {
         "/v1/agreements" | "/v1/agreements/{id}/amendments" => Some(agreement_body()),
@@ -202,7 +220,11 @@ fn class(status: u16) -> &'static str {
 
 async fn every_operation_answers_every_caller_as_the_table_says(db: &TestDb) {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let app = TestApp::spawn_with(db, data_dir, |s| s.webhook_allow_private = true).await;
+    let app = TestApp::spawn_with(db, data_dir, |s| {
+        s.webhook_allow_private = true;
+        s.checkpoint_every_seconds = 1;
+    })
+    .await;
     let doc: Value =
         app.client.get(format!("{}/openapi.json", app.base)).send().await.expect("get").json().await.expect("json");
     let mut operations = Vec::new();

@@ -18,13 +18,22 @@ pub struct AuditCheckpoint {
     pub public_key: String,
     /// The signature, hex.
     pub signature: String,
+    /// The root of the RFC 6962 Merkle tree over the first `event_count` chain hashes, hex
+    /// (signed; absent on checkpoints signed before trees existed).
+    pub tree_root: Option<String>,
+    /// The tree's frontier at this size, to continue from (not signed: the next root shows it).
+    pub tree_frontier: Option<String>,
 }
 
 impl AuditCheckpoint {
-    /// The bytes that are signed.
+    /// The bytes that are signed: version 2 with a tree root, version 1 without.
     #[must_use]
-    pub fn message(position: &Cursor, event_count: i64, feed_hash: &str, signed_at: &str) -> String {
-        format!("brobyg-checkpoint-v1|{position}|{event_count}|{feed_hash}|{signed_at}")
+    pub fn signed_message(&self) -> String {
+        let (position, count, feed, at) = (&self.position, self.event_count, &self.feed_hash, &self.signed_at);
+        match &self.tree_root {
+            Some(root) => format!("brobyg-checkpoint-v2|{position}|{count}|{feed}|{root}|{at}"),
+            None => format!("brobyg-checkpoint-v1|{position}|{count}|{feed}|{at}"),
+        }
     }
 }
 
@@ -32,8 +41,8 @@ impl Store {
     /// Stores a checkpoint.
     pub async fn add_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
         self.run_statements(&[Statement {
-            sql: "INSERT INTO audit_checkpoints (position, event_count, feed_hash, signed_at, public_key, signature) \
-                  VALUES ($1, $2, $3, $4, $5, $6)",
+            sql: "INSERT INTO audit_checkpoints (position, event_count, feed_hash, signed_at, public_key, signature, \
+                  tree_root, tree_frontier) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params: vec![
                 c.position.to_string().into(),
                 c.event_count.into(),
@@ -41,6 +50,8 @@ impl Store {
                 c.signed_at.as_str().into(),
                 c.public_key.as_str().into(),
                 c.signature.as_str().into(),
+                c.tree_root.clone().into(),
+                c.tree_frontier.clone().into(),
             ],
         }])
         .await
@@ -51,7 +62,8 @@ impl Store {
     pub async fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         let rows = self
             .fetch_rows(
-                "SELECT position, event_count, feed_hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY id",
+                "SELECT position, event_count, feed_hash, signed_at, public_key, signature, tree_root, tree_frontier \
+                   FROM audit_checkpoints ORDER BY id",
                 vec![],
             )
             .await?;
@@ -64,6 +76,8 @@ impl Store {
                     signed_at: r.text(3)?,
                     public_key: r.text(4)?,
                     signature: r.text(5)?,
+                    tree_root: r.opt_text(6)?,
+                    tree_frontier: r.opt_text(7)?,
                 })
             })
             .collect()
