@@ -117,6 +117,7 @@ struct Checkpointer {
     key: AuditKey,
     every_events: i64,
     mirror: Option<Mirror>,
+    nats: Option<crate::nats::CheckpointPublisher>,
     /// The last checkpoint this process knows was signed: (events covered, signature).
     known: Option<(i64, String)>,
     alarm: Arc<AtomicBool>,
@@ -162,6 +163,17 @@ impl Worker for Checkpointer {
             if let Some(mirror) = &self.mirror {
                 mirror.append(&c)?;
             }
+            if let Some(nats) = &mut self.nats {
+                let published = serde_json::json!({
+                    "position": c.position.to_string(), "event_count": c.event_count, "feed_hash": c.feed_hash,
+                    "tree_root": c.tree_root, "signed_at": c.signed_at, "public_key": c.public_key,
+                    "signature": c.signature,
+                });
+                if let Err(e) = nats.publish(&published, &c.signature).await {
+                    // The mirror and the store hold it; NATS is a further copy, retried with the next one.
+                    tracing::warn!(error = %e, "could not publish a checkpoint to NATS");
+                }
+            }
             self.known = Some((c.event_count, c.signature));
         }
         if self.known.is_none() {
@@ -173,18 +185,21 @@ impl Worker for Checkpointer {
     }
 }
 
-/// Signs checkpoints every `every` (and every `every_events` events), appending each to `mirror`,
-/// until `stop` turns true; raises `alarm` while signed checkpoints are missing from the store.
+/// Signs checkpoints every `every` (and every `every_events` events), appending each to the
+/// mirror and publishing it to NATS when configured (`copies`), until `stop` turns true; raises
+/// `alarm` while signed checkpoints are missing from the store.
 pub fn spawn_checkpointer(
     store: Store,
     key: AuditKey,
     every_events: i64,
     every: Duration,
-    mirror: Option<Mirror>,
+    copies: (Option<Mirror>, Option<crate::nats::NatsSettings>),
     alarm: CheckpointAlarm,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let checkpointer = Checkpointer { store, key, every_events, mirror, known: None, alarm };
+    let (mirror, nats) = copies;
+    let nats = nats.map(crate::nats::CheckpointPublisher::new);
+    let checkpointer = Checkpointer { store, key, every_events, mirror, nats, known: None, alarm };
     worker::spawn(checkpointer, Pacing::idle(every), Wake::never(), stop)
 }
 

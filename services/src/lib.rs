@@ -202,7 +202,13 @@ impl Application {
                 audit_key,
                 settings.checkpoint_every_events.max(1),
                 std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
-                checkpoint_mirror.clone(),
+                (
+                    checkpoint_mirror.clone(),
+                    settings.nats_url.as_ref().map(|url| nats::NatsSettings {
+                        url: url.clone(),
+                        prefix: settings.nats_subject_prefix.clone(),
+                    }),
+                ),
                 checkpoint_alarm.clone(),
                 stop_workers.subscribe(),
             ),

@@ -51,6 +51,9 @@ pub enum NatsError {
     /// An event could not be encoded.
     #[error("encoding an event: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The server could not be reached.
+    #[error("connecting: {0}")]
+    Connect(String),
 }
 
 /// Publishes what is new after the stored cursor; returns how many messages were acknowledged.
@@ -136,4 +139,61 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let publisher = Publisher { store, settings, connection: None, streams: HashSet::new() };
     worker::spawn(publisher, Pacing::idle(NATS_IDLE), Wake::on_commit(commits), stop)
+}
+
+/// The stream that keeps signed checkpoints: `<PREFIX>_AUDIT`, subject `<prefix>.audit.checkpoints`.
+#[must_use]
+pub fn checkpoint_stream(prefix: &str) -> String {
+    stream_name(prefix, "audit")
+}
+
+/// Publishes signed checkpoints to NATS JetStream as they are signed (a second copy outside the
+/// database, beside the mirror file), deduplicated by their signature.
+#[derive(Debug)]
+pub struct CheckpointPublisher {
+    settings: NatsSettings,
+    connection: Option<jetstream::Context>,
+}
+
+impl CheckpointPublisher {
+    /// A publisher that connects on first use.
+    #[must_use]
+    pub fn new(settings: NatsSettings) -> Self {
+        Self { settings, connection: None }
+    }
+
+    /// Publishes one checkpoint (as JSON) and waits for JetStream's acknowledgement.
+    pub async fn publish(&mut self, checkpoint: &serde_json::Value, signature: &str) -> Result<(), NatsError> {
+        let js = match &self.connection {
+            Some(js) => js.clone(),
+            None => {
+                let client =
+                    async_nats::connect(&self.settings.url).await.map_err(|e| NatsError::Connect(e.to_string()))?;
+                let js = jetstream::new(client);
+                js.get_or_create_stream(jetstream::stream::Config {
+                    name: checkpoint_stream(&self.settings.prefix),
+                    subjects: vec![format!("{}.audit.checkpoints", self.settings.prefix)],
+                    duplicate_window: Duration::from_secs(24 * 3600),
+                    ..Default::default()
+                })
+                .await?;
+                self.connection = Some(js.clone());
+                js
+            }
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", signature);
+        let subject = format!("{}.audit.checkpoints", self.settings.prefix);
+        let ack = js.publish_with_headers(subject, headers, serde_json::to_vec(checkpoint)?.into()).await;
+        match ack {
+            Ok(ack) => {
+                ack.await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.connection = None;
+                Err(e.into())
+            }
+        }
+    }
 }

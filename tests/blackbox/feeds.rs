@@ -384,3 +384,37 @@ async fn nats_publishes_each_event_once_across_a_restart() {
     handle.await.expect("join").expect("served");
     let _ = js.delete_stream(&stream).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs NATS with JetStream on 127.0.0.1:4222; .ci/run runs it"]
+async fn signed_checkpoints_are_published_to_nats_as_they_are_signed() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let prefix = format!("bt{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let mut settings = db.settings(dir.path());
+    settings.nats_url = Some("nats://127.0.0.1:4222".into());
+    settings.nats_subject_prefix = prefix.clone();
+    settings.checkpoint_every_seconds = 1;
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS with JetStream on 127.0.0.1:4222");
+    let js = async_nats::jetstream::new(client);
+    let stream = brobyg::nats::checkpoint_stream(&prefix);
+    let _ = js.delete_stream(&stream).await;
+    let (base, stop, handle) = start(&settings).await;
+    let key = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("key");
+    let now = chrono::Utc::now().timestamp();
+    let token = key
+        .mint(&json!({ "sub": "cw", "org": MUNI, "roles": ["caseworker"], "iat": now, "exp": now + 600 }))
+        .expect("token");
+    let opened = reqwest::Client::new()
+        .post(format!("{base}/v1/cases"))
+        .bearer_auth(token)
+        .json(&json!({ "young_person": { "first_name": "A", "last_name": "B", "birth_date": "2012-01-01" } }))
+        .send()
+        .await
+        .expect("open");
+    assert_eq!(opened.status(), 201);
+    assert!(wait_for_messages(&js, &stream, 1).await >= 1, "a signed checkpoint reached NATS");
+    let _ = stop.send(());
+    let _ = handle.await;
+    let _ = js.delete_stream(&stream).await;
+}
