@@ -15,3 +15,4 @@ mod privacy;
 mod service;
 mod store;
 mod trust;
+mod upgrade;

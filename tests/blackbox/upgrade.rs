@@ -1,0 +1,93 @@
+//! Stores outlive versions: a store written by the previous landed version opens, migrates and
+//! verifies, keeps every case and key, and goes on under the current encodings.
+
+use serde_json::json;
+
+use crate::app::*;
+
+/// Copies the fixture store of version 1981a38 into a fresh data folder.
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-1981a38");
+    for name in ["brobyg.db", "dev-kek.hex", "audit-signing-key.hex", "dev-signing-key.pem"] {
+        std::fs::copy(from.join(name), dir.path().join(name)).expect("copy fixture");
+    }
+    dir
+}
+
+fn options(settings: &brobyg::settings::Settings) -> brobyg::audit::VerifyOptions {
+    brobyg::verify_options(settings, brobyg::audit::Scope::Everything, None).expect("options")
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_version_opens_verifies_and_goes_on() {
+    let dir = fixture();
+    let mut settings = brobyg::settings::Settings::for_data_dir(dir.path());
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    // Migrated at start on the embedded default; the old KEK still opens the data.
+    let store = brobyg::open_sealed_store(&settings).await.expect("the old store opens");
+    assert!(store.migrations_current().await.expect("migrations"));
+    let before = brobyg::audit::verify(&store, &options(&settings), |_| {}).await.expect("verify");
+    assert!(before.ok, "{before:?}");
+    assert!(before.events > 500 && before.checkpoints >= 1, "{before:?}");
+    // The checkpointer continues from the old checkpoint (no tree then): the tree is rebuilt.
+    let key = brobyg::load_audit_key(&settings).expect("key");
+    store.close().await;
+
+    let app = brobyg::Application::build(&settings).await.expect("build");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let dev = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("dev key");
+    let now = chrono::Utc::now().timestamp();
+    let token = dev
+        .mint(&json!({ "sub": "cw", "org": MUNI, "roles": ["caseworker"], "iat": now, "exp": now + 600 }))
+        .expect("token");
+    let client = reqwest::Client::new();
+    let list: serde_json::Value = client
+        .get(format!("{base}/v1/cases"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let case = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["state"] == "opened"))
+        .and_then(|c| c["id"].as_str())
+        .expect("an open case of the old store")
+        .to_owned();
+    let read: serde_json::Value = client
+        .get(format!("{base}/v1/cases/{case}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(read["young_person"]["last_name"].as_str().is_some_and(|n| n != "[erased]" && !n.is_empty()), "{read}");
+    // A new event on an old chain is hashed under the current encoding.
+    let added = client
+        .post(format!("{base}/v1/cases/{case}/items"))
+        .bearer_auth(&token)
+        .json(&json!({ "category": "school", "content": "Written after the upgrade" }))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status(), 201);
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let store = brobyg::open_sealed_store(&settings).await.expect("store");
+    let signed = brobyg::audit::checkpoint_once(&store, &key, 1_000_000).await.expect("checkpoint");
+    assert!(signed.iter().all(|c| c.tree_root.is_some()));
+    let after = brobyg::audit::verify(&store, &options(&settings), |_| {}).await.expect("verify");
+    assert!(after.ok, "{after:?}");
+    assert!(after.checkpoints > before.checkpoints, "{after:?}");
+    store.close().await;
+}
