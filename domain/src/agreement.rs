@@ -77,12 +77,24 @@ impl Terms {
         ended_on.checked_add_days(chrono::Days::new(u64::from(self.retention_days_after_closing)))
     }
 
-    /// The flow that lets `category` go `from` → `to` at `checkpoint`, if any.
+    /// The first flow that lets `category` go `from` → `to` at `checkpoint`, if any.
     #[must_use]
     pub fn flow_for(&self, checkpoint: Checkpoint, from: Side, to: Side, category: Category) -> Option<&Flow> {
-        self.flows
-            .iter()
-            .find(|f| f.checkpoint == checkpoint && f.from == from && f.to == to && f.categories.contains(&category))
+        self.flows_for(checkpoint, from, to, category).next().map(|(_, f)| f)
+    }
+
+    /// Every flow that lets `category` go `from` → `to` at `checkpoint`, with its index: flows of
+    /// different purposes may cover the same category.
+    pub fn flows_for(
+        &self,
+        checkpoint: Checkpoint,
+        from: Side,
+        to: Side,
+        category: Category,
+    ) -> impl Iterator<Item = (usize, &Flow)> {
+        self.flows.iter().enumerate().filter(move |(_, f)| {
+            f.checkpoint == checkpoint && f.from == from && f.to == to && f.categories.contains(&category)
+        })
     }
 
     /// The side `org` is on in this agreement, if it is a party.

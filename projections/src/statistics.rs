@@ -95,8 +95,34 @@ const STATES: [CaseState; 8] = [
 /// Whether a case counts: referred to `programme` and consent active now covers statistics.
 #[must_use]
 pub fn counts(case: &Case, programme: &str, now: DateTime<Utc>) -> bool {
+    // A case that ended keeps counting under the consent that held when it ended.
+    let at = case.ended_at.map_or(now, |ended| ended.min(now));
     case.referral.as_ref().is_some_and(|r| r.programme == programme)
-        && case.consents.values().any(|c| c.is_active_at(now) && c.purposes.contains(&Purpose::Statistics))
+        && case.consents.values().any(|c| c.is_active_at(at) && c.purposes.contains(&Purpose::Statistics))
+}
+
+/// The states a case ends in: the denominator of the rates.
+const ENDED: [&str; 4] = ["closed", "withdrawn", "redirected", "declined"];
+
+/// The share of `state` among the ended cases: shown only over at least k ended cases and when
+/// every count it is computed from is shown — a rate over counts of which one is suppressed
+/// would give the suppressed count back (10 closed of 16 ended reveals 6 withdrawn).
+fn ended_rate(by_state: &BTreeMap<&'static str, Cell<u64>>, state: &str) -> Option<Cell<f64>> {
+    let mut ended = 0;
+    let mut all_shown = true;
+    for s in ENDED {
+        match by_state.get(s) {
+            Some(Cell::Value(n)) => ended += n,
+            _ => all_shown = false,
+        }
+    }
+    if all_shown && ended == 0 {
+        return None;
+    }
+    match by_state.get(state) {
+        Some(Cell::Value(n)) if all_shown && ended >= K => Some(Cell::Value(*n as f64 / ended as f64)),
+        _ => Some(Cell::hidden()),
+    }
 }
 
 /// Suppresses `cells` (and, if needed, the total) so that no suppressed value can be recovered.
@@ -166,17 +192,7 @@ pub fn compute(programme: &str, cases: &[Case], now: DateTime<Utc>) -> Statistic
         .filter(|c| c.state == Some(CaseState::Closed))
         .filter_map(|c| Some((copenhagen_date(c.ended_at?) - referral_day(c)?).num_days() as f64))
         .collect();
-    let ended: u64 = ["closed", "withdrawn", "redirected", "declined"].iter().map(|s| per_state[*s]).sum();
-    let rate = |state: &str| -> Option<Cell<f64>> {
-        if ended == 0 {
-            return None;
-        }
-        match (&by_state[state], ended >= K) {
-            (Cell::Value(n), true) => Some(Cell::Value(*n as f64 / ended as f64)),
-            _ => Some(Cell::hidden()),
-        }
-    };
-    let (completion_rate, withdrawal_rate) = (rate("closed"), rate("withdrawn"));
+    let (completion_rate, withdrawal_rate) = (ended_rate(&by_state, "closed"), ended_rate(&by_state, "withdrawn"));
     let mut by_instrument: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for case in &counted {
         for o in &case.outcomes {
@@ -249,6 +265,24 @@ mod tests {
         let (c, total) = suppress(&cells(&[("a", 0), ("b", 5), ("c", 6)]));
         assert!(total);
         assert_eq!(shown(&c), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_rate_is_hidden_when_a_count_it_is_computed_from_is_hidden() {
+        // 3 in course, 10 closed, 6 withdrawn: in_course and withdrawn are suppressed together.
+        let (c, _) =
+            suppress(&cells(&[("in_course", 3), ("closed", 10), ("withdrawn", 6), ("redirected", 0), ("declined", 0)]));
+        assert_eq!(shown(&c), vec!["closed", "declined", "redirected"]);
+        // 10 / 16 would give the 16 ended cases, and so both hidden cells.
+        assert_eq!(ended_rate(&c, "closed"), Some(Cell::hidden()));
+        assert_eq!(ended_rate(&c, "withdrawn"), Some(Cell::hidden()));
+        // With every count shown, the rate is shown.
+        let (c, _) =
+            suppress(&cells(&[("in_course", 5), ("closed", 10), ("withdrawn", 6), ("redirected", 0), ("declined", 0)]));
+        assert_eq!(ended_rate(&c, "closed"), Some(Cell::Value(10.0 / 16.0)));
+        let (c, _) =
+            suppress(&cells(&[("in_course", 5), ("closed", 0), ("withdrawn", 0), ("redirected", 0), ("declined", 0)]));
+        assert_eq!(ended_rate(&c, "closed"), None, "no ended case, no rate");
     }
 
     #[test]

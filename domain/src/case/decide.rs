@@ -437,32 +437,41 @@ impl Case {
             if &item.owner != from {
                 return Err(CaseError::ItemNotOwned { item: *item_id, org: from.clone() });
             }
-            let flow = terms.flow_for(checkpoint, from_side, to_side, item.category).ok_or(
-                CaseError::CategoryNotInAgreement {
+            let flows: Vec<(usize, &crate::agreement::Flow)> =
+                terms.flows_for(checkpoint, from_side, to_side, item.category).collect();
+            if flows.is_empty() {
+                return Err(CaseError::CategoryNotInAgreement {
                     category: item.category,
                     from: from_side,
                     to: to_side,
                     checkpoint,
                     version,
-                },
-            )?;
-            let basis = self
-                .consents
-                .values()
-                .filter(|c| c.is_active_at(at))
-                .find_map(|c| c.covers(&recipient, item.category, &flow.purposes).map(|p| (c.id, p)))
-                .map(|(consent, purpose)| Basis::Consent { consent, purpose })
-                .ok_or_else(|| CaseError::ConsentMissing {
+                });
+            }
+            // Any flow in force covers it, for a purpose an active consent covers.
+            let found = flows.iter().find_map(|(index, flow)| {
+                self.consents
+                    .values()
+                    .filter(|c| c.is_active_at(at))
+                    .find_map(|c| c.covers(&recipient, item.category, &flow.purposes).map(|p| (c.id, p)))
+                    .map(|(consent, purpose)| (*index, Basis::Consent { consent, purpose }))
+            });
+            let (flow, basis) = found.ok_or_else(|| {
+                let purposes: BTreeSet<&str> =
+                    flows.iter().flat_map(|(_, f)| f.purposes.iter().map(|p| p.as_str())).collect();
+                CaseError::ConsentMissing {
                     category: item.category,
                     recipient: to.clone(),
                     role: recipient.role,
-                    purposes: flow.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" or "),
-                })?;
+                    purposes: purposes.into_iter().collect::<Vec<_>>().join(" or "),
+                }
+            })?;
             disclosed.push(DisclosedItem {
                 item: *item_id,
                 category: item.category,
                 basis,
                 content: item.content.clone(),
+                flow: u32::try_from(flow).ok(),
             });
         }
         Ok(Disclosure {

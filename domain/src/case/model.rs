@@ -136,6 +136,10 @@ pub struct DisclosedItem {
     /// The content as disclosed.
     #[serde(default)]
     pub content: Personal<String>,
+    /// The agreement flow (its index in the terms of `agreement_version`) that allowed it, for
+    /// a disclosure under consent; absent on disclosures recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<u32>,
 }
 
 /// A disclosure (videregivelse) at a checkpoint.

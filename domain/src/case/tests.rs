@@ -1337,3 +1337,53 @@ fn erasure_waits_for_the_end_the_retention_duty_and_every_open_concern() {
     let a = s.caseworker();
     assert_eq!(refusal(&mut s, a, erase(0)), CaseError::AlreadyErased);
 }
+
+#[test]
+fn any_flow_in_force_covers_a_disclosure_and_the_event_records_which() {
+    use fixtures::*;
+    // Two flows for school at referral, municipality → NGO: one for referral, one for statistics.
+    let mut t = terms();
+    t.flows.insert(
+        0,
+        Flow {
+            checkpoint: Checkpoint::Referral,
+            from: Side::Municipality,
+            to: Side::Ngo,
+            categories: BTreeSet::from([Category::School]),
+            purposes: BTreeSet::from([Purpose::Statistics]),
+        },
+    );
+    let mut agreement = Agreement::default();
+    let when = at("2026-10-01T08:00:00Z");
+    agreement.apply(&AgreementEvent::AgreementDrafted {
+        id: AGREEMENT,
+        terms: t,
+        by: UserId("admin".into()),
+        org: muni(),
+        at: when,
+    });
+    agreement.apply(&AgreementEvent::AgreementInForce { version: 1, at: when });
+    let mut s = Scenario::opened("2012-03-14");
+    // The consent covers the second flow's purpose only.
+    s.give_consent(
+        CONSENT,
+        Recipient { org: ngo(), role: RecipientRole::Coordinator },
+        &[Category::School],
+        &[Purpose::Referral],
+    );
+    let events = s.as_caseworker(CaseAction::SubmitReferral {
+        agreement: Box::new(agreement),
+        items: vec![SCHOOL],
+        note: Personal::new(String::new()),
+        disclosure: DisclosureId(Uuid::from_u128(70)),
+    });
+    let disclosed = events
+        .iter()
+        .find_map(|e| match e {
+            CaseEvent::InformationDisclosed { disclosure, .. } => Some(disclosure.items[0].clone()),
+            _ => None,
+        })
+        .expect("a disclosure");
+    assert_eq!(disclosed.basis, Basis::Consent { consent: CONSENT, purpose: Purpose::Referral });
+    assert_eq!(disclosed.flow, Some(1), "the second flow allowed it");
+}

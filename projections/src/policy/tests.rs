@@ -139,6 +139,7 @@ fn case_with(basis: BasisCase, reached: bool) -> Case {
                 item: i.id,
                 category: i.category,
                 content: i.content.clone(),
+                flow: None,
                 basis: match basis {
                     BasisCase::ReportingDuty => Basis::ReportingDuty { duty: Duty::Heightened },
                     _ => Basis::Consent { consent: ConsentId(Uuid::from_u128(50)), purpose: Purpose::Referral },
@@ -349,7 +350,7 @@ proptest! {
                     let to = if to_ngo { ngo() } else { muni() };
                     let chosen: Vec<DisclosedItem> = case.items.values().enumerate()
                         .filter(|(i, _)| items & (1 << (i % 16)) != 0)
-                        .map(|(_, item)| DisclosedItem { item: item.id, category: item.category, content: item.content.clone(), basis: if duty {
+                        .map(|(_, item)| DisclosedItem { item: item.id, category: item.category, content: item.content.clone(), flow: None, basis: if duty {
                             Basis::ReportingDuty { duty: Duty::General }
                         } else {
                             Basis::Consent { consent: consents.get(consent % consents.len().max(1)).copied().unwrap_or_default(), purpose: Purpose::ALL[purpose] }
