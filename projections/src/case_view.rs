@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use brobyg_domain::Personal;
 
-use crate::policy::{Access, Reader, Visibility, access, disclosed_copy, first_name_visible, item_visibility};
+use crate::policy::{
+    Access, Reader, Visibility, access, brief_consented, disclosed_copy, first_name_visible, item_visibility,
+};
 
 /// How an erased personal text reads in every view.
 pub const ERASED: &str = "[erased]";
@@ -39,7 +41,8 @@ pub struct YoungPersonView {
     /// Birth date: the municipality only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<NaiveDate>,
-    /// Age today (absent once the birth date is erased).
+    /// Age today, when consent names the volunteers for identity (absent once the birth date is
+    /// erased).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age: Option<u32>,
 }
@@ -409,6 +412,9 @@ pub struct BriefView {
     /// Case id.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub case: uuid::Uuid,
+    /// The matched volunteer the brief is for.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub volunteer: uuid::Uuid,
     /// First name, when consent names the volunteers for identity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
@@ -419,12 +425,14 @@ pub struct BriefView {
     pub items: Vec<ItemView>,
 }
 
-/// The volunteer brief of `case` for the NGO `reader` at `now`; `None` if not the case's NGO.
+/// The volunteer brief of `case` for the NGO `reader` at `now`: only while a volunteer is
+/// matched, for that volunteer; `None` if not the case's NGO or no volunteer is matched.
 #[must_use]
 pub fn volunteer_brief(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Option<BriefView> {
     if access(case, reader) != Access::Brief {
         return None;
     }
+    let volunteer = case.current_match.as_ref()?.volunteer;
     let person = case.young_person.as_ref()?;
     let items = case
         .items
@@ -436,8 +444,13 @@ pub fn volunteer_brief(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Opti
         .collect();
     Some(BriefView {
         case: case.id?.0,
+        volunteer: volunteer.0,
         first_name: first_name_visible(case, reader, now).then(|| shown(&person.first_name)),
-        age: person.birth_date.known().map(|b| brobyg_domain::case::age_on(*b, copenhagen_date(now))),
+        age: person
+            .birth_date
+            .known()
+            .filter(|_| brief_consented(case, &reader.org, Category::Identity, now))
+            .map(|b| brobyg_domain::case::age_on(*b, copenhagen_date(now))),
         items,
     })
 }

@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 
 use brobyg_domain::case::{Basis, Case, Item, Recipient};
-use brobyg_domain::{Category, Org, Personal, RecipientRole, Role, Side};
+use brobyg_domain::{Category, Org, Personal, Purpose, RecipientRole, Role, Side};
 use chrono::{DateTime, Utc};
 
 /// Who reads.
@@ -48,6 +48,10 @@ impl Reader {
         Self { org, role: ReaderRole::Staff(role) }
     }
 }
+
+/// The purposes for which a consent may name the volunteers: a consent naming them for
+/// statistics only gives the brief nothing.
+pub const BRIEF_PURPOSES: [Purpose; 2] = [Purpose::Matching, Purpose::CoursePlanning];
 
 /// The categories a volunteer brief may hold, besides first name and age.
 pub const BRIEF_CATEGORIES: [Category; 2] = [Category::Wishes, Category::Practical];
@@ -163,6 +167,7 @@ pub fn brief_consented(case: &Case, ngo: &Org, category: Category, now: DateTime
     case.consents.values().any(|c| {
         c.is_active_at(now)
             && c.categories.contains(&category)
+            && c.purposes.iter().any(|p| BRIEF_PURPOSES.contains(p))
             && c.recipients.iter().any(|r| &r.org == ngo && r.role == RecipientRole::Volunteer)
     })
 }

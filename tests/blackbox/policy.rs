@@ -91,17 +91,27 @@ async fn the_volunteer_brief_holds_only_its_categories(db: &TestDb) {
     )
     .await
     .ok();
-    // No consent names the volunteers yet: the brief has the age and nothing else.
+    // No volunteer is matched: there is no brief.
+    app.get(&format!("/v1/cases/{case}/brief"), &co).await.problem(409, "wrong-state");
+    let volunteer = app.volunteer(Some("2026-09-01")).await;
+    app.post(&format!("/v1/cases/{case}/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+    // No consent names the volunteers yet: the brief names the volunteer and holds nothing else.
     let empty = app.get(&format!("/v1/cases/{case}/brief"), &co).await.ok().body;
+    assert_eq!(empty["volunteer"], volunteer.as_str());
     assert_eq!(empty["items"], json!([]));
-    assert!(empty.get("first_name").is_none());
-    assert!(empty["age"].is_number());
+    assert!(empty.get("first_name").is_none() && empty.get("age").is_none(), "{empty}");
+    // A consent naming the volunteers for statistics only gives the brief nothing.
+    app.consent(&case, &holders, (NGO, "volunteer"), &["identity", "practical", "wishes"], &["statistics"]).await.ok();
+    let still = app.get(&format!("/v1/cases/{case}/brief"), &co).await.ok().body;
+    assert_eq!(still["items"], json!([]), "{still}");
+    assert!(still.get("first_name").is_none() && still.get("age").is_none(), "{still}");
 
     app.consent(&case, &holders, (NGO, "volunteer"), &["identity", "school", "practical", "wishes"], &["matching"])
         .await
         .ok();
     let brief = app.get(&format!("/v1/cases/{case}/brief"), &co).await.ok().body;
     assert_eq!(brief["first_name"], "Mikkel");
+    assert!(brief["age"].is_number());
     let categories: Vec<&str> =
         brief["items"].as_array().expect("items").iter().filter_map(|i| i["category"].as_str()).collect();
     assert_eq!(categories.len(), 2, "{brief}");

@@ -457,13 +457,12 @@ impl Case {
                     .map(|(consent, purpose)| (*index, Basis::Consent { consent, purpose }))
             });
             let (flow, basis) = found.ok_or_else(|| {
-                let purposes: BTreeSet<&str> =
-                    flows.iter().flat_map(|(_, f)| f.purposes.iter().map(|p| p.as_str())).collect();
+                let purposes: BTreeSet<Purpose> = flows.iter().flat_map(|(_, f)| f.purposes.iter().copied()).collect();
                 CaseError::ConsentMissing {
                     category: item.category,
                     recipient: to.clone(),
                     role: recipient.role,
-                    purposes: purposes.into_iter().collect::<Vec<_>>().join(" or "),
+                    purposes: purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" or "),
                 }
             })?;
             disclosed.push(DisclosedItem {

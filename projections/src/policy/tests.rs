@@ -118,10 +118,13 @@ fn case_with(basis: BasisCase, reached: bool) -> Case {
     let coordinator = (ngo(), RecipientRole::Coordinator);
     let volunteer = (ngo(), RecipientRole::Volunteer);
     let consent_event = match basis {
+        // Referral for the disclosure, matching for the volunteer brief.
         BasisCase::ConsentActive | BasisCase::ConsentRevoked => {
-            consent(50, &[coordinator, volunteer], &[Purpose::Referral], "2030-01-01")
+            consent(50, &[coordinator, volunteer], &[Purpose::Referral, Purpose::Matching], "2030-01-01")
         }
-        BasisCase::ConsentExpired => consent(50, &[coordinator, volunteer], &[Purpose::Referral], "2026-11-15"),
+        BasisCase::ConsentExpired => {
+            consent(50, &[coordinator, volunteer], &[Purpose::Referral, Purpose::Matching], "2026-11-15")
+        }
         BasisCase::ConsentForAnotherRecipient => {
             consent(50, &[(org("ngo:red-cross"), RecipientRole::Coordinator)], &[Purpose::Referral], "2030-01-01")
         }

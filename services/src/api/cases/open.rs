@@ -240,6 +240,9 @@ pub async fn get_brief(
     }
     let brief_reader = Reader { org: caller.org.clone(), role: ReaderRole::VolunteerBrief };
     let now = Utc::now();
+    if case.current_match.is_none() {
+        return Err(Problem::wrong_state("the brief is for the matched volunteer, and no volunteer is matched"));
+    }
     let brief = volunteer_brief(&case, &brief_reader, now).ok_or_else(|| Problem::not_found("case"))?;
     let categories: Vec<Category> = brief.items.iter().map(|i| i.category).collect();
     log_read(&state, &caller, &id.to_string(), "volunteer_brief", categories, purpose.or("matching"), "brief").await?;
