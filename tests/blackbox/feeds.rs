@@ -326,15 +326,21 @@ async fn start(
     (base, stop, handle)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs NATS with JetStream on 127.0.0.1:4222; .ci/run runs it"]
-async fn nats_publishes_each_event_once_across_a_restart() {
+/// A fresh SQLite store and settings that publish to the local NATS under a prefix of its own.
+async fn nats_settings() -> (TestDb, tempfile::TempDir, String, brobyg::settings::Settings) {
     let db = TestDb::sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let prefix = format!("bt{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let mut settings = db.settings(dir.path());
     settings.nats_url = Some("nats://127.0.0.1:4222".into());
     settings.nats_subject_prefix = prefix.clone();
+    (db, dir, prefix, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs NATS with JetStream on 127.0.0.1:4222; .ci/run runs it"]
+async fn nats_publishes_each_event_once_across_a_restart() {
+    let (_db, dir, prefix, settings) = nats_settings().await;
     let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS with JetStream on 127.0.0.1:4222");
     let js = async_nats::jetstream::new(client);
     let stream = brobyg::nats::stream_name(&prefix, MUNI);
@@ -388,12 +394,7 @@ async fn nats_publishes_each_event_once_across_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs NATS with JetStream on 127.0.0.1:4222; .ci/run runs it"]
 async fn signed_checkpoints_are_published_to_nats_as_they_are_signed() {
-    let db = TestDb::sqlite().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let prefix = format!("bt{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let mut settings = db.settings(dir.path());
-    settings.nats_url = Some("nats://127.0.0.1:4222".into());
-    settings.nats_subject_prefix = prefix.clone();
+    let (_db, dir, prefix, mut settings) = nats_settings().await;
     settings.checkpoint_every_seconds = 1;
     let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS with JetStream on 127.0.0.1:4222");
     let js = async_nats::jetstream::new(client);

@@ -88,8 +88,8 @@ pub fn stored_event_hash(prev: &str, e: Chained<'_>) -> String {
             if let Value::Object(map) = &mut covered {
                 map.remove("hash");
             }
-            let mut bytes = Vec::with_capacity(512);
-            canonical(
+            chained_hash(
+                prev,
                 &serde_json::json!({
                     "aggregate_type": aggregate_type,
                     "aggregate_id": aggregate_id,
@@ -99,14 +99,19 @@ pub fn stored_event_hash(prev: &str, e: Chained<'_>) -> String {
                     "payload": payload,
                     "metadata": covered,
                 }),
-                &mut bytes,
-            );
-            let mut hasher = Sha256::new();
-            hasher.update(prev.as_bytes());
-            hasher.update(&bytes);
-            hex::encode(hasher.finalize())
+            )
         }
     }
+}
+
+/// `SHA-256(prev ‖ canonical(value))`, hex.
+fn chained_hash(prev: &str, value: &Value) -> String {
+    let mut bytes = Vec::with_capacity(512);
+    canonical(value, &mut bytes);
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(&bytes);
+    hex::encode(hasher.finalize())
 }
 
 /// The chain hash of one sealed event under encoding 1 (payload only).
@@ -120,8 +125,8 @@ pub fn event_hash(
     event_version: &str,
     payload: &Value,
 ) -> String {
-    let mut bytes = Vec::with_capacity(256);
-    canonical(
+    chained_hash(
+        prev,
         &serde_json::json!({
             "aggregate_type": aggregate_type,
             "aggregate_id": aggregate_id,
@@ -130,12 +135,7 @@ pub fn event_hash(
             "event_version": event_version,
             "payload": payload,
         }),
-        &mut bytes,
-    );
-    let mut hasher = Sha256::new();
-    hasher.update(prev.as_bytes());
-    hasher.update(&bytes);
-    hex::encode(hasher.finalize())
+    )
 }
 
 /// The running hash over the feed: `H(previous ‖ event hash)`.
