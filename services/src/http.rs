@@ -60,6 +60,7 @@ pub fn api_router(state: AppState) -> OpenApiRouter {
         .merge(crate::api::concerns::router())
         .merge(crate::api::statistics::router())
         .merge(crate::api::audit::router())
+        .merge(crate::api::proofs::router())
         .merge(crate::api::subjects::router())
         .merge(crate::api::feed::router())
         .merge(crate::api::subscriptions::router())

@@ -12,6 +12,7 @@ pub mod feed;
 mod idempotency;
 pub mod openapi;
 pub mod problem;
+pub mod proofs;
 pub mod statistics;
 pub mod subjects;
 pub mod subscriptions;
