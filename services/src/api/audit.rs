@@ -1,7 +1,7 @@
 //! Auditors: the full history of a case, its state as of a moment and as one organisation saw
 //! it then, the access log, signed checkpoints and verification of the hash chains.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::CaseId;
@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Auth, Purpose, json_response, load, log_read, parse_id};
+use super::case_access::CaseRead;
+use super::{Auth, Purpose, json_response, load, log_read};
 use crate::AppState;
 use crate::api::Problem;
 use crate::auth::Caller;
@@ -114,11 +115,9 @@ pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> 
     security(("bearer" = [])))]
 pub async fn access_log(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    CaseRead { caller, id }: CaseRead,
     purpose: Purpose,
-    Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: CaseId = parse_id(&id, "case")?;
     load_for_auditor(&state, &caller, id).await?;
     log_read(&state, &caller, &id.to_string(), "auditor", [], purpose.or("audit"), "audit/access-log").await?;
     let entries = state.store.access_log(&id.to_string()).await?;
@@ -184,11 +183,9 @@ pub struct AuditEvent {
     security(("bearer" = [])))]
 pub async fn case_events(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    CaseRead { caller, id }: CaseRead,
     purpose: Purpose,
-    Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let id: CaseId = parse_id(&id, "case")?;
     let (case, _) = load_for_auditor(&state, &caller, id).await?;
     let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
     let categories = visible_categories(&case, &reader, chrono::Utc::now());
@@ -280,12 +277,10 @@ pub struct StateParams {
     security(("bearer" = [])))]
 pub async fn case_state(
     State(state): State<AppState>,
-    Auth(caller): Auth,
+    CaseRead { caller, id }: CaseRead,
     purpose: Purpose,
-    Path(id): Path<String>,
     super::Params(params): super::Params<StateParams>,
 ) -> Result<Response, Problem> {
-    let id: CaseId = parse_id(&id, "case")?;
     load_for_auditor(&state, &caller, id).await?;
     let loaded = load::<Case>(&state, &id.to_string()).await?;
     let mut then = Case::default();

@@ -6,15 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use brobyg_domain::case::{CaseAction, Reporter};
-use brobyg_domain::{CaseId, ConcernId, Ground, Personal, VolunteerId};
+use brobyg_domain::{ConcernId, Ground, Personal, VolunteerId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::case_access::{CaseState, load_case_for, wait_for_position};
-use super::{Auth, Body, IfMatch, RequestId, actor, execute, json_response, load, parse_id, version_headers};
+use super::case_access::{CaseCommitted, CaseRequest, CaseState, case_command, load_case_for, wait_for_position};
+use super::{Auth, Body, json_response, load, parse_id, version_headers};
 use crate::AppState;
 use crate::api::Problem;
 
@@ -66,14 +66,11 @@ pub struct ConcernReported {
     security(("bearer" = [])))]
 pub async fn report_concern(
     State(state): State<AppState>,
-    Auth(caller): Auth,
-    request_id: RequestId,
-    IfMatch(if_match): IfMatch,
-    Path(id): Path<String>,
+    request: CaseRequest,
     Body(body): Body<ReportConcern>,
 ) -> Result<Response, Problem> {
-    let id: CaseId = parse_id(&id, "case")?;
-    let (case, _) = load_case_for(&state, &caller, id).await?;
+    let (caller, id) = (&request.caller, request.id);
+    let (case, _) = load_case_for(&state, caller, id).await?;
     let agreement = match &case.referral {
         Some(r) => load::<brobyg_domain::agreement::Agreement>(&state, &r.agreement.to_string()).await?.aggregate,
         None => return Err(Problem::not_found("case")),
@@ -92,9 +89,7 @@ pub async fn report_concern(
         agreement: Box::new(agreement),
         calendar: state.calendar,
     };
-    let command = || brobyg_domain::case::CaseCommand { actor: actor(&caller), action: action.clone() };
-    let (committed, position) =
-        execute::<brobyg_domain::case::Case>(&state, &caller, &id.to_string(), command, if_match, &request_id).await?;
+    let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
     let c = committed.aggregate.concerns.get(&concern).ok_or_else(|| Problem::not_found("concern"))?;
     let answer = ConcernReported {
         id: concern.0,
@@ -121,24 +116,13 @@ pub struct ReceiptBody {
     security(("bearer" = [])))]
 pub async fn acknowledge_concern(
     State(state): State<AppState>,
-    Auth(caller): Auth,
-    request_id: RequestId,
-    IfMatch(if_match): IfMatch,
-    Path((id, cid)): Path<(String, String)>,
+    request: CaseRequest,
+    Path((_case, cid)): Path<(String, String)>,
     Body(body): Body<ReceiptBody>,
 ) -> Result<Response, Problem> {
-    let id: CaseId = parse_id(&id, "case")?;
     let concern: ConcernId = parse_id(&cid, "concern")?;
     let action = CaseAction::AcknowledgeConcern { concern, investigation_started: body.investigation_started };
-    let command = || brobyg_domain::case::CaseCommand { actor: actor(&caller), action: action.clone() };
-    let (committed, position) =
-        execute::<brobyg_domain::case::Case>(&state, &caller, &id.to_string(), command, if_match, &request_id).await?;
-    let answer = CaseState {
-        id: id.0,
-        state: committed.aggregate.state.unwrap_or(brobyg_domain::CaseState::Opened),
-        version: committed.version,
-    };
-    Ok(json_response(StatusCode::OK, version_headers(committed.version, position), &answer))
+    Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
 }
 
 /// Concern list parameters.
