@@ -67,7 +67,7 @@ pub async fn withdraw(
     command_releasing_volunteer(&state, &request, &case, action).await
 }
 
-/// End the journey: redirect to municipal support (caseworker or coordinator).
+/// End the journey: redirect to municipal support (the municipality's caseworker).
 #[utoipa::path(post, path = "/v1/cases/{id}/redirection", tag = "cases", request_body = Reason,
     params(("id" = String, Path, description = "case id")),
     responses((status = 200, body = CaseState), (status = 409, body = crate::api::problem::ProblemBody)),
