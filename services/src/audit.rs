@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -69,6 +69,61 @@ impl AuditKey {
     }
 }
 
+/// A signed checkpoint as it leaves the database: in the API, in the mirror file (one JSON
+/// line each), on NATS, and inside a saved proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    /// The feed position covered (opaque).
+    pub position: String,
+    /// Events up to there.
+    pub event_count: i64,
+    /// The running hash over their chain hashes.
+    pub feed_hash: String,
+    /// When it was signed.
+    pub signed_at: String,
+    /// The ed25519 public key (hex).
+    pub public_key: String,
+    /// The signature (hex) over `brobyg-checkpoint-v2|position|event_count|feed_hash|tree_root|signed_at`
+    /// (`brobyg-checkpoint-v1|position|event_count|feed_hash|signed_at` for checkpoints without a
+    /// tree root).
+    pub signature: String,
+    /// The RFC 6962 Merkle tree root over the first `event_count` chain hashes (hex); the tree
+    /// size is `event_count`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_root: Option<String>,
+}
+
+impl From<&AuditCheckpoint> for CheckpointView {
+    fn from(c: &AuditCheckpoint) -> Self {
+        Self {
+            position: c.position.to_string(),
+            event_count: c.event_count,
+            feed_hash: c.feed_hash.clone(),
+            signed_at: c.signed_at.clone(),
+            public_key: c.public_key.clone(),
+            signature: c.signature.clone(),
+            tree_root: c.tree_root.clone(),
+        }
+    }
+}
+
+impl CheckpointView {
+    /// The checkpoint it shows; `None` if its position is not one this service writes.
+    #[must_use]
+    pub fn checkpoint(&self) -> Option<AuditCheckpoint> {
+        Some(AuditCheckpoint {
+            position: self.position.parse().ok()?,
+            event_count: self.event_count,
+            feed_hash: self.feed_hash.clone(),
+            signed_at: self.signed_at.clone(),
+            public_key: self.public_key.clone(),
+            signature: self.signature.clone(),
+            tree_root: self.tree_root.clone(),
+            tree_frontier: None,
+        })
+    }
+}
+
 /// The public keys whose signatures on checkpoints are trusted: the configured signing key and
 /// older keys listed for rotation — never a key found in the database.
 #[derive(Clone, Debug, Default)]
@@ -78,35 +133,39 @@ impl TrustedKeys {
     /// The signing key's public key and the hex public keys in `older` (comma-separated).
     pub fn new(key: &AuditKey, older: Option<&str>) -> Result<Self, String> {
         let mut keys = vec![key.0.verifying_key()];
-        for hex_key in older.unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            let bytes: [u8; 32] = hex::decode(hex_key)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("BROBYG_AUDIT_PUBLIC_KEYS: {hex_key:?} is not 64 hex digits"))?;
-            keys.push(VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))?);
-        }
+        keys.extend(
+            parse_public_keys(older.unwrap_or_default()).map_err(|e| format!("BROBYG_AUDIT_PUBLIC_KEYS: {e}"))?,
+        );
         Ok(Self(keys))
     }
 
     /// Only the hex public keys in `keys` (comma-separated): what an auditor holds offline.
     pub fn from_hex(keys: &str) -> Result<Self, String> {
-        let mut out = Vec::new();
-        for hex_key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            let bytes: [u8; 32] = hex::decode(hex_key)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("{hex_key:?} is not 64 hex digits"))?;
-            out.push(VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))?);
-        }
-        if out.is_empty() {
+        let keys = parse_public_keys(keys)?;
+        if keys.is_empty() {
             return Err("no public key given".into());
         }
-        Ok(Self(out))
+        Ok(Self(keys))
     }
 
     fn find(&self, public_hex: &str) -> Option<&VerifyingKey> {
         self.0.iter().find(|k| hex::encode(k.to_bytes()) == public_hex)
     }
+}
+
+/// Ed25519 public keys as comma-separated hex.
+fn parse_public_keys(list: &str) -> Result<Vec<VerifyingKey>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|hex_key| {
+            let bytes: [u8; 32] = hex::decode(hex_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("{hex_key:?} is not 64 hex digits"))?;
+            VerifyingKey::from_bytes(&bytes).map_err(|_| format!("{hex_key:?} is not an ed25519 key"))
+        })
+        .collect()
 }
 
 /// The checkpointer as a [`Worker`]: signs what is new, mirrors it, then rests. It never starts
@@ -163,16 +222,11 @@ impl Worker for Checkpointer {
             if let Some(mirror) = &self.mirror {
                 mirror.append(&c)?;
             }
-            if let Some(nats) = &mut self.nats {
-                let published = serde_json::json!({
-                    "position": c.position.to_string(), "event_count": c.event_count, "feed_hash": c.feed_hash,
-                    "tree_root": c.tree_root, "signed_at": c.signed_at, "public_key": c.public_key,
-                    "signature": c.signature,
-                });
-                if let Err(e) = nats.publish(&published, &c.signature).await {
-                    // The mirror and the store hold it; NATS is a further copy, retried with the next one.
-                    tracing::warn!(error = %e, "could not publish a checkpoint to NATS");
-                }
+            // The mirror and the store hold it; NATS is a further copy, tried again with the next one.
+            if let Some(nats) = &mut self.nats
+                && let Err(e) = nats.publish(&CheckpointView::from(&c), &c.signature).await
+            {
+                tracing::warn!(error = %e, "could not publish a checkpoint to NATS");
             }
             self.known = Some((c.event_count, c.signature));
         }
@@ -297,19 +351,10 @@ pub async fn leaves(store: &Store, size: i64) -> Result<Vec<(Cursor, String, Vec
 /// its checkpoints, then the proof against their signed tree roots. Says what it proved.
 pub fn verify_proof(proof: &serde_json::Value, trusted: &TrustedKeys) -> Result<String, String> {
     fn checkpoint(v: &serde_json::Value, trusted: &TrustedKeys) -> Result<(u64, [u8; 32]), String> {
-        let text = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| format!("checkpoint lacks {k}"));
-        let c = AuditCheckpoint {
-            position: text("position")?.parse().map_err(|_| "checkpoint position is malformed".to_owned())?,
-            event_count: v["event_count"].as_i64().ok_or("checkpoint lacks event_count")?,
-            feed_hash: text("feed_hash")?,
-            signed_at: text("signed_at")?,
-            public_key: text("public_key")?,
-            signature: text("signature")?,
-            tree_root: Some(text("tree_root")?),
-            tree_frontier: None,
-        };
+        let view: CheckpointView = serde_json::from_value(v.clone()).map_err(|e| format!("checkpoint: {e}"))?;
+        let c = view.checkpoint().ok_or("checkpoint position is malformed")?;
+        let root = hex32(c.tree_root.as_deref().ok_or("the checkpoint names no tree root")?)?;
         check_signature(&c, trusted).map_err(|why| format!("the checkpoint over {} events {why}", c.event_count))?;
-        let root = hex32(&text("tree_root")?)?;
         Ok((u64::try_from(c.event_count).map_err(|_| "negative size")?, root))
     }
     fn hex32(s: &str) -> Result<[u8; 32], String> {

@@ -7,25 +7,11 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::store::{AuditCheckpoint, Cursor};
+use crate::audit::CheckpointView;
+use crate::store::AuditCheckpoint;
 
 /// The file inside the mirror directory.
 pub const MIRROR_FILE: &str = "checkpoints.jsonl";
-
-/// One line of the mirror.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Line {
-    position: String,
-    event_count: i64,
-    feed_hash: String,
-    signed_at: String,
-    public_key: String,
-    signature: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tree_root: Option<String>,
-}
 
 /// Why the mirror could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -80,18 +66,8 @@ impl Mirror {
                 continue;
             }
             let malformed = || MirrorError::Malformed { path: shown.clone(), line: i + 1 };
-            let l: Line = serde_json::from_str(&line).map_err(|_| malformed())?;
-            let position: Cursor = l.position.parse().map_err(|_| malformed())?;
-            out.push(AuditCheckpoint {
-                position,
-                event_count: l.event_count,
-                feed_hash: l.feed_hash,
-                signed_at: l.signed_at,
-                public_key: l.public_key,
-                signature: l.signature,
-                tree_root: l.tree_root,
-                tree_frontier: None,
-            });
+            let view: CheckpointView = serde_json::from_str(&line).map_err(|_| malformed())?;
+            out.push(view.checkpoint().ok_or_else(malformed)?);
         }
         Ok(out)
     }
@@ -99,15 +75,7 @@ impl Mirror {
     /// Appends `checkpoint` and waits until it is on disk.
     pub fn append(&self, c: &AuditCheckpoint) -> Result<(), MirrorError> {
         let io = |source| MirrorError::Io { path: self.path.display().to_string(), source };
-        let line = Line {
-            position: c.position.to_string(),
-            event_count: c.event_count,
-            feed_hash: c.feed_hash.clone(),
-            signed_at: c.signed_at.clone(),
-            public_key: c.public_key.clone(),
-            signature: c.signature.clone(),
-            tree_root: c.tree_root.clone(),
-        };
+        let line = CheckpointView::from(c);
         let mut text = serde_json::to_string(&line).map_err(|e| io(std::io::Error::other(e)))?;
         text.push('\n');
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)?;
@@ -126,7 +94,7 @@ mod tests {
         let mirror = Mirror::open(&dir.path().join("mirror")).expect("open");
         assert!(mirror.read().expect("read").is_empty());
         let c = |n: i64| AuditCheckpoint {
-            position: Cursor { tx: 0, position: n },
+            position: crate::store::Cursor { tx: 0, position: n },
             event_count: n,
             feed_hash: format!("h{n}"),
             signed_at: "2026-12-02T00:00:00.000000Z".into(),

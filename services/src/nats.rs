@@ -163,7 +163,11 @@ impl CheckpointPublisher {
     }
 
     /// Publishes one checkpoint (as JSON) and waits for JetStream's acknowledgement.
-    pub async fn publish(&mut self, checkpoint: &serde_json::Value, signature: &str) -> Result<(), NatsError> {
+    pub async fn publish(
+        &mut self,
+        checkpoint: &crate::audit::CheckpointView,
+        signature: &str,
+    ) -> Result<(), NatsError> {
         let js = match &self.connection {
             Some(js) => js.clone(),
             None => {

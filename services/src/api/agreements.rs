@@ -258,7 +258,7 @@ pub struct Approval {
 #[utoipa::path(post, path = "/v1/agreements/{id}/approvals", tag = "agreements", request_body = Approval,
     params(("id" = String, Path, description = "agreement id")),
     responses((status = 200, body = AgreementResponse), (status = 404, body = crate::api::problem::ProblemBody),
-              (status = 409, body = crate::api::problem::ProblemBody)),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 400, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn approve_agreement(
     State(state): State<AppState>,

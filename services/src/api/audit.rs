@@ -13,6 +13,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::audit::CheckpointView;
+
 use super::case_access::CaseRead;
 use super::{Auth, Purpose, json_response, load, log_read};
 use crate::AppState;
@@ -309,43 +311,6 @@ pub async fn case_state(
     let categories = view.items.iter().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
     log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/state").await?;
     Ok(json_response(StatusCode::OK, Default::default(), &view))
-}
-
-/// A signed checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct CheckpointView {
-    /// The feed position covered (opaque).
-    pub position: String,
-    /// Events up to there.
-    pub event_count: i64,
-    /// The running hash over their chain hashes.
-    pub feed_hash: String,
-    /// When it was signed.
-    pub signed_at: String,
-    /// The ed25519 public key (hex).
-    pub public_key: String,
-    /// The signature (hex) over `brobyg-checkpoint-v2|position|event_count|feed_hash|tree_root|signed_at`
-    /// (`brobyg-checkpoint-v1|position|event_count|feed_hash|signed_at` for checkpoints without a
-    /// tree root).
-    pub signature: String,
-    /// The RFC 6962 Merkle tree root over the first `event_count` chain hashes (hex); the tree
-    /// size is `event_count`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tree_root: Option<String>,
-}
-
-impl From<&crate::store::AuditCheckpoint> for CheckpointView {
-    fn from(c: &crate::store::AuditCheckpoint) -> Self {
-        Self {
-            position: c.position.to_string(),
-            event_count: c.event_count,
-            feed_hash: c.feed_hash.clone(),
-            signed_at: c.signed_at.clone(),
-            public_key: c.public_key.clone(),
-            signature: c.signature.clone(),
-            tree_root: c.tree_root.clone(),
-        }
-    }
 }
 
 /// Every signed checkpoint over the feed head (auditors).

@@ -173,7 +173,7 @@ pub struct ConcernList {
 
 /// The caller's concerns: reported to a municipality, or by an NGO.
 #[utoipa::path(get, path = "/v1/concerns", tag = "concerns", params(ConcernParams),
-    responses((status = 200, body = ConcernList)),
+    responses((status = 200, body = ConcernList), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn list_concerns(
     State(state): State<AppState>,

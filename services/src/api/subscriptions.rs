@@ -149,7 +149,7 @@ pub struct DeliveryLog {
 /// Every delivery attempt of a subscription of the caller's organisation.
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/deliveries", tag = "feed",
     params(("id" = String, Path, description = "subscription id")),
-    responses((status = 200, body = DeliveryLog), (status = 404, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = DeliveryLog), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn deliveries(
     State(state): State<AppState>,

@@ -219,7 +219,7 @@ async fn load_own(state: &AppState, caller: &Caller, id: VolunteerId) -> Result<
 /// Record the child certificate and confidentiality declaration.
 #[utoipa::path(post, path = "/v1/volunteers/{id}/vetting", tag = "volunteers", request_body = Vetting,
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn record_vetting(
     State(state): State<AppState>,
@@ -247,7 +247,7 @@ pub async fn record_vetting(
 /// Pause, resume (`active`) or retire a volunteer.
 #[utoipa::path(post, path = "/v1/volunteers/{id}/status", tag = "volunteers", request_body = StatusChange,
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 409, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 409, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn change_status(
     State(state): State<AppState>,
@@ -274,7 +274,7 @@ pub async fn change_status(
 /// One volunteer of the caller's NGO.
 #[utoipa::path(get, path = "/v1/volunteers/{id}", tag = "volunteers",
     params(("id" = String, Path, description = "volunteer id")),
-    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = VolunteerResponse), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_volunteer(
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ fn unknown_volunteer(id: uuid::Uuid) -> Problem {
 #[utoipa::path(post, path = "/v1/cases/{id}/match", tag = "cases", request_body = MatchBody,
     params(("id" = String, Path, description = "case id")),
     responses((status = 200, body = CaseState), (status = 409, body = crate::api::problem::ProblemBody),
-              (status = 422, body = crate::api::problem::ProblemBody)),
+              (status = 422, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody), (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn match_volunteer(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub struct Suggestions {
 /// Ranked volunteer suggestions for a case, with reasons (coordinator).
 #[utoipa::path(get, path = "/v1/cases/{id}/match-suggestions", tag = "cases",
     params(("id" = String, Path, description = "case id")),
-    responses((status = 200, body = Suggestions), (status = 404, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = Suggestions), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn match_suggestions(
     State(state): State<AppState>,

@@ -201,7 +201,7 @@ pub async fn list_cases(
     params(("id" = String, Path, description = "case id"),
            ("X-Purpose" = Option<String>, Header, description = "why the case is read (default case_work; audit for auditors)")),
     responses((status = 200, body = CaseView, headers(("ETag" = String, description = "the case version"))),
-              (status = 404, body = crate::api::problem::ProblemBody)),
+              (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_case(
     State(state): State<AppState>,
@@ -223,7 +223,7 @@ pub async fn get_case(
 /// NGO's volunteers (coordinator or integrator of the case's NGO).
 #[utoipa::path(get, path = "/v1/cases/{id}/brief", tag = "cases",
     params(("id" = String, Path, description = "case id"), ("X-Purpose" = Option<String>, Header, description = "why (default matching)")),
-    responses((status = 200, body = BriefView), (status = 404, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = BriefView), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody), (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_brief(
     State(state): State<AppState>,
