@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use brobyg_domain::calendar::copenhagen_date;
-use brobyg_domain::case::{Case, Item};
+use brobyg_domain::case::{Case, Item, Measure};
 use brobyg_domain::{CaseState, Category, ItemId, Org, Side};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -78,6 +78,27 @@ pub struct ItemView {
     /// When it was first disclosed to the reader's organisation (absent for own items).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disclosed_at: Option<DateTime<Utc>>,
+    /// The measurement an `outcome` item records (absent otherwise, and once erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measure: Option<MeasureView>,
+}
+
+/// An outcome measurement as shown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeasureView {
+    /// The instrument, e.g. `sdq_total`.
+    pub instrument: String,
+    /// Score before the course.
+    pub before: f64,
+    /// Score after the course.
+    pub after: f64,
+}
+
+impl From<&Measure> for MeasureView {
+    fn from(m: &Measure) -> Self {
+        Self { instrument: m.instrument.clone(), before: m.before, after: m.after }
+    }
 }
 
 /// A consent, as the parties see it.
@@ -233,6 +254,10 @@ pub struct CaseView {
     /// Categories of items that exist in the case but are hidden from the reader.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub redacted_categories: Vec<Category>,
+    /// A consent in its validity lacks a grantor the young person's age now requires (from the
+    /// 15th birthday the young person's own grant): renew it before anything more crosses under
+    /// it; from the 18th birthday it covers nothing until renewed.
+    pub consent_renewal_due: bool,
 }
 
 /// Whether `reader` may read `case` at all (as a party or an auditor in scope).
@@ -249,12 +274,14 @@ pub fn visible_categories(case: &Case, reader: &Reader, now: DateTime<Utc>) -> B
 
 fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, now: DateTime<Utc>) -> ItemView {
     // A disclosed item shows the recipient's copy; the owner the original.
-    let content = match visibility {
-        Visibility::Disclosed { .. } => {
-            disclosed_copy(case, item, &reader.org, now).map_or_else(|| ERASED.to_owned(), |(_, c)| shown(c))
-        }
-        Visibility::Owner | Visibility::Hidden => shown(&item.content),
+    let (content, measure) = match visibility {
+        Visibility::Disclosed { .. } => match disclosed_copy(case, item, &reader.org, now) {
+            Some((_, copy)) => (shown(&copy.content), copy.measure.as_ref()),
+            None => (ERASED.to_owned(), None),
+        },
+        Visibility::Owner | Visibility::Hidden => (shown(&item.content), item.measure.as_ref()),
     };
+    let measure = measure.and_then(|m| m.known()).map(MeasureView::from);
     ItemView {
         id: item.id,
         category: item.category,
@@ -265,6 +292,7 @@ fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, 
             Visibility::Disclosed { at } => Some(at),
             Visibility::Owner | Visibility::Hidden => None,
         },
+        measure,
     }
 }
 
@@ -371,6 +399,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         disclosures,
         current_match: case.current_match.as_ref().map(|m| MatchView { volunteer: m.volunteer.0, since: m.since }),
         redacted_categories: redacted.into_iter().collect(),
+        consent_renewal_due: case.consent_renewal_due(now),
     })
 }
 

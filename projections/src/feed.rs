@@ -9,7 +9,8 @@
 //! | `case_opened` | all | — |
 //! | `item_added` | its own items | its own items |
 //! | `consent_given` / `consent_revoked` | all | without `evidence` / `reason` |
-//! | `referral_submitted`, `referral_accepted`, `referral_declined`, `pre_meeting_held`, `volunteer_matched`, `closing_meeting_held`, `case_withdrawn`, `personal_data_erased` | all | all |
+//! | `referral_submitted`, `referral_accepted`, `referral_declined`, `pre_meeting_held`, `volunteer_matched`, `case_withdrawn`, `personal_data_erased` | all | all |
+//! | `closing_meeting_held` | without `outcomes` (only older events carry them; outcomes are `outcome` items now) | all |
 //! | `match_ended` | without `reason` | all |
 //! | `case_redirected` | all | without `reason` |
 //! | `activity_logged` | — | all |
@@ -21,11 +22,13 @@
 //!
 //! Personal values appear plain (`"Mikkel"`), or as `"[erased]"` once erased.
 
+use std::collections::BTreeSet;
+
 use brobyg_domain::agreement::AgreementEvent;
 use brobyg_domain::case::{Case, CaseEvent};
 use brobyg_domain::personal::{ERASED_MARK, PII_MARK, SEALED_MARK};
 use brobyg_domain::volunteer::VolunteerEvent;
-use brobyg_domain::{Org, Side};
+use brobyg_domain::{Category, Org, Side};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -65,9 +68,65 @@ fn without(mut map: Map<String, Value>, fields: &[&str]) -> Map<String, Value> {
     map
 }
 
+/// A case event as one organisation receives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivered {
+    /// The data, personal values plain.
+    pub data: Value,
+    /// What kinds of personal data it carries (categories, or `consent`, `concern`, `note`),
+    /// empty when it carries none: what the access log records of the delivery.
+    pub personal: BTreeSet<&'static str>,
+}
+
 /// The data of a case event as `org` may receive it at `now`; `None` to leave it out.
 #[must_use]
 pub fn case_event_for(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Value> {
+    case_event_delivered(event, case, org, now).map(|d| d.data)
+}
+
+/// The data of a case event as `org` may receive it at `now`, with the kinds of personal data
+/// it carries; `None` to leave it out.
+#[must_use]
+pub fn case_event_delivered(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Delivered> {
+    let marked = case_event_marked(event, case, org, now)?;
+    let personal = if contains_personal(&marked) { personal_kinds(event, case, org, now) } else { BTreeSet::new() };
+    Some(Delivered { data: plain(marked), personal })
+}
+
+/// Whether a value holds a personal value that is here (not erased).
+fn contains_personal(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(PII_MARK) || map.values().any(contains_personal),
+        Value::Array(items) => items.iter().any(contains_personal),
+        _ => false,
+    }
+}
+
+/// The kinds of personal data an event delivered to `org` holds, for the access log.
+fn personal_kinds(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> BTreeSet<&'static str> {
+    match event {
+        CaseEvent::CaseOpened { custody_holders, .. } => {
+            let mut kinds = BTreeSet::from([Category::Identity.as_str()]);
+            if !custody_holders.is_empty() {
+                kinds.insert(Category::Family.as_str());
+            }
+            kinds
+        }
+        CaseEvent::ItemAdded { item } => BTreeSet::from([item.category.as_str()]),
+        CaseEvent::InformationDisclosed { disclosure, .. } => disclosure
+            .items
+            .iter()
+            .filter(|i| &disclosure.to == org && basis_holds(case, &i.basis, org, i.category, now))
+            .map(|i| i.category.as_str())
+            .collect(),
+        CaseEvent::ConsentGiven { .. } | CaseEvent::ConsentRevoked { .. } => BTreeSet::from(["consent"]),
+        CaseEvent::ConcernReported { .. } | CaseEvent::ConcernAcknowledged { .. } => BTreeSet::from(["concern"]),
+        _ => BTreeSet::from(["note"]),
+    }
+}
+
+/// The data of a case event as `org` may receive it at `now`, personal values still marked.
+fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Value> {
     let side = case.side_of(org)?;
     let municipality = side == Side::Municipality;
     let all = || Some(body(event));
@@ -94,9 +153,12 @@ pub fn case_event_for(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<U
         | CaseEvent::ReferralDeclined { .. }
         | CaseEvent::PreMeetingHeld { .. }
         | CaseEvent::VolunteerMatched { .. }
-        | CaseEvent::ClosingMeetingHeld { .. }
         | CaseEvent::CaseWithdrawn { .. }
         | CaseEvent::PersonalDataErased { .. } => all(),
+        // Outcomes older closing meetings carried in the clear are the NGO's.
+        CaseEvent::ClosingMeetingHeld { .. } => {
+            Some(if municipality { without(body(event), &["outcomes"]) } else { body(event) })
+        }
         CaseEvent::MatchEnded { .. } => {
             Some(if municipality { without(body(event), &["reason"]) } else { body(event) })
         }
@@ -137,7 +199,7 @@ pub fn case_event_for(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<U
             }
         }
     }?;
-    Some(plain(Value::Object(data)))
+    Some(Value::Object(data))
 }
 
 /// The data of an agreement event for `org`: its parties see all of it.

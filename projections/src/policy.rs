@@ -19,8 +19,8 @@
 
 use std::collections::BTreeSet;
 
-use brobyg_domain::case::{Basis, Case, Item, Recipient};
-use brobyg_domain::{Category, Org, Personal, Purpose, RecipientRole, Role, Side};
+use brobyg_domain::case::{Basis, Case, DisclosedItem, Item, Recipient};
+use brobyg_domain::{Category, Org, Purpose, RecipientRole, Role, Side};
 use chrono::{DateTime, Utc};
 
 /// Who reads.
@@ -132,26 +132,26 @@ pub fn basis_holds(case: &Case, basis: &Basis, to: &Org, category: Category, now
         Basis::ReportingDuty { .. } => true,
         Basis::Consent { consent, purpose } => case.consents.get(consent).is_some_and(|c| {
             let role = Side::of(to).receiving_role();
-            c.is_active_at(now)
+            case.consent_holds_at(c, now)
                 && c.covers(&Recipient { org: to.clone(), role }, category, &BTreeSet::from([*purpose])).is_some()
         }),
     }
 }
 
 /// The first disclosure of `item` to `org` at or before `now` whose basis holds now: when, and
-/// the recipient's copy of the content.
+/// the recipient's copy of the item.
 #[must_use]
 pub fn disclosed_copy<'a>(
     case: &'a Case,
     item: &Item,
     org: &Org,
     now: DateTime<Utc>,
-) -> Option<(DateTime<Utc>, &'a Personal<String>)> {
+) -> Option<(DateTime<Utc>, &'a DisclosedItem)> {
     case.disclosures.iter().filter(|d| &d.to == org && d.at <= now).find_map(|d| {
         d.items
             .iter()
             .find(|i| i.item == item.id && basis_holds(case, &i.basis, org, item.category, now))
-            .map(|i| (d.at, &i.content))
+            .map(|i| (d.at, i))
     })
 }
 
@@ -165,7 +165,7 @@ pub fn disclosed_at(case: &Case, item: &Item, org: &Org, now: DateTime<Utc>) -> 
 #[must_use]
 pub fn brief_consented(case: &Case, ngo: &Org, category: Category, now: DateTime<Utc>) -> bool {
     case.consents.values().any(|c| {
-        c.is_active_at(now)
+        case.consent_holds_at(c, now)
             && c.categories.contains(&category)
             && c.purposes.iter().any(|p| BRIEF_PURPOSES.contains(p))
             && c.recipients.iter().any(|r| &r.org == ngo && r.role == RecipientRole::Volunteer)

@@ -1,6 +1,7 @@
 //! Group-level figures for a programme, safe to share between partners (DESIGN §4).
 //!
-//! Only cases whose consent (active now) covers the purpose `statistics` count. Every count
+//! Only cases whose consent (holding now, or when the case ended) covers the purpose
+//! `statistics` count; their outcome measures only when that consent covers `outcome` too. Every count
 //! below k = 5 is suppressed, and so many more cells as needed (complementary suppression) that
 //! no suppressed cell can be recovered from the total and the visible cells: at least two cells
 //! are suppressed together, and together they hold at least k cases. Medians, means and rates
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 
 use brobyg_domain::calendar::copenhagen_date;
 use brobyg_domain::case::Case;
-use brobyg_domain::{CaseState, Purpose};
+use brobyg_domain::{CaseState, Category, Purpose};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -92,13 +93,46 @@ const STATES: [CaseState; 8] = [
     CaseState::Redirected,
 ];
 
-/// Whether a case counts: referred to `programme` and consent active now covers statistics.
+/// The moment a case's statistics consent is judged at: now, or when the case ended (a case
+/// that ended keeps counting under the consent that held then).
+fn judged_at(case: &Case, now: DateTime<Utc>) -> DateTime<Utc> {
+    case.ended_at.map_or(now, |ended| ended.min(now))
+}
+
+/// Whether a consent holding at the moment the case is judged names `statistics` (and, with
+/// `category`, that category).
+fn statistics_consent(case: &Case, category: Option<Category>, now: DateTime<Utc>) -> bool {
+    let at = judged_at(case, now);
+    case.consents.values().any(|c| {
+        case.consent_holds_at(c, at)
+            && c.purposes.contains(&Purpose::Statistics)
+            && category.is_none_or(|k| c.categories.contains(&k))
+    })
+}
+
+/// Whether a case counts: referred to `programme` and a consent holding now (or when the case
+/// ended) covers statistics.
 #[must_use]
 pub fn counts(case: &Case, programme: &str, now: DateTime<Utc>) -> bool {
-    // A case that ended keeps counting under the consent that held when it ended.
-    let at = case.ended_at.map_or(now, |ended| ended.min(now));
-    case.referral.as_ref().is_some_and(|r| r.programme == programme)
-        && case.consents.values().any(|c| c.is_active_at(at) && c.purposes.contains(&Purpose::Statistics))
+    case.referral.as_ref().is_some_and(|r| r.programme == programme) && statistics_consent(case, None, now)
+}
+
+/// The outcome measures of a counted case that count: only under a statistics consent that
+/// covers the `outcome` category; the NGO's `outcome` items (erased ones are gone) and the
+/// outcomes older closing meetings carried in the clear.
+fn outcome_measures(case: &Case, now: DateTime<Utc>) -> Vec<(String, f64)> {
+    if !statistics_consent(case, Some(Category::Outcome), now) {
+        return Vec::new();
+    }
+    let ngo = case.ngo();
+    let items = case
+        .items
+        .values()
+        .filter(|i| i.category == Category::Outcome && Some(&i.owner) == ngo && i.added_at <= now)
+        .filter_map(|i| i.measure.as_ref().and_then(|m| m.known()))
+        .map(|m| (m.instrument.clone(), m.after - m.before));
+    let legacy = case.outcomes.iter().map(|o| (o.instrument.clone(), o.after - o.before));
+    items.chain(legacy).collect()
 }
 
 /// The states a case ends in: the denominator of the rates.
@@ -195,8 +229,8 @@ pub fn compute(programme: &str, cases: &[Case], now: DateTime<Utc>) -> Statistic
     let (completion_rate, withdrawal_rate) = (ended_rate(&by_state, "closed"), ended_rate(&by_state, "withdrawn"));
     let mut by_instrument: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for case in &counted {
-        for o in &case.outcomes {
-            by_instrument.entry(o.instrument.clone()).or_default().push(o.after - o.before);
+        for (instrument, change) in outcome_measures(case, now) {
+            by_instrument.entry(instrument).or_default().push(change);
         }
     }
     let outcomes = by_instrument

@@ -7,7 +7,7 @@ use brobyg_domain::Org;
 use brobyg_domain::agreement::Agreement;
 use brobyg_domain::case::Case;
 use brobyg_domain::volunteer::Volunteer;
-use brobyg_projections::feed::{agreement_event_for, case_event_for, volunteer_event_for};
+use brobyg_projections::feed::{agreement_event_for, case_event_delivered, volunteer_event_for};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -44,6 +44,58 @@ pub struct CloudEvent {
     pub data: serde_json::Value,
 }
 
+/// One event as an organisation receives it, with the kinds of personal data it carries about
+/// the case's young person (empty: none).
+#[derive(Clone, Debug)]
+pub struct Shaped {
+    /// The CloudEvent.
+    pub event: CloudEvent,
+    /// The case it is about, when it carries personal data of the case's young person.
+    pub case: Option<String>,
+    /// The kinds of personal data it carries (categories, `consent`, `concern`, `note`).
+    pub personal: std::collections::BTreeSet<&'static str>,
+}
+
+/// Who received a batch of deliveries, for the access log.
+#[derive(Clone, Debug)]
+pub struct Recipient<'a> {
+    /// The receiving organisation.
+    pub org: &'a Org,
+    /// The user (token `sub`), or the subscription or stream delivered to.
+    pub reader: String,
+    /// The channel: `GET /v1/feed`, `GET /v1/feed/stream`, `webhook`, `nats`.
+    pub endpoint: &'a str,
+}
+
+/// The access-log entries for delivering `events` to `to`: one per case whose personal data
+/// they carry, naming every kind delivered (a page of a hundred events about one case is one
+/// entry).
+#[must_use]
+pub fn delivery_entries(events: &[Shaped], to: &Recipient<'_>, at: DateTime<Utc>) -> Vec<crate::store::AccessEntry> {
+    let mut per_case: std::collections::BTreeMap<&str, std::collections::BTreeSet<&'static str>> =
+        std::collections::BTreeMap::new();
+    for shaped in events {
+        if let Some(case) = &shaped.case
+            && !shaped.personal.is_empty()
+        {
+            per_case.entry(case.as_str()).or_default().extend(shaped.personal.iter().copied());
+        }
+    }
+    per_case
+        .into_iter()
+        .map(|(case, kinds)| crate::store::AccessEntry {
+            case_id: case.to_owned(),
+            reader_sub: to.reader.clone(),
+            reader_org: to.org.to_string(),
+            reader_role: "integrator".to_owned(),
+            purpose: "integration".to_owned(),
+            categories: kinds.into_iter().collect::<Vec<_>>().join(","),
+            endpoint: to.endpoint.to_owned(),
+            read_at: at,
+        })
+        .collect()
+}
+
 /// Loads each aggregate once per page.
 #[derive(Default)]
 struct Cache {
@@ -58,8 +110,9 @@ async fn shape(
     e: &FeedEvent,
     org: &Org,
     now: DateTime<Utc>,
-) -> Result<Option<CloudEvent>, StoreError> {
+) -> Result<Option<Shaped>, StoreError> {
     let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
+    let mut personal = std::collections::BTreeSet::new();
     let data = match e.aggregate_type.as_str() {
         "case" => {
             // Load once per page, and again if the case has grown since (a later event of it).
@@ -67,7 +120,12 @@ async fn shape(
                 cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
             }
             let loaded = &cache.cases[&e.aggregate_id];
-            loaded.events.get(index).and_then(|ev| case_event_for(&ev.payload, &loaded.aggregate, org, now))
+            loaded.events.get(index).and_then(|ev| case_event_delivered(&ev.payload, &loaded.aggregate, org, now)).map(
+                |d| {
+                    personal = d.personal;
+                    d.data
+                },
+            )
         }
         "agreement" => {
             if cache.agreements.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
@@ -92,7 +150,12 @@ async fn shape(
         }
         _ => None,
     };
-    Ok(data.map(|data| CloudEvent {
+    let case = (e.aggregate_type == "case" && !personal.is_empty()).then(|| e.aggregate_id.clone());
+    Ok(data.map(|data| Shaped { event: cloud_event(e, data), case, personal }))
+}
+
+fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
+    CloudEvent {
         specversion: "1.0",
         id: format!("{}:{}:{}", e.aggregate_type, e.aggregate_id, e.sequence),
         source: format!("/v1/{}s/{}", e.aggregate_type, e.aggregate_id),
@@ -104,7 +167,7 @@ async fn shape(
         brobygcursor: e.cursor.to_string(),
         traceparent: e.metadata["traceparent"].as_str().map(str::to_owned),
         data,
-    }))
+    }
 }
 
 /// How many cases of a page load at once.
@@ -146,7 +209,7 @@ pub async fn page_for(
     after: Cursor,
     limit: usize,
     now: DateTime<Utc>,
-) -> Result<(Vec<CloudEvent>, Cursor), StoreError> {
+) -> Result<(Vec<Shaped>, Cursor), StoreError> {
     let mut out = Vec::new();
     let mut cursor = after;
     let mut cache = Cache::default();
@@ -195,7 +258,7 @@ pub async fn page_all(
     after: Cursor,
     limit: u32,
     now: DateTime<Utc>,
-) -> Result<(Vec<(Org, CloudEvent)>, Cursor), StoreError> {
+) -> Result<(Vec<(Org, Shaped)>, Cursor), StoreError> {
     let page = store.read_feed(after, limit).await?;
     let mut cache = Cache::default();
     let mut out = Vec::new();

@@ -173,8 +173,7 @@ impl Application {
         {
             workers.add("webhooks", task);
         }
-        if let Some(url) = &settings.nats_url {
-            let nats = nats::NatsSettings { url: url.clone(), prefix: settings.nats_subject_prefix.clone() };
+        if let Some(nats) = settings.nats() {
             workers.add("nats", nats::spawn(store.clone(), nats, commits.subscribe(), stop_workers.subscribe()));
         }
         workers.add(
@@ -202,13 +201,7 @@ impl Application {
                 audit_key,
                 settings.checkpoint_every_events.max(1),
                 std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
-                (
-                    checkpoint_mirror.clone(),
-                    settings.nats_url.as_ref().map(|url| nats::NatsSettings {
-                        url: url.clone(),
-                        prefix: settings.nats_subject_prefix.clone(),
-                    }),
-                ),
+                (checkpoint_mirror.clone(), settings.nats()),
                 checkpoint_alarm.clone(),
                 stop_workers.subscribe(),
             ),

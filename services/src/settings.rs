@@ -98,6 +98,12 @@ pub struct Settings {
     pub nats_url: Option<String>,
     /// First subject token and stream prefix (`BROBYG_NATS_SUBJECT_PREFIX`, default `brobyg`).
     pub nats_subject_prefix: String,
+    /// Whether NATS messages carry the redacted data (`BROBYG_NATS_DATA`, default false: thin
+    /// events without data; decision 0007).
+    #[serde(default)]
+    pub nats_data: bool,
+    /// Days a NATS stream keeps a message (`BROBYG_NATS_MAX_AGE_DAYS`, default 7).
+    pub nats_max_age_days: u64,
     /// OTLP/HTTP endpoint for traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); unset: no export.
     #[serde(default)]
     pub otel_exporter_otlp_endpoint: Option<String>,
@@ -122,6 +128,7 @@ struct Defaults {
     checkpoint_every_seconds: u64,
     webhook_retry_scale: f64,
     nats_subject_prefix: String,
+    nats_max_age_days: u64,
     ready_max_lag_events: i64,
     key_cache_seconds: u64,
     idempotency_ttl_hours: u64,
@@ -140,6 +147,7 @@ impl Default for Defaults {
             checkpoint_every_seconds: 60,
             webhook_retry_scale: 1.0,
             nats_subject_prefix: "brobyg".to_owned(),
+            nats_max_age_days: 7,
             ready_max_lag_events: 10_000,
             key_cache_seconds: 5,
             idempotency_ttl_hours: 24,
@@ -148,6 +156,17 @@ impl Default for Defaults {
 }
 
 impl Settings {
+    /// The NATS publisher's settings, when a server is configured.
+    #[must_use]
+    pub fn nats(&self) -> Option<crate::nats::NatsSettings> {
+        self.nats_url.as_ref().map(|url| crate::nats::NatsSettings {
+            url: url.clone(),
+            prefix: self.nats_subject_prefix.clone(),
+            data: self.nats_data,
+            max_age: std::time::Duration::from_secs(self.nats_max_age_days.clamp(1, 3650) * 24 * 3600),
+        })
+    }
+
     /// Loads the settings from defaults, `file` (if given) and the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let ignored: Vec<String> = std::env::vars()
@@ -193,6 +212,8 @@ impl Settings {
             webhook_retry_scale: d.webhook_retry_scale,
             nats_url: None,
             nats_subject_prefix: d.nats_subject_prefix,
+            nats_data: false,
+            nats_max_age_days: d.nats_max_age_days,
             otel_exporter_otlp_endpoint: None,
             ready_max_lag_events: d.ready_max_lag_events,
             key_cache_seconds: d.key_cache_seconds,

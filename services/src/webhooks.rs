@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::sync::watch;
 
-use crate::feed::page_for;
+use crate::feed::{Recipient, delivery_entries, page_for};
 use crate::limits::FOLLOWER_IDLE;
 use crate::store::{Delivery, Store, Subscription};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
@@ -128,14 +128,22 @@ async fn deliver_next(
     let mut attempts = s.attempts;
     let (events, scanned_to) = page_for(store, &org, s.cursor, 50, Utc::now()).await?;
     let wanted: Vec<_> =
-        events.into_iter().filter(|e| s.event_types.is_empty() || s.event_types.contains(&e.kind)).collect();
+        events.into_iter().filter(|e| s.event_types.is_empty() || s.event_types.contains(&e.event.kind)).collect();
     if wanted.is_empty() {
         if scanned_to != s.cursor {
             store.skip_to(&s.id, scanned_to).await?;
         }
         return Ok(());
     }
-    for event in wanted {
+    let endpoint = format!("webhook {}", s.id);
+    let to = Recipient { org: &org, reader: format!("subscription:{}", s.id), endpoint: &endpoint };
+    for shaped in wanted {
+        // Each attempt carries the data out again: it is in the access log before it leaves.
+        let entries = delivery_entries(std::slice::from_ref(&shaped), &to, Utc::now());
+        if !entries.is_empty() {
+            store.append_access_log(&entries).await?;
+        }
+        let event = shaped.event;
         let body = serde_json::to_vec(&event).unwrap_or_default();
         let timestamp = Utc::now().timestamp();
         let signature = sign(&secret, &event.id, timestamp, &body);

@@ -19,7 +19,14 @@ crate::on_both_backends!(
     sse_resumes_after_a_dropped_connection_without_missing_anything,
     each_organisation_receives_only_what_it_may_see,
     webhooks_are_signed_retried_and_logged,
+    every_page_and_stream_delivery_is_in_the_access_log_and_the_subjects_export,
 );
+
+/// A case's access log as the municipality's auditor reads it.
+async fn access_entries(app: &TestApp, case: &str) -> Vec<Value> {
+    let log = app.get(&format!("/v1/audit/cases/{case}/access-log"), &app.token(MUNI, "auditor", "aud-1")).await.ok();
+    log.body["entries"].as_array().cloned().unwrap_or_default()
+}
 
 fn integrator(app: &TestApp, org: &str) -> String {
     app.token(org, "integrator", "int-1")
@@ -147,6 +154,42 @@ async fn sse_resumes_after_a_dropped_connection_without_missing_anything(db: &Te
     let sequences: Vec<String> = all.iter().map(|e| e["sequence"].as_str().unwrap_or("").to_owned()).collect();
     let expected: Vec<String> = (1..=15).map(|n| format!("{n:010}")).collect();
     assert_eq!(sequences, expected, "nothing missed, nothing repeated");
+}
+
+async fn every_page_and_stream_delivery_is_in_the_access_log_and_the_subjects_export(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cw = app.caseworker();
+    let token = integrator(&app, MUNI);
+    let (case, subject, _) = app.open_case("2012-03-14").await;
+    for n in 0..3 {
+        app.add_item(&case, &cw, "school", &format!("note {n}")).await;
+    }
+    // One page of four events about one case: one entry, naming every kind it carried.
+    let page = app.get("/v1/feed?limit=10", &token).await.ok().body;
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(4));
+    let entries = access_entries(&app, &case).await;
+    let pulled: Vec<&Value> = entries.iter().filter(|e| e["endpoint"] == "GET /v1/feed").collect();
+    assert_eq!(pulled.len(), 1, "{entries:?}");
+    assert_eq!(pulled[0]["reader"], "int-1");
+    assert_eq!(pulled[0]["organisation"], MUNI);
+    assert_eq!(pulled[0]["purpose"], "integration");
+    assert_eq!(pulled[0]["categories"], json!(["family", "identity", "school"]));
+    // An organisation that receives nothing of the case leaves no entry.
+    app.get("/v1/feed?limit=10", &integrator(&app, OTHER_MUNI)).await.ok();
+    // The stream logs its pages before it sends them.
+    let streamed = sse_events(&app, &token, None, 4).await;
+    assert_eq!(streamed.len(), 4);
+    let entries = access_entries(&app, &case).await;
+    assert!(entries.iter().any(|e| e["endpoint"] == "GET /v1/feed/stream"), "{entries:?}");
+    assert!(entries.iter().all(|e| e["organisation"] == MUNI), "{entries:?}");
+    // The young person learns of the deliveries too, in the subject-facing form.
+    let export = app.get(&format!("/v1/subjects/{subject}/export"), &cw).await.ok().body;
+    let delivered: Vec<&Value> =
+        export["reads"].as_array().expect("reads").iter().filter(|r| r["kind"] == "delivery").collect();
+    assert!(delivered.len() >= 2, "{export}");
+    assert_eq!(delivered[0]["purpose"], "integration");
+    assert_eq!(delivered[0]["organisation_kind"], "municipality");
+    assert!(delivered[0].get("reader").is_none());
 }
 
 async fn each_organisation_receives_only_what_it_may_see(db: &TestDb) {
@@ -284,6 +327,16 @@ async fn webhooks_are_signed_retried_and_logged(db: &TestDb) {
         .collect();
     assert_eq!(outcomes, vec![("failed", 1), ("delivered", 2)]);
     assert_eq!(log["deliveries"][0]["status_code"], 500);
+    // Each attempt carried the young person's name out: both are in the case's access log,
+    // written before the request left.
+    let webhook_entries: Vec<Value> = access_entries(&app, &case)
+        .await
+        .into_iter()
+        .filter(|e| e["endpoint"] == format!("webhook {sub_id}"))
+        .collect();
+    assert_eq!(webhook_entries.len(), 2, "{webhook_entries:?}");
+    assert_eq!(webhook_entries[0]["reader"], format!("subscription:{sub_id}"));
+    assert_eq!(webhook_entries[0]["categories"], json!(["family", "identity"]));
     // The secret is never shown again, and private targets are refused by default.
     app.get(&format!("/v1/subscriptions/{sub_id}/deliveries"), &integrator(&app, OTHER_MUNI))
         .await
@@ -418,4 +471,100 @@ async fn signed_checkpoints_are_published_to_nats_as_they_are_signed() {
     let _ = stop.send(());
     let _ = handle.await;
     let _ = js.delete_stream(&stream).await;
+}
+
+/// Every message in a stream, as text.
+async fn stream_payloads(js: &async_nats::jetstream::Context, name: &str) -> Vec<String> {
+    let Ok(stream) = js.get_stream(name).await else { return vec![] };
+    let Ok(info) = stream.get_info().await.map(|i| i.state.clone()) else { return vec![] };
+    let mut out = Vec::new();
+    for seq in info.first_sequence..=info.last_sequence {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(format!("{} {}", m.subject, String::from_utf8_lossy(&m.payload)));
+        }
+    }
+    out
+}
+
+/// Opens a case for a distinctive name, withdraws it and erases the subject, over HTTP.
+async fn open_withdraw_erase(base: &str, token: &str, name: &str) -> (String, String) {
+    let client = reqwest::Client::new();
+    let opened: Value = client
+        .post(format!("{base}/v1/cases"))
+        .bearer_auth(token)
+        .json(&json!({ "young_person": { "first_name": name, "last_name": "B", "birth_date": "2012-01-01" },
+                       "custody_holders": [ { "name": "C" } ] }))
+        .send()
+        .await
+        .expect("open")
+        .json()
+        .await
+        .expect("json");
+    let case = opened["id"].as_str().expect("id").to_owned();
+    let subject = opened["young_person"]["id"].as_str().expect("subject").to_owned();
+    (case, subject)
+}
+
+async fn post_ok(base: &str, token: &str, path: &str, body: Value) {
+    let r =
+        reqwest::Client::new().post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await.expect("post");
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs NATS with JetStream on 127.0.0.1:4222; .ci/run runs it"]
+async fn nats_messages_are_thin_by_default_and_with_data_an_erasure_purges_the_case() {
+    const NAME: &str = "Natsuko-Plaintext-51q";
+    let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS with JetStream on 127.0.0.1:4222");
+    let js = async_nats::jetstream::new(client);
+    for data in [false, true] {
+        let (_db, dir, prefix, mut settings) = nats_settings().await;
+        settings.nats_data = data;
+        settings.municipal_retention_days = 0;
+        let stream = brobyg::nats::stream_name(&prefix, MUNI);
+        let (base, stop, handle) = start(&settings).await;
+        let key = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("key");
+        let now = chrono::Utc::now().timestamp();
+        let token = key
+            .mint(&json!({ "sub": "cw", "org": MUNI, "roles": ["caseworker"], "iat": now, "exp": now + 600 }))
+            .expect("token");
+        let (case, subject) = open_withdraw_erase(&base, &token, NAME).await;
+        assert_eq!(wait_for_messages(&js, &stream, 1).await, 1);
+        let messages = stream_payloads(&js, &stream).await;
+        assert!(messages[0].starts_with(&format!("{prefix}.{MUNI}.case.{case}.case_opened ")), "{messages:?}");
+        let info = js.get_stream(&stream).await.expect("stream").get_info().await.expect("info").config.clone();
+        assert_eq!(info.max_age, Duration::from_secs(7 * 24 * 3600), "streams keep messages a bounded time");
+        let store =
+            brobyg::store::Store::connect(&brobyg::store::Store::sqlite_url_in(dir.path()), 1).await.expect("store");
+        let logged = store.access_log(&case).await.expect("log");
+        if data {
+            assert!(messages[0].contains(NAME), "with data configured the message carries it: {messages:?}");
+            let entry = logged.iter().find(|e| e.endpoint == "nats").expect("the delivery is in the access log");
+            assert_eq!((entry.reader_org.as_str(), entry.categories.as_str()), (MUNI, "family,identity"));
+        } else {
+            assert!(!messages[0].contains(NAME) && !messages[0].contains("\"data\""), "thin: {messages:?}");
+            assert!(logged.iter().all(|e| e.endpoint != "nats"), "a thin message delivers no personal data");
+        }
+        store.close().await;
+
+        // Withdrawn and erased: after the erasure no plaintext of the subject is in the stream.
+        post_ok(&base, &token, &format!("/v1/cases/{case}/withdrawal"), json!({ "by": "family", "reason": "moved" }))
+            .await;
+        post_ok(&base, &token, &format!("/v1/subjects/{subject}/erasure"), json!({ "reason": "GDPR art. 17" })).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let messages = stream_payloads(&js, &stream).await;
+            let erased_seen = !data && messages.iter().any(|m| m.contains("personal_data_erased"));
+            let purged = data && !messages.iter().any(|m| m.contains(&case));
+            if erased_seen || purged || Instant::now() > deadline {
+                assert!(!messages.iter().any(|m| m.contains(NAME)), "plaintext left after erasure: {messages:?}");
+                assert!(erased_seen || purged, "data={data}: {messages:?}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = stop.send(());
+        let _ = handle.await;
+        let _ = js.delete_stream(&stream).await;
+    }
 }

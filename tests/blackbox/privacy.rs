@@ -12,12 +12,14 @@ crate::on_both_backends!(
     erasure_is_refused_while_a_concern_is_open_or_the_record_must_be_kept,
     retention_erases_the_ngo_side_and_keeps_what_the_municipality_received,
     the_export_lists_what_is_held_every_disclosure_and_every_read,
+    outcomes_reach_the_caseworker_only_under_an_outcome_flow_and_consent,
 );
 
 const NAME: &str = "Zebulonia";
 const LAST: &str = "Quixotewright";
 const ITEM: &str = "Distinctive-Item-Text-9f3a";
 const DEVELOPMENT: &str = "Development-Text-77q";
+const INSTRUMENT: &str = "sdq-total-Instrument-4kx";
 
 /// Everything the service logs in this test process, at every level.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
@@ -106,7 +108,8 @@ async fn closed_journey(app: &TestApp, acknowledge: bool) -> (String, String) {
         &format!("/v1/cases/{case}/closing-meeting"),
         &co,
         json!({ "held_on": "2027-05-10", "participants": ["coordinator"],
-        "disclosures": [ { "items": [development], "to": MUNI } ] }),
+        "disclosures": [ { "items": [development], "to": MUNI } ],
+        "outcomes": [ { "instrument": INSTRUMENT, "before": 19, "after": 14 } ] }),
     )
     .await
     .ok();
@@ -120,9 +123,16 @@ async fn an_erased_subject_leaves_no_plaintext_in_the_database_or_the_logs(db: &
     let (case, subject) = closed_journey(&app, true).await;
     let before = app.get(&format!("/v1/cases/{case}"), &cw).await.ok().body;
     assert_eq!(before["young_person"]["first_name"], NAME);
+    let ngo_before = app.get(&format!("/v1/cases/{case}"), &app.coordinator()).await.ok().body;
+    let outcome =
+        |view: &Value| view["items"].as_array().expect("items").iter().find(|i| i["category"] == "outcome").cloned();
+    let recorded = outcome(&ngo_before).expect("the NGO sees its outcome");
+    assert_eq!(recorded["measure"], json!({ "instrument": INSTRUMENT, "before": 19.0, "after": 14.0 }));
+    // The consent for the caseworker names development only: the outcome stays with the NGO.
+    assert!(outcome(&before).is_none(), "{before}");
     // Sealed from the first event: the plaintext was never written.
     let raw = raw_database(&app, db);
-    for secret in [NAME, LAST, ITEM, DEVELOPMENT] {
+    for secret in [NAME, LAST, ITEM, DEVELOPMENT, INSTRUMENT] {
         assert!(!contains(&raw, secret), "{secret} is in the raw database before erasure");
     }
 
@@ -142,6 +152,9 @@ async fn an_erased_subject_leaves_no_plaintext_in_the_database_or_the_logs(db: &
     assert_eq!(after["concerns"][0]["text"], "[erased]");
     let coordinator_view = app.get(&format!("/v1/cases/{case}"), &app.coordinator()).await.ok().body;
     assert!(!coordinator_view.to_string().contains(NAME));
+    let erased_outcome = outcome(&coordinator_view).expect("the outcome item stays, erased");
+    assert_eq!(erased_outcome["content"], "[erased]");
+    assert!(erased_outcome.get("measure").is_none(), "{erased_outcome}");
     // Its history replays: the store folds every event.
     let store =
         brobyg::store::Store::connect(&app.database_url(db), 1).await.expect("store").with_kek(app_kek(&app, db));
@@ -155,7 +168,7 @@ async fn an_erased_subject_leaves_no_plaintext_in_the_database_or_the_logs(db: &
         .problem(409, "wrong-state");
 
     let raw = raw_database(&app, db);
-    for secret in [NAME, LAST, ITEM, DEVELOPMENT] {
+    for secret in [NAME, LAST, ITEM, DEVELOPMENT, INSTRUMENT] {
         assert!(!contains(&raw, secret), "{secret} is in the raw database after erasure");
     }
     let logged = logs.lock().map(|l| l.clone()).unwrap_or_default();
@@ -327,4 +340,73 @@ async fn a_wrong_or_missing_key_encryption_key_refuses_to_start() {
     pg.database_url = Some("postgres://postgres@127.0.0.1:1/none".to_owned().into());
     let err = brobyg::load_kek(&pg).expect_err("no kek");
     assert!(err.to_string().contains("BROBYG_KEK_FILE"), "{err}");
+}
+
+/// Closes a case with an outcome; `outcome_consent`: whether a consent names the caseworker for
+/// `outcome` at the closing meeting. Returns the case.
+async fn closed_with_outcome(app: &TestApp, agreement: &str, outcome_consent: bool) -> String {
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let volunteer = app.volunteer(Some("2026-09-01")).await;
+    let (case, _, holders) = app.open_case("2012-03-14").await;
+    let school = app.add_item(&case, &cw, "school", "7th grade").await;
+    app.consent(&case, &holders, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();
+    let categories: &[&str] = if outcome_consent { &["development", "outcome"] } else { &["development"] };
+    app.consent(&case, &holders, (MUNI, "caseworker"), categories, &["closing_evaluation"]).await.ok();
+    app.refer(&case, agreement, &[&school]).await.ok();
+    app.post(&format!("/v1/cases/{case}/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    app.post(
+        &format!("/v1/cases/{case}/pre-meeting"),
+        &co,
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator"] }),
+    )
+    .await
+    .ok();
+    app.post(&format!("/v1/cases/{case}/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+    app.post(
+        &format!("/v1/cases/{case}/closing-meeting"),
+        &co,
+        json!({ "held_on": "2027-05-10", "participants": ["coordinator"],
+                "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 14 } ] }),
+    )
+    .await
+    .ok();
+    case
+}
+
+async fn outcomes_reach_the_caseworker_only_under_an_outcome_flow_and_consent(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let cw = app.caseworker();
+    let agreement = app.approved_agreement().await;
+    let outcome_of =
+        |view: &Value| view["items"].as_array().expect("items").iter().find(|i| i["category"] == "outcome").cloned();
+
+    // Without a consent for outcomes nothing crosses, not even on the closing event of the feed.
+    let kept = closed_with_outcome(&app, &agreement, false).await;
+    let view = app.get(&format!("/v1/cases/{kept}"), &cw).await.ok().body;
+    assert!(outcome_of(&view).is_none(), "{view}");
+    assert_eq!(view["redacted_categories"], json!(["outcome"]), "{view}");
+    let muni_feed = app.get("/v1/feed?limit=1000", &app.token(MUNI, "integrator", "int-m")).await.ok().body;
+    let closing: Vec<&Value> = muni_feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| {
+            e["subject"] == kept.as_str() && e["type"].as_str().is_some_and(|t| t.contains("closing_meeting_held"))
+        })
+        .collect();
+    assert_eq!(closing.len(), 1);
+    assert!(closing[0]["data"].get("outcomes").is_none(), "{}", closing[0]);
+    assert!(!muni_feed.to_string().contains("sdq_total"), "no outcome reaches the municipality's systems");
+
+    // With an outcome flow (the agreement has one) and a consent, the outcome is disclosed at
+    // the closing meeting, and the caseworker's own read shows it with its scores.
+    let shared = closed_with_outcome(&app, &agreement, true).await;
+    let view = app.get(&format!("/v1/cases/{shared}"), &cw).await.ok().body;
+    let outcome = outcome_of(&view).expect("disclosed outcome");
+    assert_eq!(outcome["owner"], NGO);
+    assert_eq!(outcome["content"], "sdq_total: 19 → 14");
+    assert_eq!(outcome["measure"], json!({ "instrument": "sdq_total", "before": 19.0, "after": 14.0 }));
+    assert!(outcome["disclosed_at"].is_string());
+    let last = view["disclosures"].as_array().expect("disclosures").last().cloned().expect("one");
+    assert_eq!((last["checkpoint"].as_str(), last["to"].as_str()), (Some("closing_meeting"), Some(MUNI)));
 }

@@ -29,6 +29,7 @@ fn item_event(n: u64) -> CaseEvent {
             author: UserId("caseworker-1".into()),
             content: Personal::new(format!("note {n}")),
             added_at: at("2026-11-10T09:00:00Z"),
+            measure: None,
         },
     }
 }

@@ -66,12 +66,15 @@ pub enum CaseAction {
     /// Acknowledge a concern (municipality).
     AcknowledgeConcern { concern: ConcernId, investigation_started: bool },
     /// Checkpoint 3: the closing meeting, with disclosures both ways and outcomes; closes.
+    /// Each outcome becomes an NGO `outcome` item with the given id; the outcomes an `outcome`
+    /// flow and a consent allow are disclosed to the municipality as `outcome_disclosure`.
     HoldClosingMeeting {
         agreement: Box<Agreement>,
         held_on: NaiveDate,
         participants: BTreeSet<Participant>,
         disclosures: Vec<DisclosureRequest>,
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<(ItemId, Outcome)>,
+        outcome_disclosure: DisclosureId,
     },
     /// The young person or family stops.
     Withdraw { by_whom: WithdrawnBy, reason: Personal<String> },

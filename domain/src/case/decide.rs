@@ -63,6 +63,49 @@ impl Case {
         })
     }
 
+    /// Whether consent `c` holds at `at` for what was disclosed under it: it is active, and from
+    /// the young person's 18th birthday it holds only if the young person is among its
+    /// grantors (a consent the parents gave for a minor covers nothing for an adult).
+    #[must_use]
+    pub fn consent_holds_at(&self, c: &Consent, at: DateTime<Utc>) -> bool {
+        c.is_active_at(at) && !self.adult_without_own_grant(c, at)
+    }
+
+    /// Whether consent `c` may be the basis of a new disclosure at `at`: active, and given by
+    /// every grantor the age rule requires on that day (from the 15th birthday the young person
+    /// too).
+    #[must_use]
+    pub fn consent_complete_at(&self, c: &Consent, at: DateTime<Utc>) -> bool {
+        c.is_active_at(at)
+            && self.required_grantors(copenhagen_date(at)).is_ok_and(|required| required.is_subset(&c.grantors))
+    }
+
+    /// Whether a consent in its validity at `at` lacks a grantor the age rule now requires
+    /// (from the 15th birthday the young person's own): it must be renewed before anything more
+    /// crosses under it, and from the 18th birthday it covers nothing until then.
+    #[must_use]
+    /// A consent counts as renewed once a complete consent covers every recipient, category and
+    /// purpose it named.
+    pub fn consent_renewal_due(&self, at: DateTime<Utc>) -> bool {
+        let complete: Vec<&Consent> = self.consents.values().filter(|c| self.consent_complete_at(c, at)).collect();
+        self.consents.values().any(|c| {
+            c.is_active_at(at)
+                && !self.consent_complete_at(c, at)
+                && !complete.iter().any(|r| {
+                    c.recipients.is_subset(&r.recipients)
+                        && c.categories.is_subset(&r.categories)
+                        && c.purposes.is_subset(&r.purposes)
+                })
+        })
+    }
+
+    fn adult_without_own_grant(&self, c: &Consent, at: DateTime<Utc>) -> bool {
+        self.young_person.as_ref().is_some_and(|p| {
+            !c.grantors.contains(&p.id)
+                && p.birth_date.known().is_none_or(|birth| age_on(*birth, copenhagen_date(at)) >= 18)
+        })
+    }
+
     /// Decides a command: the events it yields, or the rule it breaks. Nothing is half-applied.
     pub fn decide(&self, command: CaseCommand) -> Decision {
         let CaseCommand { actor, action } = command;
@@ -88,6 +131,7 @@ impl Case {
                         author: actor.user,
                         content,
                         added_at: actor.at,
+                        measure: None,
                     },
                 }])
             }
@@ -181,6 +225,7 @@ impl Case {
                             author: actor.user.clone(),
                             content,
                             added_at: actor.at,
+                            measure: None,
                         },
                     });
                 }
@@ -266,18 +311,29 @@ impl Case {
                     receipt: Receipt { at: actor.at, by: actor.user, investigation_started, on_time },
                 }])
             }
-            CaseAction::HoldClosingMeeting { agreement, held_on, participants, disclosures, outcomes } => {
+            CaseAction::HoldClosingMeeting {
+                agreement,
+                held_on,
+                participants,
+                disclosures,
+                outcomes,
+                outcome_disclosure,
+            } => {
                 self.ngo_coordinator(&actor, name)?;
                 expect_state(state, &[CaseState::InCourse], name)?;
-                if outcomes.iter().any(|o| o.instrument.is_empty() || !o.before.is_finite() || !o.after.is_finite()) {
+                if outcomes
+                    .iter()
+                    .any(|(_, o)| o.instrument.is_empty() || !o.before.is_finite() || !o.after.is_finite())
+                {
                     return Err(CaseError::Invalid("outcomes: each needs an instrument and finite scores"));
                 }
                 let mut events =
                     self.meeting_disclosures(&actor, &agreement, Checkpoint::ClosingMeeting, disclosures)?;
+                events.extend(self.outcome_items(&actor, &agreement, outcomes, outcome_disclosure)?);
                 events.push(CaseEvent::ClosingMeetingHeld {
                     held_on,
                     participants,
-                    outcomes,
+                    outcomes: Vec::new(),
                     by: actor.user,
                     at: actor.at,
                 });
@@ -448,14 +504,27 @@ impl Case {
                     version,
                 });
             }
-            // Any flow in force covers it, for a purpose an active consent covers.
-            let found = flows.iter().find_map(|(index, flow)| {
-                self.consents
-                    .values()
-                    .filter(|c| c.is_active_at(at))
-                    .find_map(|c| c.covers(&recipient, item.category, &flow.purposes).map(|p| (c.id, p)))
-                    .map(|(consent, purpose)| (*index, Basis::Consent { consent, purpose }))
-            });
+            // Any flow in force covers it, for a purpose a consent covers that is active and
+            // has every grantor the age rule requires today.
+            let covering = |complete: bool| {
+                flows.iter().find_map(|(index, flow)| {
+                    self.consents
+                        .values()
+                        .filter(|c| if complete { self.consent_complete_at(c, at) } else { c.is_active_at(at) })
+                        .find_map(|c| c.covers(&recipient, item.category, &flow.purposes).map(|p| (c, p)))
+                        .map(|(consent, purpose)| (*index, consent, purpose))
+                })
+            };
+            if covering(true).is_none()
+                && let Some((_, stale, _)) = covering(false)
+            {
+                // A consent would cover it, but was given by fewer people than the young
+                // person's age now requires (the 15th or 18th birthday came since).
+                let required = self.required_grantors(copenhagen_date(at))?;
+                return Err(CaseError::GrantorMissing(required.difference(&stale.grantors).copied().collect()));
+            }
+            let found = covering(true)
+                .map(|(index, consent, purpose)| (index, Basis::Consent { consent: consent.id, purpose }));
             let (flow, basis) = found.ok_or_else(|| {
                 let purposes: BTreeSet<Purpose> = flows.iter().flat_map(|(_, f)| f.purposes.iter().copied()).collect();
                 CaseError::ConsentMissing {
@@ -471,6 +540,7 @@ impl Case {
                 basis,
                 content: item.content.clone(),
                 flow: u32::try_from(flow).ok(),
+                measure: item.measure.clone(),
             });
         }
         Ok(Disclosure {
@@ -525,6 +595,67 @@ impl Case {
                 actor.at,
             )?;
             events.push(CaseEvent::InformationDisclosed { disclosure, by: actor.user.clone() });
+        }
+        Ok(events)
+    }
+
+    /// The closing meeting's outcomes as the NGO's `outcome` items, and their disclosure to the
+    /// municipality as far as an `outcome` flow at the closing meeting and a consent allow (an
+    /// outcome nothing allows stays with the NGO; that is not an error).
+    fn outcome_items(
+        &self,
+        actor: &Actor,
+        agreement: &Agreement,
+        outcomes: Vec<(ItemId, Outcome)>,
+        disclosure: DisclosureId,
+    ) -> Decision {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ngo = self.ngo().ok_or(CaseError::NotFound)?.clone();
+        let municipality = self.municipality.clone().ok_or(CaseError::NotFound)?;
+        let referral = self.referral.as_ref().ok_or(CaseError::NotFound)?;
+        let (version, terms) =
+            agreement.in_force.as_ref().ok_or(CaseError::AgreementNotApproved(referral.agreement))?;
+        let mut with_items = self.clone();
+        let mut events = Vec::with_capacity(outcomes.len() + 1);
+        let mut ids = Vec::with_capacity(outcomes.len());
+        for (id, o) in outcomes {
+            if with_items.items.contains_key(&id) {
+                return Err(CaseError::Invalid("outcome item id: already used"));
+            }
+            let measure = Measure { instrument: o.instrument, before: o.before, after: o.after };
+            let event = CaseEvent::ItemAdded {
+                item: Item {
+                    id,
+                    category: Category::Outcome,
+                    owner: ngo.clone(),
+                    author: actor.user.clone(),
+                    content: Personal::new(measure.text()),
+                    added_at: actor.at,
+                    measure: Some(Personal::new(measure)),
+                },
+            };
+            with_items.apply(&event);
+            events.push(event);
+            ids.push(id);
+        }
+        let check = |items: &[ItemId]| {
+            with_items.check_disclosure(
+                disclosure,
+                referral.agreement,
+                *version,
+                terms,
+                Checkpoint::ClosingMeeting,
+                &ngo,
+                &municipality,
+                items,
+                actor.at,
+            )
+        };
+        let allowed: Vec<ItemId> = ids.into_iter().filter(|id| check(&[*id]).is_ok()).collect();
+        if !allowed.is_empty() {
+            events.push(CaseEvent::InformationDisclosed { disclosure: check(&allowed)?, by: actor.user.clone() });
         }
         Ok(events)
     }

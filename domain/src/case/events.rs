@@ -62,6 +62,9 @@ pub enum CaseEvent {
     ClosingMeetingHeld {
         held_on: NaiveDate,
         participants: BTreeSet<Participant>,
+        /// Only on events recorded before outcomes became the NGO's `outcome` items (preceding
+        /// `item_added` events of the same commit).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         outcomes: Vec<Outcome>,
         by: UserId,
         at: DateTime<Utc>,

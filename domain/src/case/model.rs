@@ -49,6 +49,32 @@ pub struct Item {
     pub content: Personal<String>,
     /// When it was recorded.
     pub added_at: DateTime<Utc>,
+    /// The measurement the item records, for an `outcome` item: sealed and erasable like the
+    /// content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<Personal<Measure>>,
+}
+
+/// A measurement: an instrument and its scores before and after the course.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measure {
+    /// The instrument, e.g. `sdq_total`.
+    pub instrument: String,
+    /// Score before the course.
+    pub before: f64,
+    /// Score after the course.
+    pub after: f64,
+}
+
+// Scores are checked finite when recorded, so equality is an equivalence.
+impl Eq for Measure {}
+
+impl Measure {
+    /// The measurement as a line of text, e.g. `sdq_total: 19 → 14`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        format!("{}: {} → {}", self.instrument, self.before, self.after)
+    }
 }
 
 /// A recipient named by a consent.
@@ -140,6 +166,9 @@ pub struct DisclosedItem {
     /// a disclosure under consent; absent on disclosures recorded before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<u32>,
+    /// The recipient's copy of the item's measurement, if it records one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<Personal<Measure>>,
 }
 
 /// A disclosure (videregivelse) at a checkpoint.
@@ -247,7 +276,9 @@ pub struct Match {
     pub since: NaiveDate,
 }
 
-/// An outcome measure recorded at the closing meeting.
+/// An outcome measure as recorded at the closing meeting. Events written before outcomes became
+/// the NGO's sealed `outcome` items carry them in the clear on `closing_meeting_held`; they are
+/// read as the NGO's (never shown to the municipality).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// The instrument, e.g. `sdq_total`.
@@ -294,7 +325,8 @@ pub struct Case {
     pub concerns: BTreeMap<ConcernId, Concern>,
     /// The current match.
     pub current_match: Option<Match>,
-    /// Outcomes from the closing meeting.
+    /// Outcomes carried in the clear by a closing meeting recorded before outcomes became
+    /// `outcome` items (the NGO's; see [`Outcome`]).
     pub outcomes: Vec<Outcome>,
     /// When the case reached a final state.
     pub ended_at: Option<DateTime<Utc>>,

@@ -43,6 +43,7 @@ pub(crate) mod fixtures {
     pub const SCHOOL: ItemId = ItemId(Uuid::from_u128(21));
     pub const HEALTH: ItemId = ItemId(Uuid::from_u128(22));
     pub const DEVELOPMENT: ItemId = ItemId(Uuid::from_u128(23));
+    pub const OUTCOME: ItemId = ItemId(Uuid::from_u128(24));
     pub const CONSENT: ConsentId = ConsentId(Uuid::from_u128(30));
     pub const CLOSING_CONSENT: ConsentId = ConsentId(Uuid::from_u128(31));
     pub const AGREEMENT: AgreementId = AgreementId(Uuid::from_u128(40));
@@ -323,7 +324,8 @@ pub(crate) mod fixtures {
                 held_on: copenhagen_date(self.now),
                 participants: set(&[Participant::Coordinator, Participant::Caseworker, Participant::Volunteer]),
                 disclosures,
-                outcomes: vec![Outcome { instrument: "sdq_total".into(), before: 19.0, after: 14.0 }],
+                outcomes: vec![(OUTCOME, Outcome { instrument: "sdq_total".into(), before: 19.0, after: 14.0 })],
+                outcome_disclosure: DisclosureId(Uuid::from_u128(90)),
             }
         }
     }
@@ -868,7 +870,7 @@ fn the_closing_meeting_discloses_development_to_the_municipality_and_closes() {
     assert_eq!(s.case.current_match, None);
     let d = s.case.disclosures.last().expect("disclosure");
     assert_eq!((d.checkpoint, &d.from, &d.to), (Checkpoint::ClosingMeeting, &ngo(), &muni()));
-    assert_eq!(s.case.outcomes.len(), 1);
+    assert!(s.case.outcomes.is_empty(), "outcomes are items now, not clear text on the event");
 }
 
 #[test]
@@ -1386,4 +1388,170 @@ fn any_flow_in_force_covers_a_disclosure_and_the_event_records_which() {
         .expect("a disclosure");
     assert_eq!(disclosed.basis, Basis::Consent { consent: CONSENT, purpose: Purpose::Referral });
     assert_eq!(disclosed.flow, Some(1), "the second flow allowed it");
+}
+
+// Outcomes are the NGO's sealed `outcome` items, crossing only under a flow and a consent.
+
+#[test]
+fn closing_meeting_outcomes_are_sealed_ngo_items_that_stay_without_an_outcome_consent() {
+    let mut s = Scenario::ready_to_close(BORN_14);
+    let meeting = s.closing_meeting(vec![]);
+    let events = s.as_coordinator(meeting);
+    let item = &s.case.items[&OUTCOME];
+    assert_eq!((item.category, &item.owner), (Category::Outcome, &ngo()));
+    assert_eq!(item.content.expose(), "sdq_total: 19 → 14");
+    let measure = item.measure.as_ref().and_then(|m| m.known()).expect("measure");
+    assert_eq!((measure.instrument.as_str(), measure.before, measure.after), ("sdq_total", 19.0, 14.0));
+    // The closing consent names development only: the outcome stays with the NGO.
+    assert!(s.case.disclosures.iter().all(|d| d.items.iter().all(|i| i.item != OUTCOME)));
+    let Some(CaseEvent::ClosingMeetingHeld { outcomes, .. }) = events.last() else { panic!("closing last") };
+    assert!(outcomes.is_empty());
+    // In the event's wire form the scores are personal values, so the store seals them.
+    let wire = serde_json::to_value(&events[0]).expect("json");
+    assert_eq!(wire["item_added"]["item"]["measure"]["$pii"]["before"], 19.0, "{wire}");
+}
+
+#[test]
+fn outcomes_cross_to_the_municipality_under_an_outcome_flow_and_a_consent() {
+    let mut s = Scenario::ready_to_close(BORN_14);
+    s.give_consent(
+        ConsentId(Uuid::from_u128(32)),
+        Recipient { org: muni(), role: RecipientRole::Caseworker },
+        &[Category::Outcome],
+        &[Purpose::ClosingEvaluation],
+    );
+    let meeting = s.closing_meeting(vec![]);
+    s.as_coordinator(meeting);
+    let d = s.case.disclosures.last().expect("outcome disclosure");
+    assert_eq!((d.checkpoint, &d.from, &d.to), (Checkpoint::ClosingMeeting, &ngo(), &muni()));
+    assert_eq!(d.items.len(), 1);
+    let shared = &d.items[0];
+    assert_eq!((shared.item, shared.category, shared.flow), (OUTCOME, Category::Outcome, Some(2)));
+    assert_eq!(
+        shared.basis,
+        Basis::Consent { consent: ConsentId(Uuid::from_u128(32)), purpose: Purpose::ClosingEvaluation }
+    );
+    assert!(shared.measure.as_ref().is_some_and(|m| m.known().is_some()), "the recipient's copy of the scores");
+}
+
+#[test]
+fn without_an_outcome_flow_a_consent_for_outcomes_shares_nothing() {
+    let mut s = Scenario::ready_to_close(BORN_14);
+    s.give_consent(
+        ConsentId(Uuid::from_u128(32)),
+        Recipient { org: muni(), role: RecipientRole::Caseworker },
+        &[Category::Outcome],
+        &[Purpose::ClosingEvaluation],
+    );
+    let mut agreement = approved_agreement();
+    if let Some((_, terms)) = agreement.in_force.as_mut() {
+        for f in &mut terms.flows {
+            f.categories.remove(&Category::Outcome);
+        }
+    }
+    let CaseAction::HoldClosingMeeting { disclosures, outcomes, outcome_disclosure, held_on, participants, .. } =
+        s.closing_meeting(vec![])
+    else {
+        unreachable!()
+    };
+    let meeting = CaseAction::HoldClosingMeeting {
+        agreement: Box::new(agreement),
+        held_on,
+        participants,
+        disclosures,
+        outcomes,
+        outcome_disclosure,
+    };
+    s.as_coordinator(meeting);
+    assert_eq!(s.case.state, Some(CaseState::Closed));
+    assert!(s.case.items.contains_key(&OUTCOME));
+    assert!(s.case.disclosures.iter().all(|d| d.items.iter().all(|i| i.item != OUTCOME)));
+}
+
+// Age thresholds are evaluated at the moment of each disclosure and read.
+
+/// A consent from the custody holders only, as recorded for a young person under 15.
+fn parents_consent(s: &mut Scenario, id: ConsentId, categories: &[Category], grantors: &[PersonId]) {
+    let action = CaseAction::GiveConsent {
+        consent: id,
+        grantors: set(grantors),
+        recipients: BTreeSet::from([Recipient { org: ngo(), role: RecipientRole::Coordinator }]),
+        categories: set(categories),
+        purposes: set(&[Purpose::Referral, Purpose::CoursePlanning]),
+        valid_from: date("2026-11-01"),
+        valid_until: date("2029-11-01"),
+        evidence: Personal::new("signed".into()),
+    };
+    s.as_caseworker(action);
+}
+
+#[test]
+fn a_parents_consent_given_at_14_does_not_cover_a_disclosure_after_the_15th_birthday() {
+    // Born 2011-11-12: 14 on 2026-11-10, 15 on 2026-11-12.
+    let mut s = Scenario::opened("2011-11-12");
+    parents_consent(&mut s, CONSENT, &[Category::Identity, Category::School], &[MOTHER, FATHER]);
+    assert!(!s.case.consent_renewal_due(s.now), "complete for a 14-year-old");
+    s.now = at("2026-11-12T09:00:00Z");
+    assert!(s.case.consent_renewal_due(s.now), "from the 15th birthday the young person's own grant is needed");
+    let refer = s.refer(&[IDENTITY]);
+    let actor = s.caseworker();
+    let err = refusal(&mut s, actor, refer);
+    assert_eq!(err, CaseError::GrantorMissing(vec![YP]));
+    // The same consent recorded that day is refused for the same reason: one rule for both.
+    let actor = s.caseworker();
+    let err = refusal(
+        &mut s,
+        actor,
+        CaseAction::GiveConsent {
+            consent: ConsentId(Uuid::from_u128(33)),
+            grantors: set(&[MOTHER, FATHER]),
+            recipients: BTreeSet::from([Recipient { org: ngo(), role: RecipientRole::Coordinator }]),
+            categories: set(&[Category::Identity]),
+            purposes: set(&[Purpose::Referral]),
+            valid_from: date("2026-11-01"),
+            valid_until: date("2027-11-01"),
+            evidence: Personal::new("signed".into()),
+        },
+    );
+    assert_eq!(err, CaseError::GrantorMissing(vec![YP]));
+    // Renewed with the young person's own grant, the referral goes.
+    parents_consent(&mut s, ConsentId(Uuid::from_u128(34)), &[Category::Identity], &[MOTHER, FATHER, YP]);
+    assert!(s.case.consent_renewal_due(s.now), "the new consent does not cover school, the old one did");
+    parents_consent(
+        &mut s,
+        ConsentId(Uuid::from_u128(35)),
+        &[Category::Identity, Category::School],
+        &[MOTHER, FATHER, YP],
+    );
+    assert!(!s.case.consent_renewal_due(s.now), "renewed: a complete consent covers all the old one did");
+    let refer = s.refer(&[IDENTITY]);
+    s.as_caseworker(refer);
+    let d = s.case.disclosures.last().expect("referral disclosure");
+    assert!(matches!(d.items[0].basis, Basis::Consent { consent, .. } if consent == ConsentId(Uuid::from_u128(34))));
+}
+
+#[test]
+fn from_the_18th_birthday_a_consent_without_the_young_persons_grant_holds_no_longer() {
+    // Born 2008-11-12: 17 on 2026-11-10, 18 on 2026-11-12.
+    let mut s = Scenario::opened("2008-11-12");
+    parents_consent(&mut s, CONSENT, &[Category::Identity], &[MOTHER, FATHER, YP]);
+    let with_own = s.case.consents[&CONSENT].clone();
+    let mut parents_only = with_own.clone();
+    parents_only.grantors = set(&[MOTHER, FATHER]);
+    let eve = at("2026-11-11T22:59:00Z"); // 23:59 in Copenhagen, the day before
+    let birthday = at("2026-11-11T23:00:00Z"); // midnight in Copenhagen
+    assert!(s.case.consent_holds_at(&parents_only, eve));
+    assert!(!s.case.consent_holds_at(&parents_only, birthday), "reads hide from that day, as after a revocation");
+    assert!(s.case.consent_holds_at(&with_own, birthday));
+}
+
+#[test]
+fn the_young_persons_assent_under_15_is_recorded_and_carries_the_consent_past_15() {
+    let mut s = Scenario::opened("2011-11-12");
+    parents_consent(&mut s, CONSENT, &[Category::Identity], &[MOTHER, FATHER, YP]);
+    assert!(s.case.consents[&CONSENT].grantors.contains(&YP), "the assent is recorded with the consent");
+    s.now = at("2026-11-12T09:00:00Z");
+    assert!(!s.case.consent_renewal_due(s.now));
+    let refer = s.refer(&[IDENTITY]);
+    s.as_caseworker(refer);
 }

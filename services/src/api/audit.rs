@@ -69,6 +69,9 @@ pub struct SubjectAccessEntry {
     pub purpose: String,
     /// The kind of organisation (`municipality` or `ngo`), never the person.
     pub organisation_kind: String,
+    /// `read` (a person read it) or `delivery` (sent to the organisation's systems: feed,
+    /// stream, webhook or NATS).
+    pub kind: String,
 }
 
 /// The subject-facing form of an access log: dates and purposes, no staff identity.
@@ -81,8 +84,14 @@ pub fn subject_form(entries: &[AccessEntry]) -> Vec<SubjectAccessEntry> {
             purpose: e.purpose.clone(),
             organisation_kind: if e.reader_org.starts_with("municipality:") { "municipality" } else { "ngo" }
                 .to_owned(),
+            kind: if is_delivery(&e.endpoint) { "delivery" } else { "read" }.to_owned(),
         })
         .collect()
+}
+
+/// Whether an access-log entry records a delivery to an organisation's systems.
+fn is_delivery(endpoint: &str) -> bool {
+    endpoint.starts_with("GET /v1/feed") || endpoint.starts_with("webhook ") || endpoint == "nats"
 }
 
 /// 403 unless the caller is an auditor.

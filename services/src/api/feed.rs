@@ -19,7 +19,7 @@ use super::{Auth, Params, json_response};
 use crate::AppState;
 use crate::api::Problem;
 use crate::auth::Caller;
-use crate::feed::{CloudEvent, page_for};
+use crate::feed::{CloudEvent, Recipient, delivery_entries, page_for};
 use crate::limits::{FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE};
 use crate::store::Cursor;
 
@@ -83,8 +83,11 @@ pub async fn feed(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0)).min(LONG_POLL_MAX);
     let mut commits = state.commits.subscribe();
     loop {
-        let (events, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+        let (shaped, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
+        if !shaped.is_empty() || tokio::time::Instant::now() >= deadline {
+            let to = Recipient { org: &caller.org, reader: caller.user.to_string(), endpoint: "GET /v1/feed" };
+            state.access_log.record_all(delivery_entries(&shaped, &to, Utc::now())).await?;
+            let events = shaped.into_iter().map(|s| s.event).collect();
             let body = FeedPage { events, next_cursor: next.to_string() };
             return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));
         }
@@ -108,16 +111,21 @@ pub async fn stream(
     require_integrator(&caller)?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(params.cursor);
     let cursor = parse_cursor(resume.as_deref())?;
-    Ok(Sse::new(events(state, caller.org, cursor))
+    Ok(Sse::new(events(state, caller.org, caller.user.to_string(), cursor))
         .keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT))
         .into_response())
 }
 
-fn events(state: AppState, org: brobyg_domain::Org, start: Cursor) -> impl Stream<Item = Result<Event, Infallible>> {
+fn events(
+    state: AppState,
+    org: brobyg_domain::Org,
+    reader: String,
+    start: Cursor,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let commits = state.commits.subscribe();
     futures::stream::unfold(
-        (state, org, start, std::collections::VecDeque::<CloudEvent>::new(), commits),
-        |(state, org, mut cursor, mut buffer, mut commits)| async move {
+        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits),
+        |(state, org, reader, mut cursor, mut buffer, mut commits)| async move {
             loop {
                 if let Some(ce) = buffer.pop_front() {
                     let event = Event::default()
@@ -125,15 +133,21 @@ fn events(state: AppState, org: brobyg_domain::Org, start: Cursor) -> impl Strea
                         .event(ce.kind.clone())
                         .json_data(&ce)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                    return Some((Ok(event), (state, org, cursor, buffer, commits)));
+                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits)));
                 }
                 match page_for(&state.store, &org, cursor, STREAM_PAGE, Utc::now()).await {
-                    Ok((events, next)) => {
+                    Ok((shaped, next)) => {
+                        // The page's deliveries are in the access log before any of it is sent.
+                        let to = Recipient { org: &org, reader: reader.clone(), endpoint: "GET /v1/feed/stream" };
+                        if let Err(e) = state.access_log.record_all(delivery_entries(&shaped, &to, Utc::now())).await {
+                            tracing::error!(error = %e, "the access log could not record a stream page; ending the stream");
+                            return None;
+                        }
                         cursor = next;
-                        if events.is_empty() {
+                        if shaped.is_empty() {
                             let _ = tokio::time::timeout(FEED_RECHECK, commits.changed()).await;
                         }
-                        buffer.extend(events);
+                        buffer.extend(shaped.into_iter().map(|s| s.event));
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "feed stream read failed; ending the stream");

@@ -173,6 +173,7 @@ async fn fill(store: &Store, count: usize, mut progress: impl FnMut(usize)) -> R
                     author: UserId("loadgen".into()),
                     content: Personal::new(format!("filler {i}")),
                     added_at: chrono::Utc::now(),
+                    measure: None,
                 },
             })
             .collect();

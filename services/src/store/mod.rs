@@ -331,7 +331,7 @@ impl Store {
                 payload: row.json(4)?,
                 metadata: row.json(5)?,
             };
-            self.unseal_value(&mut event.payload, &mut keys).await?;
+            self.unseal_stored(&mut event, &mut keys).await?;
             let id = event.aggregate_id.clone();
             let envelope =
                 EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;

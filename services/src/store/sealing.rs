@@ -4,8 +4,16 @@
 //! by the key-encryption key (KEK) from configuration. Destroying a key erases every value sealed
 //! under it (crypto-shredding): the events stay, the values read as `{"$erased": true}`.
 //!
-//! The sealed form names its key: `{"$sealed": "v1:<key id>:<base64 nonce‖ciphertext>"}`, and the
-//! key id is the AEAD's associated data, so a value cannot be moved under another key unnoticed.
+//! The sealed form names its key: `{"$sealed": "v2:<key id>:<base64 nonce‖ciphertext>"}`. The
+//! AEAD's associated data binds the value to its place: the key id (which names the aggregate
+//! type, the aggregate and the organisation), the event's sequence in the aggregate and the
+//! field's JSON pointer in the payload ([`Place`]). A ciphertext copied to another field, event
+//! or case does not open there, even under the same key.
+//!
+//! Values sealed before the place was bound (`v1:`, associated data only the key id) still open,
+//! but only in events written before: every event written now says `seal_version: "2"` in its
+//! metadata, which the chain hash covers, and a `v1` value in such an event is refused. A `v1`
+//! value moved within the old events changes their payload and fails `brobyg audit verify`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -297,12 +305,16 @@ impl Store {
     }
 
     /// Seals the personal values of one serialised event in place, under the key of
-    /// `key_holder` (or, without one, of the organisation that wrote the event).
+    /// `key_holder` (or, without one, of the organisation that wrote the event), each bound to
+    /// its place; marks the event's metadata `seal_version: "2"`.
     pub(crate) async fn seal_event(
         &self,
         event: &mut SerializedEvent,
         key_holder: Option<&str>,
     ) -> Result<(), StoreError> {
+        if let Value::Object(meta) = &mut event.metadata {
+            meta.insert(SEAL_VERSION_KEY.into(), Value::String(SEAL_VERSION.into()));
+        }
         if !contains_mark(&event.payload) {
             return Ok(());
         }
@@ -312,23 +324,28 @@ impl Store {
             Some(DataKey::Live(c)) => c,
             Some(DataKey::Destroyed) | None => return Err(StoreError::Erased(key_id)),
         };
-        seal_value(&mut event.payload, &cipher, &key_id);
+        let mut path = String::new();
+        seal_value(&mut event.payload, &cipher, &key_id, event.sequence as u64, &mut path);
         Ok(())
     }
 
     /// Opens the sealed values of one serialised event in place; values whose key was destroyed
     /// become `{"$erased": true}`.
     pub(crate) async fn unseal_event(&self, event: &mut SerializedEvent) -> Result<(), StoreError> {
-        self.unseal_value(&mut event.payload, &mut HashMap::new()).await
+        self.unseal_stored(event, &mut HashMap::new()).await
     }
 
-    pub(crate) async fn unseal_value(
+    /// Opens the sealed values of one stored event, reusing the keys already in `keys`.
+    pub(crate) async fn unseal_stored(
         &self,
-        value: &mut Value,
+        event: &mut SerializedEvent,
         keys: &mut HashMap<String, Option<DataKey>>,
     ) -> Result<(), StoreError> {
         let mut sealed = Vec::new();
-        collect_sealed(value, &mut sealed);
+        collect_sealed(&event.payload, &mut sealed);
+        if sealed.is_empty() {
+            return Ok(());
+        }
         for text in &sealed {
             let key_id = sealed_key_id(text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
             if !keys.contains_key(key_id) {
@@ -336,8 +353,45 @@ impl Store {
                 keys.insert(key_id.to_owned(), key);
             }
         }
-        open_all(value, keys)
+        let binds_place = event.metadata[SEAL_VERSION_KEY].as_str() == Some(SEAL_VERSION);
+        let place = Opening { sequence: event.sequence as u64, legacy_allowed: !binds_place };
+        let mut path = String::new();
+        open_all(&mut event.payload, keys, &place, &mut path)
     }
+}
+
+/// The metadata key saying how an event's personal values are sealed.
+pub const SEAL_VERSION_KEY: &str = "seal_version";
+/// Values bound to their place (aggregate, event, field).
+pub const SEAL_VERSION: &str = "2";
+
+/// The associated data of a value sealed at `path` (a JSON pointer into the payload) of the
+/// event `sequence` of the aggregate the key id names.
+fn place_aad(key_id: &str, sequence: u64, path: &str) -> Vec<u8> {
+    format!("brobyg-seal-v2\0{key_id}\0{sequence}\0{path}").into_bytes()
+}
+
+/// How the values of one stored event are opened.
+struct Opening {
+    /// The event's sequence.
+    sequence: u64,
+    /// Whether `v1` values (bound to the key only) may open: events written before places were
+    /// bound.
+    legacy_allowed: bool,
+}
+
+/// Appends one JSON-pointer step to `path` (escaping `~` and `/`), returning the length to cut back to.
+fn push_step(path: &mut String, step: &str) -> usize {
+    let len = path.len();
+    path.push('/');
+    for c in step.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+    len
 }
 
 /// The id of the data key that seals what `org` holds of one record (an aggregate).
@@ -361,15 +415,27 @@ fn contains_mark(value: &Value) -> bool {
     }
 }
 
-fn seal_value(value: &mut Value, cipher: &Aes256Gcm, key_id: &str) {
+fn seal_value(value: &mut Value, cipher: &Aes256Gcm, key_id: &str, sequence: u64, path: &mut String) {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key(PII_MARK) => {
             let plaintext = Zeroizing::new(serde_json::to_vec(&map[PII_MARK]).unwrap_or_default());
-            let sealed = seal_bytes(cipher, key_id.as_bytes(), &plaintext);
-            *value = json!({ SEALED_MARK: format!("v1:{key_id}:{}", STANDARD.encode(sealed)) });
+            let sealed = seal_bytes(cipher, &place_aad(key_id, sequence, path), &plaintext);
+            *value = json!({ SEALED_MARK: format!("v2:{key_id}:{}", STANDARD.encode(sealed)) });
         }
-        Value::Object(map) => map.values_mut().for_each(|v| seal_value(v, cipher, key_id)),
-        Value::Array(items) => items.iter_mut().for_each(|v| seal_value(v, cipher, key_id)),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let len = push_step(path, k);
+                seal_value(v, cipher, key_id, sequence, path);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                let len = push_step(path, &i.to_string());
+                seal_value(v, cipher, key_id, sequence, path);
+                path.truncate(len);
+            }
+        }
         _ => {}
     }
 }
@@ -387,26 +453,60 @@ fn collect_sealed(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The key id of a sealed text `v1:<key id>:<base64>` (the key id holds colons itself).
-fn sealed_key_id(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("v1:")?;
-    rest.rsplit_once(':').map(|(key_id, _)| key_id)
+/// The form of a sealed text: `v1` (bound to its key) or `v2` (bound to its place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    KeyBound,
+    PlaceBound,
 }
 
-fn open_all(value: &mut Value, keys: &HashMap<String, Option<DataKey>>) -> Result<(), StoreError> {
+/// The form and key id of a sealed text `v2:<key id>:<base64>` (the key id holds colons itself).
+fn sealed_parts(text: &str) -> Option<(Form, &str)> {
+    let (form, rest) = if let Some(rest) = text.strip_prefix("v2:") {
+        (Form::PlaceBound, rest)
+    } else {
+        (Form::KeyBound, text.strip_prefix("v1:")?)
+    };
+    rest.rsplit_once(':').map(|(key_id, _)| (form, key_id))
+}
+
+/// The key id of a sealed text.
+fn sealed_key_id(text: &str) -> Option<&str> {
+    sealed_parts(text).map(|(_, key_id)| key_id)
+}
+
+fn open_all(
+    value: &mut Value,
+    keys: &HashMap<String, Option<DataKey>>,
+    place: &Opening,
+    path: &mut String,
+) -> Result<(), StoreError> {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_MARK) => {
             let text = map[SEALED_MARK].as_str().unwrap_or_default().to_owned();
-            let key_id = sealed_key_id(&text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+            let (form, key_id) =
+                sealed_parts(&text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+            let aad = match form {
+                Form::PlaceBound => place_aad(key_id, place.sequence, path),
+                Form::KeyBound if place.legacy_allowed => key_id.as_bytes().to_vec(),
+                Form::KeyBound => {
+                    return Err(StoreError::Corrupt(format!(
+                        "a value sealed in the old form (bound to its key only) at {path} of an event written in the \
+                         new one: it was moved there"
+                    )));
+                }
+            };
             match keys.get(key_id) {
                 Some(Some(DataKey::Live(cipher))) => {
                     let b64 = text.rsplit_once(':').map(|(_, b)| b).unwrap_or_default();
                     let bytes =
                         STANDARD.decode(b64).map_err(|_| StoreError::Corrupt("sealed value encoding".into()))?;
-                    let plaintext =
-                        Zeroizing::new(open_bytes(cipher, key_id.as_bytes(), &bytes).ok_or_else(|| {
-                            StoreError::Corrupt(format!("a value sealed under {key_id} does not open"))
-                        })?);
+                    let plaintext = Zeroizing::new(open_bytes(cipher, &aad, &bytes).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the value at {path} of event {} does not open under {key_id}: it was changed or moved",
+                            place.sequence
+                        ))
+                    })?);
                     let inner: Value = serde_json::from_slice(&plaintext)
                         .map_err(|_| StoreError::Corrupt("sealed value content".into()))?;
                     *value = json!({ PII_MARK: inner });
@@ -416,8 +516,22 @@ fn open_all(value: &mut Value, keys: &HashMap<String, Option<DataKey>>) -> Resul
             }
             Ok(())
         }
-        Value::Object(map) => map.values_mut().try_for_each(|v| open_all(v, keys)),
-        Value::Array(items) => items.iter_mut().try_for_each(|v| open_all(v, keys)),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let len = push_step(path, k);
+                open_all(v, keys, place, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                let len = push_step(path, &i.to_string());
+                open_all(v, keys, place, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -436,7 +550,7 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
         let mut events = self.inner.get_events::<A>(aggregate_id).await?;
         let mut keys = HashMap::new();
         for e in &mut events {
-            self.store.unseal_value(&mut e.payload, &mut keys).await.map_err(persistence)?;
+            self.store.unseal_stored(e, &mut keys).await.map_err(persistence)?;
         }
         Ok(events)
     }
@@ -515,34 +629,79 @@ mod tests {
         assert!(off.get("case:3:municipality:0746").is_none());
     }
 
+    fn open(
+        v: &Value,
+        keys: &HashMap<String, Option<DataKey>>,
+        sequence: u64,
+        legacy: bool,
+    ) -> Result<Value, StoreError> {
+        let mut opened = v.clone();
+        open_all(&mut opened, keys, &Opening { sequence, legacy_allowed: legacy }, &mut String::new())?;
+        Ok(opened)
+    }
+
+    fn seal(v: &mut Value, cipher: &Aes256Gcm, key_id: &str, sequence: u64) {
+        seal_value(v, cipher, key_id, sequence, &mut String::new());
+    }
+
+    const KEY: &str = "case:1:municipality:0746";
+
+    fn live(byte: u8) -> Option<DataKey> {
+        Some(DataKey::Live(Arc::new(Aes256Gcm::new_from_slice(&[byte; 32]).expect("key"))))
+    }
+
     #[test]
     fn sealed_values_name_their_key_and_open_only_with_it() {
         let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
         let mut v = json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 });
-        seal_value(&mut v, &cipher, "case:1:municipality:0746");
+        seal(&mut v, &cipher, KEY, 3);
         let text = v.to_string();
         assert!(!text.contains("Mikkel") && !text.contains("2012-03-14"), "{text}");
         let mut found = Vec::new();
         collect_sealed(&v, &mut found);
         assert_eq!(found.len(), 2);
-        assert_eq!(sealed_key_id(&found[0]), Some("case:1:municipality:0746"));
+        assert_eq!(sealed_parts(&found[0]), Some((Form::PlaceBound, KEY)));
         let mut keys = HashMap::new();
-        keys.insert("case:1:municipality:0746".to_owned(), Some(DataKey::Live(Arc::new(cipher))));
-        let mut opened = v.clone();
-        open_all(&mut opened, &keys).expect("opens");
-        assert_eq!(opened, json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 }));
-        keys.insert("case:1:municipality:0746".to_owned(), Some(DataKey::Destroyed));
-        let mut erased = v.clone();
-        open_all(&mut erased, &keys).expect("erased");
+        keys.insert(KEY.to_owned(), live(7));
+        let plain = json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 });
+        assert_eq!(open(&v, &keys, 3, false).expect("opens"), plain);
+        keys.insert(KEY.to_owned(), Some(DataKey::Destroyed));
+        let erased = open(&v, &keys, 3, false).expect("erased");
         assert_eq!(erased, json!({ "a": { "$erased": true }, "b": [ { "$erased": true } ], "c": 1 }));
         // Moved under another key id, a value does not open.
         let moved = found[0].replace("case:1:", "case:2:");
-        let mut other = json!({ "$sealed": moved });
         let mut keys2 = HashMap::new();
-        keys2.insert(
-            "case:2:municipality:0746".to_owned(),
-            Some(DataKey::Live(Arc::new(Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key")))),
-        );
-        assert!(open_all(&mut other, &keys2).is_err());
+        keys2.insert("case:2:municipality:0746".to_owned(), live(7));
+        assert!(open(&json!({ "a": { "$sealed": moved } }), &keys2, 3, false).is_err());
+    }
+
+    #[test]
+    fn a_value_moved_to_another_field_or_event_of_the_same_key_does_not_open() {
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
+        let mut v = json!({ "item_added": { "item": { "content": { "$pii": "ADHD" }, "note": { "$pii": "x" } } } });
+        seal(&mut v, &cipher, KEY, 4);
+        let mut keys = HashMap::new();
+        keys.insert(KEY.to_owned(), live(7));
+        assert!(open(&v, &keys, 4, false).is_ok());
+        // The same ciphertext in another field of the same event.
+        let mut swapped = v.clone();
+        swapped["item_added"]["item"]["note"] = v["item_added"]["item"]["content"].clone();
+        let err = open(&swapped, &keys, 4, false).expect_err("moved field");
+        assert!(err.to_string().contains("/item_added/item/note"), "{err}");
+        // The same payload in another event of the same case.
+        assert!(open(&v, &keys, 5, false).is_err(), "moved event");
+    }
+
+    #[test]
+    fn old_values_open_only_in_events_written_before_places_were_bound() {
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
+        // A value as an earlier version sealed it: associated data the key id only.
+        let sealed = seal_bytes(&cipher, KEY.as_bytes(), br#""Mikkel""#);
+        let old = json!({ "a": { "$sealed": format!("v1:{KEY}:{}", STANDARD.encode(sealed)) } });
+        let mut keys = HashMap::new();
+        keys.insert(KEY.to_owned(), live(7));
+        assert_eq!(open(&old, &keys, 2, true).expect("legacy opens"), json!({ "a": { "$pii": "Mikkel" } }));
+        let err = open(&old, &keys, 2, false).expect_err("not in a new event");
+        assert!(err.to_string().contains("old form"), "{err}");
     }
 }

@@ -100,7 +100,9 @@ pub struct ClosingMeeting {
     /// Disclosures in either direction.
     #[serde(default)]
     pub disclosures: Vec<DisclosureBody>,
-    /// Outcome measures.
+    /// Outcome measures: each becomes an NGO `outcome` item (sealed, erasable), disclosed to
+    /// the municipality in the same commit as far as an `outcome` flow of the agreement at the
+    /// closing meeting and a consent allow; what nothing allows stays with the NGO.
     #[serde(default)]
     pub outcomes: Vec<OutcomeBody>,
 }
@@ -127,8 +129,9 @@ pub async fn hold_closing_meeting(
         outcomes: body
             .outcomes
             .into_iter()
-            .map(|o| Outcome { instrument: o.instrument, before: o.before, after: o.after })
+            .map(|o| (ItemId::new(), Outcome { instrument: o.instrument, before: o.before, after: o.after }))
             .collect(),
+        outcome_disclosure: DisclosureId::new(),
     };
     command_releasing_volunteer(&state, &request, &case, action).await
 }
