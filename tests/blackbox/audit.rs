@@ -17,6 +17,7 @@ crate::on_both_backends!(
     a_deleted_tail_with_its_feed_rows_and_checkpoints_is_found_by_the_mirror,
     a_checkpoint_signed_with_another_key_is_refused,
     inclusion_and_consistency_proofs_verify_offline_with_the_public_key_only,
+    a_sealed_value_moved_to_another_field_of_the_same_key_does_not_open,
 );
 
 fn auditor(app: &TestApp) -> String {
@@ -431,4 +432,33 @@ async fn inclusion_and_consistency_proofs_verify_offline_with_the_public_key_onl
     .await
     .problem(404, "not-found");
     store.close().await;
+}
+
+async fn a_sealed_value_moved_to_another_field_of_the_same_key_does_not_open(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let case = case_with_history(&app, db).await;
+    let cw = app.caseworker();
+    let before = app.get(&format!("/v1/cases/{case}"), &cw).await.ok().body;
+    assert_eq!(before["young_person"]["last_name"], "Jensen");
+    // A database administrator copies the first name's ciphertext over the last name's: the
+    // same event, the same key. Bound only to its key, it would open and read "Mikkel".
+    let (from, to) = ("case_opened,young_person,first_name", "case_opened,young_person,last_name");
+    let change = if is_postgres(db) {
+        format!(
+            "UPDATE events SET payload = jsonb_set(payload::jsonb, '{{{to}}}', payload::jsonb #> '{{{from}}}')::json \
+             WHERE aggregate_id = '{case}' AND sequence = 1"
+        )
+    } else {
+        let (from, to) = (from.replace(',', "."), to.replace(',', "."));
+        format!(
+            "UPDATE events SET payload = json_set(payload, '$.{to}', json(json_extract(payload, '$.{from}'))) \
+             WHERE aggregate_id = '{case}' AND sequence = 1"
+        )
+    };
+    tamper(&app, db, &[change]).await;
+    let after = app.get(&format!("/v1/cases/{case}"), &cw).await;
+    assert_eq!(after.status, 500, "{}", after.body);
+    assert!(!after.body.to_string().contains("Mikkel"), "{}", after.body);
+    // And the chain names the event.
+    named(&verify(&app).await, &case, 1);
 }

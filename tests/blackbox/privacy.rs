@@ -13,6 +13,7 @@ crate::on_both_backends!(
     retention_erases_the_ngo_side_and_keeps_what_the_municipality_received,
     the_export_lists_what_is_held_every_disclosure_and_every_read,
     outcomes_reach_the_caseworker_only_under_an_outcome_flow_and_consent,
+    a_consent_the_parents_gave_before_the_15th_birthday_shows_as_due_for_renewal,
 );
 
 const NAME: &str = "Zebulonia";
@@ -409,4 +410,62 @@ async fn outcomes_reach_the_caseworker_only_under_an_outcome_flow_and_consent(db
     assert!(outcome["disclosed_at"].is_string());
     let last = view["disclosures"].as_array().expect("disclosures").last().cloned().expect("one");
     assert_eq!((last["checkpoint"].as_str(), last["to"].as_str()), (Some("closing_meeting"), Some(MUNI)));
+}
+
+async fn a_consent_the_parents_gave_before_the_15th_birthday_shows_as_due_for_renewal(db: &TestDb) {
+    use brobyg_domain::case::{Case, CaseEvent, Consent, Recipient};
+    use brobyg_domain::{Category, ConsentId, PersonId, Personal, Purpose, RecipientRole, UserId};
+    let app = TestApp::spawn(db).await;
+    let cw = app.caseworker();
+    // Two cases of a 16-year-old; on one, a consent the parents alone recorded two years ago
+    // (when that was enough), as an earlier version of the service stored it.
+    let (due, _, holders) = app.open_case("2010-01-01").await;
+    let (fine, yp, fine_holders) = app.open_case("2010-01-01").await;
+    let mut grantors: Vec<String> = fine_holders.clone();
+    grantors.push(yp);
+    app.consent(&fine, &grantors, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();
+    let store =
+        brobyg::store::Store::connect(&app.database_url(db), 1).await.expect("store").with_kek(app_kek(&app, db));
+    let two_years_ago = chrono::Utc::now() - chrono::TimeDelta::days(730);
+    let consent = Consent {
+        id: ConsentId::new(),
+        grantors: holders.iter().map(|h| PersonId(h.parse().expect("uuid"))).collect(),
+        recipients: [Recipient { org: NGO.parse().expect("org"), role: RecipientRole::Coordinator }].into(),
+        categories: [Category::School].into(),
+        purposes: [Purpose::Referral].into(),
+        valid_from: two_years_ago.date_naive(),
+        valid_until: two_years_ago.date_naive() + chrono::TimeDelta::days(365 * 5),
+        evidence: Personal::new("signed by both parents".into()),
+        recorded_by: UserId("cw-1".into()),
+        given_at: two_years_ago,
+        revoked_at: None,
+    };
+    let metadata = std::collections::HashMap::from([("org".to_owned(), MUNI.to_owned())]);
+    let appended = store
+        .append::<Case>(&due, 1, vec![CaseEvent::ConsentGiven { consent }], metadata)
+        .await
+        .map_err(|e| e.to_string())
+        .expect("appended");
+    assert_eq!(appended.len(), 1);
+    store.close().await;
+
+    let view = app.get(&format!("/v1/cases/{due}"), &cw).await.ok().body;
+    assert_eq!(view["consent_renewal_due"], true, "{view}");
+    let view = app.get(&format!("/v1/cases/{fine}"), &cw).await.ok().body;
+    assert_eq!(view["consent_renewal_due"], false, "{view}");
+    // A referral under the old consent is refused: the young person's own grant is missing.
+    let agreement = app.approved_agreement().await;
+    let added = app
+        .post(&format!("/v1/cases/{due}/items"), &cw, json!({ "category": "school", "content": "7th grade" }))
+        .await
+        .ok();
+    let school = added.id();
+    app.refer(&due, &agreement, &[&school]).await.problem(422, "grantor-missing");
+    // The caseload filter finds exactly the case to renew.
+    let position = added.header("x-brobyg-position").expect("position");
+    let path = format!("/v1/cases?consent_renewal_due=true&min_position={position}");
+    let list = app.get(&path, &cw).await.ok().body;
+    let ids: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, vec![due.as_str()], "{list}");
+    app.get("/v1/cases?consent_renewal_due=maybe", &cw).await.problem(400, "invalid-request");
 }

@@ -146,14 +146,38 @@ pub struct CaseList {
     pub position: String,
 }
 
+/// Caseload parameters.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListParams {
+    /// Wait (up to 5 s) until the list reflects this feed position (from `X-Brobyg-Position`).
+    #[serde(default)]
+    pub min_position: Option<String>,
+    /// Opaque page cursor from `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size, 1–500 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// `true`: only cases with a consent that needs renewal because the young person turned 15
+    /// or 18 (a page may hold fewer than `limit` cases; follow `next_cursor`).
+    #[serde(default)]
+    pub consent_renewal_due: Option<bool>,
+}
+
+/// How many list rows one filtered caseload request examines at most before it answers with
+/// what it found and a cursor to go on from.
+const RENEWAL_SCAN_MAX: usize = 2_000;
+
 /// The caller's caseload: a caseworker's municipality's cases, a coordinator's referred cases.
-#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(ListParams),
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseListParams),
     responses((status = 200, body = CaseList), (status = 400, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn list_cases(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Params(params): Params<ListParams>,
+    Params(params): Params<CaseListParams>,
 ) -> Result<Response, Problem> {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -162,8 +186,8 @@ pub async fn list_cases(
         return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
     }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
-    let limit = params.page_size();
-    let after = match params.cursor.as_deref() {
+    let limit = ListParams { limit: params.limit, ..ListParams::default() }.page_size();
+    let mut after = match params.cursor.as_deref() {
         None => None,
         Some(raw) => {
             let bad = || Problem::invalid_request("cursor is not one this service gave");
@@ -172,10 +196,40 @@ pub async fn list_cases(
             Some((at.to_owned(), id.to_owned()))
         }
     };
-    let rows = state.store.case_summaries(&caller.org, after, limit).await?;
-    let next_cursor = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| URL_SAFE_NO_PAD.encode(format!("{}|{}", r.opened_at, r.case_id))))
-        .flatten();
+    let renewal_only = params.consent_renewal_due == Some(true);
+    let mut rows = Vec::new();
+    let mut more;
+    let mut examined = 0;
+    loop {
+        let page = state.store.case_summaries(&caller.org, after.clone(), limit).await?;
+        let full = page.len() == limit as usize;
+        examined += page.len();
+        if let Some(last) = page.last() {
+            after = Some((last.opened_at.clone(), last.case_id.clone()));
+        }
+        if renewal_only {
+            // The age is personal data, not in the list view: the cases are read (and the
+            // policy's own rule decides), never a derived birthday stored in the clear.
+            let ids: Vec<String> = page.iter().map(|r| r.case_id.clone()).collect();
+            let loaded = state.store.load_many::<brobyg_domain::case::Case>(&ids).await?;
+            let now = Utc::now();
+            let due: std::collections::BTreeSet<String> =
+                loaded.into_iter().filter(|(_, l)| l.aggregate.consent_renewal_due(now)).map(|(id, _)| id).collect();
+            rows.extend(page.into_iter().filter(|r| due.contains(&r.case_id)));
+        } else {
+            rows.extend(page);
+        }
+        more = full;
+        if !renewal_only || !full || rows.len() >= limit as usize || examined >= RENEWAL_SCAN_MAX {
+            break;
+        }
+    }
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        after = rows.last().map(|r| (r.opened_at.clone(), r.case_id.clone()));
+        more = true;
+    }
+    let next_cursor = more.then(|| after.map(|(at, id)| URL_SAFE_NO_PAD.encode(format!("{at}|{id}")))).flatten();
     let items = rows
         .into_iter()
         .map(|r| CaseListItem {
