@@ -329,4 +329,96 @@ mod tests {
         assert!(shown(&c).is_empty());
         assert!(total, "4 + 1 = 5 hidden together, total 5 shown");
     }
+
+    mod outcomes {
+        use brobyg_domain::case::{Case, CaseEvent, Consent, Item, Measure, Recipient};
+        use brobyg_domain::{AgreementId, Category, ConsentId, ItemId, Org, Personal, Purpose, RecipientRole, UserId};
+        use chrono::{DateTime, TimeDelta, Utc};
+        use uuid::Uuid;
+
+        fn t(s: &str) -> DateTime<Utc> {
+            s.parse().expect("time")
+        }
+
+        /// A closed case with one outcome of change -5, under a statistics consent covering
+        /// `categories`.
+        fn case(n: u128, categories: &[Category]) -> Case {
+            let ngo: Org = "ngo:kfum-sa".parse().expect("org");
+            let at = t("2026-11-01T10:00:00Z");
+            let mut c = Case::default();
+            c.apply(&CaseEvent::CaseOpened {
+                case: brobyg_domain::CaseId(Uuid::from_u128(n)),
+                municipality: "municipality:0746".parse().expect("org"),
+                young_person: brobyg_domain::case::YoungPerson {
+                    id: brobyg_domain::PersonId(Uuid::from_u128(1)),
+                    first_name: Personal::new("A".into()),
+                    last_name: Personal::new("B".into()),
+                    birth_date: Personal::new("2012-01-01".parse().expect("date")),
+                },
+                custody_holders: vec![],
+                by: UserId("cw".into()),
+                at,
+            });
+            c.apply(&CaseEvent::ConsentGiven {
+                consent: Consent {
+                    id: ConsentId(Uuid::from_u128(2)),
+                    grantors: Default::default(),
+                    recipients: [Recipient { org: ngo.clone(), role: RecipientRole::Coordinator }].into(),
+                    categories: categories.iter().copied().collect(),
+                    purposes: [Purpose::Statistics].into(),
+                    valid_from: "2026-01-01".parse().expect("date"),
+                    valid_until: "2030-01-01".parse().expect("date"),
+                    evidence: Personal::new("e".into()),
+                    recorded_by: UserId("cw".into()),
+                    given_at: at,
+                    revoked_at: None,
+                },
+            });
+            c.apply(&CaseEvent::ReferralSubmitted {
+                agreement: AgreementId(Uuid::from_u128(3)),
+                agreement_version: 1,
+                ngo: ngo.clone(),
+                programme: "klub-move".into(),
+                note: Personal::new("n".into()),
+                by: UserId("cw".into()),
+                at,
+            });
+            let measure = Measure { instrument: "sdq_total".into(), before: 19.0, after: 14.0 };
+            c.apply(&CaseEvent::ItemAdded {
+                item: Item {
+                    id: ItemId(Uuid::from_u128(4)),
+                    category: Category::Outcome,
+                    owner: ngo,
+                    author: UserId("co".into()),
+                    content: Personal::new(measure.text()),
+                    added_at: at + TimeDelta::days(100),
+                    measure: Some(Personal::new(measure)),
+                },
+            });
+            c.apply(&CaseEvent::ClosingMeetingHeld {
+                held_on: "2027-02-09".parse().expect("date"),
+                participants: Default::default(),
+                outcomes: vec![],
+                by: UserId("co".into()),
+                at: at + TimeDelta::days(100),
+            });
+            c
+        }
+
+        #[test]
+        fn outcomes_count_only_under_a_statistics_consent_that_covers_outcomes() {
+            let now = t("2027-06-01T10:00:00Z");
+            let covered: Vec<Case> = (0..5).map(|n| case(n, &[Category::Outcome])).collect();
+            let figures = super::super::compute("klub-move", &covered, now);
+            assert_eq!(figures.outcomes.len(), 1);
+            assert_eq!(figures.outcomes[0].cases, super::super::Cell::Value(5));
+            assert_eq!(figures.outcomes[0].mean_change, super::super::Cell::Value(-5.0));
+            // The same cases under a statistics consent for school only: they count, their
+            // outcomes do not.
+            let uncovered: Vec<Case> = (0..5).map(|n| case(n, &[Category::School])).collect();
+            let figures = super::super::compute("klub-move", &uncovered, now);
+            assert_eq!(figures.cases, super::super::Cell::Value(5));
+            assert!(figures.outcomes.is_empty(), "{:?}", figures.outcomes);
+        }
+    }
 }

@@ -1,14 +1,15 @@
-//! Stores outlive versions: a store written by the previous landed version opens, migrates and
-//! verifies, keeps every case and key, and goes on under the current encodings.
+//! Stores outlive versions: a store written by an earlier landed version (1981a38, and the one
+//! before this change, adeeb88) opens, migrates and verifies, keeps every case and key, and goes
+//! on under the current encodings.
 
 use serde_json::json;
 
 use crate::app::*;
 
-/// Copies the fixture store of version 1981a38 into a fresh data folder.
-fn fixture() -> tempfile::TempDir {
+/// Copies the fixture store of `version` into a fresh data folder.
+fn fixture(version: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("dir");
-    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-1981a38");
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/store-{version}"));
     for name in ["brobyg.db", "dev-kek.hex", "audit-signing-key.hex", "dev-signing-key.pem"] {
         std::fs::copy(from.join(name), dir.path().join(name)).expect("copy fixture");
     }
@@ -20,8 +21,17 @@ fn options(settings: &brobyg::settings::Settings) -> brobyg::audit::VerifyOption
 }
 
 #[tokio::test]
+async fn a_store_of_version_1981a38_opens_verifies_and_goes_on() {
+    opens_verifies_and_goes_on("1981a38").await;
+}
+
+#[tokio::test]
 async fn a_store_of_the_previous_version_opens_verifies_and_goes_on() {
-    let dir = fixture();
+    opens_verifies_and_goes_on("adeeb88").await;
+}
+
+async fn opens_verifies_and_goes_on(version: &str) {
+    let dir = fixture(version);
     let mut settings = brobyg::settings::Settings::for_data_dir(dir.path());
     settings.listen = "127.0.0.1:0".parse().expect("addr");
     // Migrated at start on the embedded default; the old KEK still opens the data.
@@ -80,6 +90,38 @@ async fn a_store_of_the_previous_version_opens_verifies_and_goes_on() {
         .await
         .expect("add");
     assert_eq!(added.status(), 201);
+    // Outcomes older closing meetings carried in the clear are the NGO's: its systems receive
+    // them, the municipality's do not.
+    let closing_data = |org: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        let token = dev
+            .mint(&json!({ "sub": "int", "org": org, "roles": ["integrator"], "iat": now, "exp": now + 600 }))
+            .expect("token");
+        async move {
+            let page: serde_json::Value = client
+                .get(format!("{base}/v1/feed?limit=1000"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("feed")
+                .json()
+                .await
+                .expect("json");
+            page["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .filter(|e| e["type"].as_str().is_some_and(|t| t.contains("closing_meeting_held")))
+                .map(|e| e["data"].clone())
+                .collect::<Vec<_>>()
+        }
+    };
+    let for_ngo = closing_data(NGO).await;
+    assert!(for_ngo.iter().any(|d| d["outcomes"].as_array().is_some_and(|o| !o.is_empty())), "{for_ngo:?}");
+    let for_municipality = closing_data(MUNI).await;
+    assert!(!for_municipality.is_empty());
+    assert!(for_municipality.iter().all(|d| d.get("outcomes").is_none()), "{for_municipality:?}");
     let _ = stop.send(());
     let _ = server.await;
 
