@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/asyncapi.json", axum::routing::get(asyncapi))
         .route("/metrics", axum::routing::get(metrics_endpoint).with_state(state.clone()))
         .fallback(|| async { Problem::not_found("resource") })
+        .layer(from_fn_with_state(state.request_timeout, request_deadline))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
@@ -104,6 +105,18 @@ fn with_challenge(problem: Problem) -> Response {
     let mut response = problem.into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// Answers 503 with `Retry-After` when a request takes longer than the limit (the handler is
+/// dropped: a command not yet committed is not committed). A stream's body is not bounded.
+async fn request_deadline(State(limit): State<std::time::Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("http_request_timeouts_total").increment(1);
+            Problem::request_timeout(limit).into_response()
+        }
+    }
 }
 
 /// Counts requests by route and status and observes their latency.

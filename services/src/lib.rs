@@ -17,6 +17,7 @@ pub mod merkle;
 pub mod mirror;
 pub mod nats;
 pub mod retention;
+pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
@@ -121,12 +122,17 @@ pub struct AppState {
     pub checkpoint_mirror: Option<mirror::Mirror>,
     /// Raised while signed checkpoints are missing from the store.
     pub checkpoint_alarm: audit::CheckpointAlarm,
+    /// Long polls and streams open per organisation.
+    pub streams: limits::OrgSlots,
+    /// How long a request may take before it is answered 503 (a stream's body is not bounded).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The service, bound and ready to serve.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    limits: serve::ServeLimits,
     state: AppState,
     stop_workers: watch::Sender<bool>,
     workers: worker::Workers,
@@ -208,6 +214,11 @@ impl Application {
         );
         Ok(Self {
             listener,
+            limits: serve::ServeLimits {
+                max_connections: settings.max_http_connections,
+                header_read_timeout: std::time::Duration::from_secs(settings.header_read_timeout_seconds.max(1)),
+                shutdown_deadline: std::time::Duration::from_secs(settings.shutdown_deadline_seconds),
+            },
             state: AppState {
                 store,
                 verifier,
@@ -222,6 +233,8 @@ impl Application {
                 audit_keys,
                 checkpoint_mirror,
                 checkpoint_alarm,
+                streams: limits::OrgSlots::new(settings.max_streams_per_org),
+                request_timeout: std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
             },
             stop_workers,
             workers,
@@ -249,7 +262,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let router = http::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let served = serve::serve(self.listener, router, self.limits, shutdown).await;
         self.stop_workers.send_replace(true);
         self.workers.join(WORKERS_STOP_DEADLINE).await;
         store.close().await;

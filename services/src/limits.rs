@@ -36,3 +36,77 @@ pub const NATS_PAGE: u32 = 200;
 pub const FOLLOWER_IDLE: Duration = Duration::from_millis(250);
 /// The NATS publisher's rest when nothing was new and nothing woke it.
 pub const NATS_IDLE: Duration = Duration::from_secs(1);
+
+/// Long polls and streams an organisation may hold open at once (`BROBYG_MAX_STREAMS_PER_ORG`
+/// overrides): one integrator cannot take every connection.
+pub const STREAMS_PER_ORG_DEFAULT: usize = 16;
+/// What a caller refused for too many open streams is told to wait before it tries again.
+pub const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Slots for long polls and streams, counted per organisation.
+#[derive(Clone, Debug)]
+pub struct OrgSlots {
+    max: usize,
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// A slot held while a long poll or stream is open; dropping it gives it back.
+#[derive(Debug)]
+pub struct Slot {
+    org: String,
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl OrgSlots {
+    /// At most `max` slots per organisation (at least one).
+    #[must_use]
+    pub fn new(max: usize) -> Self {
+        Self { max: max.max(1), held: std::sync::Arc::default() }
+    }
+
+    /// The most slots one organisation may hold.
+    #[must_use]
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A slot for `org`, unless it holds every one already.
+    #[must_use]
+    pub fn try_take(&self, org: &str) -> Option<Slot> {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = held.entry(org.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { org: org.to_owned(), held: self.held.clone() })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.org) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.org);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_per_organisation_and_given_back_on_drop() {
+        let slots = OrgSlots::new(2);
+        let a = slots.try_take("municipality:0746").expect("first");
+        let _b = slots.try_take("municipality:0746").expect("second");
+        assert!(slots.try_take("municipality:0746").is_none(), "a third is refused");
+        assert!(slots.try_take("ngo:kfum-sa").is_some(), "another organisation is not affected");
+        drop(a);
+        assert!(slots.try_take("municipality:0746").is_some(), "a slot given back can be taken");
+    }
+}

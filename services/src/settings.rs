@@ -110,6 +110,21 @@ pub struct Settings {
     /// `/readyz` is unready while a view is more than this many events behind the feed
     /// (`BROBYG_READY_MAX_LAG_EVENTS`).
     pub ready_max_lag_events: i64,
+    /// Connections served at once (`BROBYG_MAX_HTTP_CONNECTIONS`, default 1024); beyond it new
+    /// connections wait in the listen backlog.
+    pub max_http_connections: usize,
+    /// Seconds a client may take to send a request's headers (`BROBYG_HEADER_READ_TIMEOUT_SECONDS`,
+    /// default 10).
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request may take before it is answered 503 (`BROBYG_REQUEST_TIMEOUT_SECONDS`,
+    /// default 60; long polls wait at most 30).
+    pub request_timeout_seconds: u64,
+    /// Seconds open connections get to finish after a shutdown signal
+    /// (`BROBYG_SHUTDOWN_DEADLINE_SECONDS`, default 20).
+    pub shutdown_deadline_seconds: u64,
+    /// Long polls and streams one organisation may hold open at once
+    /// (`BROBYG_MAX_STREAMS_PER_ORG`, default 16); more are refused with 429 and `Retry-After`.
+    pub max_streams_per_org: usize,
     /// Seconds an unwrapped data key stays in memory (`BROBYG_KEY_CACHE_SECONDS`, default 5;
     /// 0: no cache). An erasure clears this process's cache at once; another process (a second
     /// replica, `brobyg retention run`) shows it after at most this long (decision 0003).
@@ -132,6 +147,11 @@ struct Defaults {
     ready_max_lag_events: i64,
     key_cache_seconds: u64,
     idempotency_ttl_hours: u64,
+    max_streams_per_org: usize,
+    max_http_connections: usize,
+    header_read_timeout_seconds: u64,
+    request_timeout_seconds: u64,
+    shutdown_deadline_seconds: u64,
 }
 
 impl Default for Defaults {
@@ -151,6 +171,11 @@ impl Default for Defaults {
             ready_max_lag_events: 10_000,
             key_cache_seconds: 5,
             idempotency_ttl_hours: 24,
+            max_streams_per_org: crate::limits::STREAMS_PER_ORG_DEFAULT,
+            max_http_connections: 1024,
+            header_read_timeout_seconds: 10,
+            request_timeout_seconds: 60,
+            shutdown_deadline_seconds: 20,
         }
     }
 }
@@ -217,6 +242,11 @@ impl Settings {
             otel_exporter_otlp_endpoint: None,
             ready_max_lag_events: d.ready_max_lag_events,
             key_cache_seconds: d.key_cache_seconds,
+            max_streams_per_org: d.max_streams_per_org,
+            max_http_connections: d.max_http_connections,
+            header_read_timeout_seconds: d.header_read_timeout_seconds,
+            request_timeout_seconds: d.request_timeout_seconds,
+            shutdown_deadline_seconds: d.shutdown_deadline_seconds,
         }
     }
 

@@ -211,3 +211,139 @@ async fn es256_tokens_verify_against_an_ec_jwk_and_hs256_never_does() {
         .expect("hs256 token");
     assert!(verifier.verify(&forged).await.is_err());
 }
+
+/// Starts the service with `change` on a fresh embedded store; returns its address, the
+/// trigger that stops it, and the task that ends when it stopped.
+async fn start_with(
+    change: impl FnOnce(&mut Settings),
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::sqlite().await;
+    let mut settings = db.settings(dir.path());
+    change(&mut settings);
+    let app = Application::build(&settings).await.expect("build");
+    let addr = app.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task, dir)
+}
+
+/// Reads from `stream` until the server closes it or `within` passes; whether it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_slowly_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, stop, task, _dir) = start_with(|s| s.header_read_timeout_seconds = 1).await;
+    // Half a request, and then nothing (slowloris).
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: brobyg\r\n").await.expect("write");
+    assert!(closed_within(&mut slow, std::time::Duration::from_secs(5)).await, "the half-sent request was not cut off");
+    // A connection that never sends anything is closed too.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    assert!(closed_within(&mut silent, std::time::Duration::from_secs(5)).await, "the silent connection stayed open");
+    let _ = stop.send(());
+    task.await.expect("join").expect("served");
+}
+
+#[tokio::test]
+async fn beyond_the_connection_limit_clients_wait_until_a_connection_closes() {
+    let (addr, stop, task, _dir) = start_with(|s| {
+        s.max_http_connections = 2;
+        s.header_read_timeout_seconds = 30;
+    })
+    .await;
+    let held: Vec<tokio::net::TcpStream> =
+        futures::future::join_all((0..2).map(|_| tokio::net::TcpStream::connect(addr)))
+            .await
+            .into_iter()
+            .map(|c| c.expect("connect"))
+            .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+    let url = format!("http://{addr}/healthz");
+    let waiting = tokio::time::timeout(std::time::Duration::from_millis(700), client.get(&url).send()).await;
+    assert!(waiting.is_err(), "a third connection was served while two were held");
+    drop(held);
+    let served = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(&url).send()).await;
+    assert_eq!(served.expect("served once a connection closed").expect("answer").status(), 200);
+    let _ = stop.send(());
+    task.await.expect("join").expect("served");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_open_connections_only_until_its_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, stop, task, dir) = start_with(|s| {
+        s.shutdown_deadline_seconds = 1;
+        s.header_read_timeout_seconds = 60;
+    })
+    .await;
+    // A stream that never ends, and a request whose headers never finish.
+    let key = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("key");
+    let now = chrono::Utc::now().timestamp();
+    let token = key
+        .mint(&serde_json::json!({ "sub": "i", "org": "municipality:0746", "roles": ["integrator"], "iat": now, "exp": now + 600 }))
+        .expect("token");
+    let stream = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/feed/stream"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.expect("write");
+    let started = std::time::Instant::now();
+    let _ = stop.send(());
+    let result = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+    assert!(result.is_ok(), "shutdown did not finish");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(12), "shutdown took {took:?}");
+    assert!(took >= std::time::Duration::from_millis(900), "shutdown did not wait for open connections: {took:?}");
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_is_answered_503_with_retry_after() {
+    let (addr, stop, task, dir) = start_with(|s| s.request_timeout_seconds = 1).await;
+    let key = brobyg::devkeys::DevKey::load_or_create(dir.path()).expect("key");
+    let now = chrono::Utc::now().timestamp();
+    let token = key
+        .mint(&serde_json::json!({ "sub": "i", "org": "municipality:0746", "roles": ["integrator"], "iat": now, "exp": now + 600 }))
+        .expect("token");
+    // A long poll of 5 s on a quiet feed outlasts a 1 s request limit.
+    let started = std::time::Instant::now();
+    let answer = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/feed?wait=5"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{:?}", started.elapsed());
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    assert!(answer.headers().contains_key("retry-after"));
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(body["type"], "/problems/request-timeout");
+    let _ = stop.send(());
+    task.await.expect("join").expect("served");
+}

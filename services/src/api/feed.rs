@@ -20,7 +20,10 @@ use crate::AppState;
 use crate::api::Problem;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, Recipient, delivery_entries, page_for};
-use crate::limits::{FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE};
+use crate::limits::{
+    FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE, STREAMS_RETRY_AFTER,
+    Slot,
+};
 use crate::store::Cursor;
 
 /// The routes.
@@ -61,6 +64,14 @@ fn require_integrator(caller: &Caller) -> Result<(), Problem> {
     }
 }
 
+/// One of the organisation's slots for long polls and streams, or 429 with `Retry-After`.
+fn take_slot(state: &AppState, caller: &Caller) -> Result<Slot, Problem> {
+    state
+        .streams
+        .try_take(caller.org.as_str())
+        .ok_or_else(|| Problem::too_many_streams(state.streams.max(), STREAMS_RETRY_AFTER))
+}
+
 fn parse_cursor(raw: Option<&str>) -> Result<Cursor, Problem> {
     raw.map_or(Ok(Cursor::START), |c| {
         c.parse().map_err(|_| Problem::invalid_request("cursor is not one this service gave"))
@@ -70,6 +81,7 @@ fn parse_cursor(raw: Option<&str>) -> Result<Cursor, Problem> {
 /// The caller's organisation's events, redacted to what it may see, as CloudEvents.
 #[utoipa::path(get, path = "/v1/feed", tag = "feed", params(FeedParams),
     responses((status = 200, body = FeedPage), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 429, description = "the organisation holds as many long polls and streams open as it may; see Retry-After", body = crate::api::problem::ProblemBody),
               (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn feed(
@@ -80,8 +92,14 @@ pub async fn feed(
     require_integrator(&caller)?;
     let cursor = parse_cursor(params.cursor.as_deref())?;
     let limit = params.limit.unwrap_or(FEED_PAGE_DEFAULT).clamp(1, FEED_PAGE_MAX);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.wait.unwrap_or(0)).min(LONG_POLL_MAX);
+    let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(LONG_POLL_MAX);
+    let deadline = tokio::time::Instant::now() + wait;
+    // A long poll holds one of the organisation's slots while it waits.
+    let _slot = if wait.is_zero() { None } else { Some(take_slot(&state, &caller)?) };
     let mut commits = state.commits.subscribe();
+    // Each pass reads on from where the last one got to: the events it passed are not the
+    // organisation's (now), so a quiet wait costs one read of what is new, not of the tail.
+    let mut cursor = cursor;
     loop {
         let (shaped, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
         if !shaped.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -91,6 +109,7 @@ pub async fn feed(
             let body = FeedPage { events, next_cursor: next.to_string() };
             return Ok(json_response(StatusCode::OK, HeaderMap::new(), &body));
         }
+        cursor = next;
         // Woken by a commit, or re-check soon (a commit becomes visible once older ones end).
         let _ =
             tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + FEED_RECHECK), commits.changed()).await;
@@ -100,7 +119,8 @@ pub async fn feed(
 /// Server-Sent Events: each event's `id` is its cursor; reconnect with `Last-Event-ID` (or
 /// `?cursor=`) to resume exactly after the last event received. Heartbeats every 15 s.
 #[utoipa::path(get, path = "/v1/feed/stream", tag = "feed", params(FeedParams),
-    responses((status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream")),
+    responses((status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream"),
+              (status = 429, description = "the organisation holds as many long polls and streams open as it may; see Retry-After", body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -111,7 +131,8 @@ pub async fn stream(
     require_integrator(&caller)?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(params.cursor);
     let cursor = parse_cursor(resume.as_deref())?;
-    Ok(Sse::new(events(state, caller.org, caller.user.to_string(), cursor))
+    let slot = take_slot(&state, &caller)?;
+    Ok(Sse::new(events(state, caller.org, caller.user.to_string(), cursor, slot))
         .keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT))
         .into_response())
 }
@@ -121,11 +142,13 @@ fn events(
     org: brobyg_domain::Org,
     reader: String,
     start: Cursor,
+    slot: Slot,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let commits = state.commits.subscribe();
+    // The slot lives in the stream's state: it is given back when the client goes away.
     futures::stream::unfold(
-        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits),
-        |(state, org, reader, mut cursor, mut buffer, mut commits)| async move {
+        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits, slot),
+        |(state, org, reader, mut cursor, mut buffer, mut commits, slot)| async move {
             loop {
                 if let Some(ce) = buffer.pop_front() {
                     let event = Event::default()
@@ -133,7 +156,7 @@ fn events(
                         .event(ce.kind.clone())
                         .json_data(&ce)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits)));
+                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits, slot)));
                 }
                 match page_for(&state.store, &org, cursor, STREAM_PAGE, Utc::now()).await {
                     Ok((shaped, next)) => {

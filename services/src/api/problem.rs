@@ -17,13 +17,48 @@ pub struct Problem {
     slug: &'static str,
     title: &'static str,
     detail: String,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    retry_after: Option<u64>,
 }
 
 impl Problem {
     /// A problem of `status` with a stable `slug` (its type is `/problems/<slug>`).
     #[must_use]
     pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into() }
+        Self { status, slug, title, detail: detail.into(), retry_after: None }
+    }
+
+    /// The same problem, telling the caller to try again after `seconds` (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 503: the request took longer than the service allows.
+    #[must_use]
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "Request took too long",
+            format!("the request was not answered within {} s and was abandoned; retry it", limit.as_secs()),
+        )
+        .retry_after(1)
+    }
+
+    /// 429: the organisation holds as many long polls and streams open as it may.
+    #[must_use]
+    pub fn too_many_streams(max: usize, retry_after: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many open long polls and streams",
+            format!(
+                "your organisation holds {max} long polls and streams open, the most it may; close one or retry later"
+            ),
+        )
+        .retry_after(retry_after.as_secs().max(1))
     }
 }
 
@@ -109,7 +144,14 @@ impl IntoResponse for Problem {
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
