@@ -386,15 +386,21 @@ async fn outcomes_reach_the_caseworker_only_under_an_outcome_flow_and_consent(db
     let view = app.get(&format!("/v1/cases/{kept}"), &cw).await.ok().body;
     assert!(outcome_of(&view).is_none(), "{view}");
     assert_eq!(view["redacted_categories"], json!(["outcome"]), "{view}");
-    let muni_feed = app.get("/v1/feed?limit=1000", &app.token(MUNI, "integrator", "int-m")).await.ok().body;
-    let closing: Vec<&Value> = muni_feed["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| {
-            e["subject"] == kept.as_str() && e["type"].as_str().is_some_and(|t| t.contains("closing_meeting_held"))
-        })
-        .collect();
+    // On PostgreSQL a commit shows in the feed once older transactions ended: read until it does.
+    let integrator = app.token(MUNI, "integrator", "int-m");
+    let is_closing = |e: &&Value| {
+        e["subject"] == kept.as_str() && e["type"].as_str().is_some_and(|t| t.contains("closing_meeting_held"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let muni_feed = loop {
+        let page = app.get("/v1/feed?limit=1000", &integrator).await.ok().body;
+        let found = page["events"].as_array().is_some_and(|events| events.iter().any(|e| is_closing(&e)));
+        if found || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let closing: Vec<&Value> = muni_feed["events"].as_array().expect("events").iter().filter(is_closing).collect();
     assert_eq!(closing.len(), 1);
     assert!(closing[0]["data"].get("outcomes").is_none(), "{}", closing[0]);
     assert!(!muni_feed.to_string().contains("sdq_total"), "no outcome reaches the municipality's systems");
