@@ -108,7 +108,7 @@ fn with_challenge(problem: Problem) -> Response {
 }
 
 /// Answers 503 with `Retry-After` when a request takes longer than the limit (the handler is
-/// dropped: a command not yet committed is not committed). A stream's body is not bounded.
+/// dropped; retry a command with the same Idempotency-Key). A stream's body is not bounded.
 async fn request_deadline(State(limit): State<std::time::Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

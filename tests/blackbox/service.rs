@@ -347,3 +347,52 @@ async fn a_request_that_takes_too_long_is_answered_503_with_retry_after() {
     let _ = stop.send(());
     task.await.expect("join").expect("served");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
+async fn a_database_that_stops_answering_gives_503_and_an_unready_service_then_both_recover() {
+    let db = TestDb::postgres().await;
+    let name = db.postgres_name.clone().expect("name");
+    let app = crate::app::TestApp::spawn(&db).await;
+    let cw = app.caseworker();
+    app.open_case("2012-03-14").await;
+    let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("admin");
+    // The database refuses connections and drops the ones it has: as in a failover.
+    sqlx::raw_sql(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&admin)
+    .await
+    .expect("refuse connections");
+    let answer = app.get("/v1/cases", &cw).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.slug(), "dependency-unavailable");
+    assert!(answer.header("retry-after").is_some());
+    assert!(answer.body["detail"].as_str().unwrap_or("").contains("the event store"), "{}", answer.body);
+    let opened = app
+        .post(
+            "/v1/cases",
+            &cw,
+            serde_json::json!({ "young_person": { "first_name": "A", "last_name": "B", "birth_date": "2012-01-01" } }),
+        )
+        .await;
+    assert_eq!(opened.status, 503, "{}", opened.body);
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert!(body["detail"].as_str().unwrap_or("").contains("event store"), "{body}");
+    // Back: the service recovers without a restart.
+    sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&admin).await.expect("allow");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = app.get("/v1/cases", &cw).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recovered: {} {}", answer.status, answer.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    admin.close().await;
+    db.cleanup().await;
+}

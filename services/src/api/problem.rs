@@ -35,6 +35,20 @@ impl Problem {
         self
     }
 
+    /// 503: a dependency (named, never its address) does not answer; retry shortly.
+    #[must_use]
+    pub fn dependency_unavailable(what: &'static str, error: &dyn std::error::Error) -> Self {
+        tracing::warn!(dependency = what, error = %error, "a dependency does not answer");
+        metrics::counter!("dependency_unavailable_total", "dependency" => what).increment(1);
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dependency-unavailable",
+            "A dependency does not answer",
+            format!("{what} does not answer; retry shortly (a command with the same Idempotency-Key)"),
+        )
+        .retry_after(2)
+    }
+
     /// 503: the request took longer than the service allows.
     #[must_use]
     pub fn request_timeout(limit: std::time::Duration) -> Self {
@@ -235,6 +249,7 @@ impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Erased(_) => Self::erased(),
+            e if e.is_unavailable() => Self::dependency_unavailable("the event store", &e),
             other => Self::internal(&other),
         }
     }
@@ -242,7 +257,11 @@ impl From<StoreError> for Problem {
 
 impl From<AccessLogError> for Problem {
     fn from(error: AccessLogError) -> Self {
-        Self::internal(&error)
+        match error {
+            // Nothing is shown whose read could not be logged: the store is the likely cause.
+            AccessLogError::Commit => Self::dependency_unavailable("the access log", &error),
+            AccessLogError::Stopped => Self::internal(&error),
+        }
     }
 }
 

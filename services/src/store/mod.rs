@@ -76,6 +76,39 @@ pub enum StoreError {
     /// Personal data was to be written under a destroyed key (an erased subject).
     #[error("the record's personal data was erased ({0}); nothing personal can be added to it")]
     Erased(String),
+    /// The database could not be reached: connection refused or lost, or it refuses connections.
+    #[error("the database does not answer: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (rather than answering with an error): a
+    /// caller may retry shortly; the service answers 503 and is not ready.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Database(e) => database_unreachable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level failures: I/O, TLS, no connection to be had in time, a closed pool, and the
+/// server's own "cannot connect now" answers (SQLSTATE classes 08 and 53, 57P0x, and 55000 for
+/// a database not accepting connections).
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "55000"
+        }),
+        _ => false,
+    }
 }
 
 /// Why a command was not committed.
@@ -112,9 +145,12 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
             AggregateError::DeserializationError(e) => Self::Store(StoreError::Corrupt(e.to_string())),
             AggregateError::UnexpectedError(e) => match e.downcast::<StoreError>() {
                 Ok(store) => Self::Store(*store),
-                Err(e) => Self::Store(StoreError::Persistence(e.to_string())),
+                Err(e) => match e.downcast::<sqlx::Error>() {
+                    Ok(db) => Self::Store(StoreError::Database(*db)),
+                    Err(e) => Self::Store(StoreError::Persistence(e.to_string())),
+                },
             },
-            AggregateError::DatabaseConnectionError(e) => Self::Store(StoreError::Persistence(e.to_string())),
+            AggregateError::DatabaseConnectionError(e) => Self::Store(StoreError::Unavailable(e.to_string())),
         }
     }
 }
