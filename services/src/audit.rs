@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::limits::WORKER_PAGE;
@@ -249,12 +248,14 @@ pub fn spawn_checkpointer(
     every: Duration,
     copies: (Option<Mirror>, Option<crate::nats::NatsSettings>),
     alarm: CheckpointAlarm,
-    stop: watch::Receiver<bool>,
+    replica: worker::Replica,
 ) -> tokio::task::JoinHandle<()> {
     let (mirror, nats) = copies;
     let nats = nats.map(crate::nats::CheckpointPublisher::new);
+    let lease_store = store.clone();
     let checkpointer = Checkpointer { store, key, every_events, mirror, nats, known: None, alarm };
-    worker::spawn(checkpointer, Pacing::idle(every), Wake::never(), stop)
+    let checkpointer = worker::Leased::new(checkpointer, lease_store, &replica.holder);
+    worker::spawn(checkpointer, Pacing::idle(every), Wake::never(), replica.stop)
 }
 
 /// Follows the feed from the last checkpoint and signs checkpoints every `every_events` events

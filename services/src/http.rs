@@ -160,9 +160,12 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers and its migrations are current.
+/// Readiness: the store answers, its migrations are current and the views keep up (503 names
+/// what is wrong). Ready answers list the background workers: `degraded` while one keeps
+/// failing (its failures, restarts and last failure), which does not stop the API.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, body = crate::api::problem::ProblemBody)))]
+    responses((status = 200, description = "ready or degraded, with the workers' states", body = Object),
+              (status = 503, body = crate::api::problem::ProblemBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = async {
         state.store.ping().await?;
@@ -186,7 +189,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok((true, lag)) if lag > state.ready_max_lag_events => {
             Problem::not_ready(format!("the list views are {lag} events behind the feed")).into_response()
         }
-        Ok((true, _)) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Ok((true, lag)) => {
+            // Ready to serve; a background duty that keeps failing (NATS down, say) does not
+            // stop the API, but is named here with its failures and restarts.
+            let workers = crate::worker::health::snapshot();
+            let failing: Vec<&str> = workers.iter().filter(|(_, w)| w.state == "failing").map(|(n, _)| *n).collect();
+            let status = if failing.is_empty() { "ready" } else { "degraded" };
+            axum::Json(json!({ "status": status, "failing": failing, "views_lag_events": lag, "workers": workers }))
+                .into_response()
+        }
         Ok((false, _)) => {
             Problem::not_ready("database migrations are not current: run `brobyg migrate`").into_response()
         }

@@ -165,6 +165,11 @@ impl Application {
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
         let (stop_workers, stopped) = watch::channel(false);
         let mut workers = worker::Workers::default();
+        // This process's name in the leases: duties that run in one replica at a time.
+        let replica = worker::Replica {
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            stop: stop_workers.subscribe(),
+        };
         let (views, views_task) = views::spawn(store.clone(), stopped);
         workers.add("views", views_task);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
@@ -174,18 +179,13 @@ impl Application {
             allow_private: settings.webhook_allow_private,
             retry_scale: settings.webhook_retry_scale,
         };
-        if let Some(task) =
-            webhooks::spawn(store.clone(), webhook_settings, commits.subscribe(), stop_workers.subscribe())
-        {
+        if let Some(task) = webhooks::spawn(store.clone(), webhook_settings, commits.subscribe(), replica.clone()) {
             workers.add("webhooks", task);
         }
         if let Some(nats) = settings.nats() {
-            workers.add("nats", nats::spawn(store.clone(), nats, commits.subscribe(), stop_workers.subscribe()));
+            workers.add("nats", nats::spawn(store.clone(), nats, commits.subscribe(), replica.clone()));
         }
-        workers.add(
-            "retention",
-            retention::spawn(store.clone(), settings.retention_interval_minutes, stop_workers.subscribe()),
-        );
+        workers.add("retention", retention::spawn(store.clone(), settings.retention_interval_minutes, replica.clone()));
         let idempotency_ttl =
             chrono::TimeDelta::hours(i64::try_from(settings.idempotency_ttl_hours.clamp(1, 24 * 365)).unwrap_or(24));
         workers.add(
@@ -209,7 +209,7 @@ impl Application {
                 std::time::Duration::from_secs(settings.checkpoint_every_seconds.max(1)),
                 (checkpoint_mirror.clone(), settings.nats()),
                 checkpoint_alarm.clone(),
-                stop_workers.subscribe(),
+                replica.clone(),
             ),
         );
         Ok(Self {

@@ -190,15 +190,16 @@ impl Worker for Publisher {
     }
 }
 
-/// Starts the publisher; it stops when `stop` turns true.
+/// Starts the publisher, run by one replica at a time; it stops when the replica stops.
 pub fn spawn(
     store: Store,
     settings: NatsSettings,
     commits: watch::Receiver<u64>,
-    stop: watch::Receiver<bool>,
+    replica: worker::Replica,
 ) -> tokio::task::JoinHandle<()> {
-    let publisher = Publisher { store, settings, connection: None, streams: HashSet::new() };
-    worker::spawn(publisher, Pacing::idle(NATS_IDLE), Wake::on_commit(commits), stop)
+    let publisher = Publisher { store: store.clone(), settings, connection: None, streams: HashSet::new() };
+    let publisher = worker::Leased::new(publisher, store, &replica.holder);
+    worker::spawn(publisher, Pacing::idle(NATS_IDLE), Wake::on_commit(commits), replica.stop)
 }
 
 /// The stream that keeps signed checkpoints: `<PREFIX>_AUDIT`, subject `<prefix>.audit.checkpoints`.

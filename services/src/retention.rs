@@ -65,9 +65,10 @@ impl Worker for Retention {
 
 /// Runs retention every `interval_minutes` (the first run one interval after start) until
 /// `stop` turns true.
-pub fn spawn(store: Store, interval_minutes: u64, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(store: Store, interval_minutes: u64, replica: worker::Replica) -> tokio::task::JoinHandle<()> {
     let interval = Duration::from_secs(interval_minutes.clamp(1, 7 * 24 * 60) * 60);
-    worker::spawn(Retention { store }, Pacing::idle(interval).starting_after(interval), Wake::never(), stop)
+    let retention = worker::Leased::new(Retention { store: store.clone() }, store, &replica.holder);
+    worker::spawn(retention, Pacing::idle(interval).starting_after(interval), Wake::never(), replica.stop)
 }
 
 /// Deletes stored answers to idempotency keys once they are older than their time to live.

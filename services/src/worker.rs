@@ -35,6 +35,62 @@ pub trait Worker: Send + 'static {
     fn step(&mut self) -> impl Future<Output = Result<Outcome, StepError>> + Send;
 }
 
+/// How long a duty's lease lasts without renewal: a replica that stops (or hangs) hands its
+/// duties to another within this.
+pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// What a duty that runs in one replica at a time is started with: this replica's holder id for
+/// leases, and the stop signal.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// This process's id in `leases.holder`.
+    pub holder: String,
+    /// Turns true when the service stops.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// A worker whose steps run in one replica at a time: each step first takes or renews the lease
+/// `worker:<name>` for this replica; without it the step does nothing and another replica works.
+pub struct Leased<W> {
+    inner: W,
+    store: crate::store::Store,
+    holder: String,
+    held: bool,
+}
+
+impl<W> std::fmt::Debug for Leased<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leased").field("holder", &self.holder).field("held", &self.held).finish_non_exhaustive()
+    }
+}
+
+impl<W: Worker> Leased<W> {
+    /// `inner`, run only while `holder` (this replica) holds its lease.
+    pub fn new(inner: W, store: crate::store::Store, holder: &str) -> Self {
+        Self { inner, store, holder: holder.to_owned(), held: false }
+    }
+}
+
+impl<W: Worker> Worker for Leased<W> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn step(&mut self) -> Result<Outcome, StepError> {
+        let lease = format!("worker:{}", self.inner.name());
+        let held = self.store.hold_lease(&lease, &self.holder, LEASE_TTL, chrono::Utc::now()).await?;
+        if held != self.held {
+            tracing::info!(worker = self.inner.name(), held, "lease {}", if held { "taken" } else { "lost" });
+            metrics::gauge!("worker_lease_held", "worker" => self.inner.name()).set(if held { 1.0 } else { 0.0 });
+            self.held = held;
+        }
+        if !held {
+            return Ok(Outcome::Idle);
+        }
+        self.inner.step().await
+    }
+}
+
 /// When a worker runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Pacing {
@@ -114,6 +170,55 @@ impl Wake {
     }
 }
 
+/// How each background worker of this process is doing, for `/readyz` (process-wide, like the
+/// metrics registry).
+pub mod health {
+    use std::collections::BTreeMap;
+    use std::sync::{LazyLock, Mutex, PoisonError};
+
+    use serde::Serialize;
+
+    /// One worker's state.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+    pub struct WorkerHealth {
+        /// `running` or `failing`.
+        pub state: String,
+        /// Failed steps in a row now (0 while running).
+        pub failures: u32,
+        /// Steps that panicked and were restarted, since the process started.
+        pub restarts: u32,
+        /// When the last failure was, RFC 3339.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub last_failure_at: Option<String>,
+    }
+
+    static WORKERS: LazyLock<Mutex<BTreeMap<&'static str, WorkerHealth>>> = LazyLock::new(Mutex::default);
+
+    pub(super) fn ok(name: &'static str) {
+        let mut all = WORKERS.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = all.entry(name).or_default();
+        w.state = "running".into();
+        w.failures = 0;
+    }
+
+    pub(super) fn failed(name: &'static str, panicked: bool) {
+        let mut all = WORKERS.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = all.entry(name).or_default();
+        w.state = "failing".into();
+        w.failures = w.failures.saturating_add(1);
+        if panicked {
+            w.restarts = w.restarts.saturating_add(1);
+        }
+        w.last_failure_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+
+    /// Every worker that has run a step, by name.
+    #[must_use]
+    pub fn snapshot() -> BTreeMap<&'static str, WorkerHealth> {
+        WORKERS.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
 /// Runs `worker` until `stop` says so.
 pub fn spawn<W: Worker>(
     mut worker: W,
@@ -135,6 +240,7 @@ pub fn spawn<W: Worker>(
             let wait = match step {
                 Ok(Ok(Outcome::Worked)) => {
                     failures = 0;
+                    health::ok(name);
                     continue;
                 }
                 Ok(Ok(Outcome::Idle)) => {
@@ -143,18 +249,21 @@ pub fn spawn<W: Worker>(
                         metrics::gauge!("worker_failing", "worker" => name).set(0.0);
                     }
                     failures = 0;
+                    health::ok(name);
                     pacing.idle
                 }
                 Ok(Err(e)) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(worker = name, failures, error = %e, "worker step failed; retrying");
                     failed(name);
+                    health::failed(name, false);
                     pacing.backoff_after(failures)
                 }
                 Err(_) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(worker = name, failures, "worker step panicked; restarting it");
                     failed(name);
+                    health::failed(name, true);
                     pacing.backoff_after(failures)
                 }
             };

@@ -21,7 +21,103 @@ crate::on_both_backends!(
     webhooks_are_signed_retried_and_logged,
     every_page_and_stream_delivery_is_in_the_access_log_and_the_subjects_export,
     an_organisation_holds_a_bounded_number_of_long_polls_and_streams,
+    a_slow_receiver_holds_up_only_its_own_subscription,
+    a_receiver_that_keeps_failing_is_disabled_with_a_reason_and_can_be_enabled_again,
 );
+
+/// A receiver on loopback: counts calls per `webhook-id`, answers `status` after `delay`.
+pub(crate) async fn receiver(delay: Duration, status: Arc<Mutex<u16>>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = calls.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (seen, status) = (seen.clone(), status.clone());
+            async move {
+                tokio::time::sleep(delay).await;
+                let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                seen.lock().expect("lock").push(id);
+                let code = *status.lock().expect("lock");
+                axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, calls)
+}
+
+async fn a_slow_receiver_holds_up_only_its_own_subscription(db: &TestDb) {
+    let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| s.webhook_allow_private = true).await;
+    let token = integrator(&app, MUNI);
+    let (slow_url, slow_calls) = receiver(Duration::from_secs(8), Arc::new(Mutex::new(204))).await;
+    let (fast_url, fast_calls) = receiver(Duration::ZERO, Arc::new(Mutex::new(204))).await;
+    for url in [&slow_url, &fast_url] {
+        app.post("/v1/subscriptions", &token, json!({ "url": url, "event_types": ["dk.brobyg.case.case_opened.v1"] }))
+            .await
+            .ok();
+    }
+    for _ in 0..3 {
+        app.open_case("2012-03-14").await;
+    }
+    // The fast receiver has all three long before the slow one answered its first.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while fast_calls.lock().map(|c| c.len()).unwrap_or(0) < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fast_calls.lock().map(|c| c.len()).unwrap_or(0), 3, "the fast receiver waited for the slow one");
+    assert!(slow_calls.lock().map(|c| c.len()).unwrap_or(0) <= 1);
+}
+
+async fn a_receiver_that_keeps_failing_is_disabled_with_a_reason_and_can_be_enabled_again(db: &TestDb) {
+    let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| {
+        s.webhook_allow_private = true;
+        s.webhook_retry_scale = 0.00001; // the three days of retries in moments
+    })
+    .await;
+    let token = integrator(&app, MUNI);
+    let status = Arc::new(Mutex::new(503));
+    let (url, calls) = receiver(Duration::ZERO, status.clone()).await;
+    let sub = app.post("/v1/subscriptions", &token, json!({ "url": url })).await.ok().id();
+    let (case, _, _) = app.open_case("2012-03-14").await;
+    let log_path = format!("/v1/subscriptions/{sub}/deliveries");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        let log = app.get(&log_path, &token).await.ok().body;
+        if log.get("disabled").is_some() || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = log["disabled"].as_str().expect("disabled, with a reason");
+    assert!(reason.contains("10 failed attempts") && reason.contains("receiver answered 503"), "{reason}");
+    assert!(reason.contains(&format!("/v1/subscriptions/{sub}/enable")), "{reason}");
+    let attempts = calls.lock().map(|c| c.len()).unwrap_or(0);
+    assert_eq!(attempts, 10, "one attempt and nine retries");
+    // Nothing more is tried while disabled.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(calls.lock().map(|c| c.len()).unwrap_or(0), attempts);
+    // The receiver is mended; enabled again, the same event goes out, nothing is skipped.
+    *status.lock().expect("lock") = 204;
+    let enabled = app.post(&format!("/v1/subscriptions/{sub}/enable"), &token, json!({})).await.ok();
+    assert_eq!(enabled.body["status"], "enabled");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = app.get(&log_path, &token).await.ok().body;
+        let delivered = log["deliveries"].as_array().is_some_and(|d| d.iter().any(|d| d["outcome"] == "delivered"));
+        if delivered {
+            assert!(log.get("disabled").is_none(), "{log}");
+            assert_eq!(
+                log["deliveries"].as_array().and_then(|d| d.last()).map(|d| d["event_id"].clone()),
+                Some(json!(format!("case:{case}:1")))
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered after enabling: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// A case's access log as the municipality's auditor reads it.
 async fn access_entries(app: &TestApp, case: &str) -> Vec<Value> {

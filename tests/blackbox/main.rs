@@ -12,6 +12,7 @@ mod matrix;
 mod operations;
 mod policy;
 mod privacy;
+mod replicas;
 mod service;
 mod store;
 mod trust;

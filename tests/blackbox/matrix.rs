@@ -87,6 +87,7 @@ const TABLE: &[(&str, &str)] = &[
     ("POST /v1/subscriptions", /*                       */ "F F F F A A F F F F F A F F F U"),
     ("DELETE /v1/subscriptions/{id}", /*                */ "N F N F N A N F N N N N N F F U"),
     ("GET /v1/subscriptions/{id}/deliveries", /*        */ "N F N F N A N F N N N N N F F U"),
+    ("POST /v1/subscriptions/{id}/enable", /*           */ "N F N F N A N F N N N N N F F U"),
     ("GET /v1/volunteers", /*                           */ "F A F F F F F F F A F F F F F U"),
     ("POST /v1/volunteers", /*                          */ "F A F F F F F F F A F F F F F U"),
     ("GET /v1/volunteers/{id}", /*                      */ "N A N F N F N F N N N N N F F U"),

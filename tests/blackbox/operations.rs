@@ -27,8 +27,21 @@ async fn requests_and_commands_are_traced_without_personal_data(db: &TestDb) {
         .await
         .ok();
     let case = opened.id();
-    let _ = t.provider.force_flush();
-    let spans = t.spans.get_finished_spans().expect("spans");
+    // The request span ends once the response body went out, which the client may see first:
+    // wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let spans = loop {
+        let _ = t.provider.force_flush();
+        let spans = t.spans.get_finished_spans().expect("spans");
+        let done = spans
+            .iter()
+            .find(|s| s.name == "command" && s.attributes.iter().any(|a| a.value.as_str().contains(case.as_str())))
+            .is_some_and(|c| spans.iter().any(|s| s.name == "request" && s.span_context.span_id() == c.parent_span_id));
+        if done || std::time::Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("trace id");
     let command = spans
         .iter()

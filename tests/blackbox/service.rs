@@ -396,3 +396,25 @@ async fn a_database_that_stops_answering_gives_503_and_an_unready_service_then_b
     admin.close().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn readiness_names_a_background_worker_that_keeps_failing() {
+    // NATS configured on a port where nothing listens: the publisher fails and retries.
+    let (addr, stop, task, _dir) = start_with(|s| s.nats_url = Some("nats://127.0.0.1:1".into())).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let body = loop {
+        let ready = reqwest::get(format!("http://{addr}/readyz")).await.expect("readyz");
+        assert_eq!(ready.status(), 200, "a failing NATS publisher does not stop the API");
+        let body: serde_json::Value = ready.json().await.expect("json");
+        if body["status"] == "degraded" || std::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["nats"]), "{body}");
+    assert!(body["workers"]["nats"]["failures"].as_u64().unwrap_or(0) >= 1, "{body}");
+    assert!(body["workers"]["nats"]["last_failure_at"].is_string(), "{body}");
+    let _ = stop.send(());
+    task.await.expect("join").expect("served");
+}

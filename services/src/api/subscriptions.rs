@@ -17,7 +17,11 @@ use crate::webhooks::{SECRET_PURPOSE, check_target, new_secret};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(subscribe)).routes(routes!(delete_subscription)).routes(routes!(deliveries))
+    OpenApiRouter::new()
+        .routes(routes!(subscribe))
+        .routes(routes!(delete_subscription))
+        .routes(routes!(deliveries))
+        .routes(routes!(enable_subscription))
 }
 
 /// A new subscription.
@@ -113,6 +117,43 @@ pub async fn delete_subscription(
     } else {
         Err(Problem::not_found("subscription"))
     }
+}
+
+/// Where a subscription stands after it was enabled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enabled {
+    /// The subscription.
+    pub subscription: String,
+    /// Always `enabled`: the next attempt is at once, from the event it stopped at.
+    pub status: String,
+}
+
+/// Enable a subscription of the caller's organisation again after it was disabled (integrators):
+/// deliveries go on from the event where they stopped, nothing is skipped. Enabling one that is
+/// enabled changes nothing.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/enable", tag = "feed",
+    params(("id" = String, Path, description = "subscription id")),
+    responses((status = 200, body = Enabled), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 404, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn enable_subscription(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let own = state.store.subscriptions().await?.into_iter().any(|s| s.id == id && s.org == caller.org.as_str());
+    if !own {
+        return Err(Problem::not_found("subscription"));
+    }
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
+    if !state.store.enable_subscription(&id, caller.org.as_str()).await? {
+        return Err(Problem::not_found("subscription"));
+    }
+    // Wake the delivery worker: it starts a follower for the subscription at once.
+    state.commits.send_modify(|n| *n = n.wrapping_add(1));
+    Ok(json_response(StatusCode::OK, Default::default(), &Enabled { subscription: id, status: "enabled".into() }))
 }
 
 /// One delivery attempt.

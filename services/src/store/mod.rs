@@ -11,6 +11,7 @@ mod checkpoints;
 mod cursor;
 mod feed;
 mod idempotency;
+mod leases;
 mod sealing;
 #[macro_use]
 mod sql;

@@ -154,6 +154,19 @@ impl Store {
         self.run_statements(&statements).await.map(drop)
     }
 
+    /// Enables the subscription `id` of `org` again after it was disabled: the next attempt is at
+    /// once, from where it stopped; `false` if there is no such subscription.
+    pub async fn enable_subscription(&self, id: &str, org: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .run_one(Statement::new(
+                "UPDATE webhook_subscriptions SET disabled_at = NULL, disabled_reason = NULL, attempts = 0, \
+                 next_attempt_at = NULL WHERE id = $1 AND org = $2",
+                vec![id.into(), org.into()],
+            ))
+            .await?;
+        Ok(changed > 0)
+    }
+
     /// Moves a subscription's cursor past events it does not want.
     pub async fn skip_to(&self, subscription: &str, cursor: Cursor) -> Result<(), StoreError> {
         self.run_statements(&[Statement {

@@ -1,0 +1,46 @@
+//! Leases: one replica at a time holds a background duty until its lease expires (migration
+//! 0008). Renewed by the holder as it works; taken over by another once it lapses.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::sql::{Statement, time_text};
+use super::{Store, StoreError};
+
+impl Store {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`; whether `holder` holds it
+    /// now. Another holder's lease is taken only once it has expired.
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .run_one(Statement::new(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+                vec![name.into(), holder.into(), time_text(now + ttl).into(), time_text(now).into()],
+            ))
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// Gives the lease `name` up, if `holder` holds it (on a clean stop, so another replica need
+    /// not wait for it to expire).
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.run_one(Statement::new(
+            "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            vec![name.into(), holder.into()],
+        ))
+        .await
+        .map(drop)
+    }
+
+    /// Who holds the lease `name` and until when, if anyone.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = self.fetch_row("SELECT holder, expires_at FROM leases WHERE name = $1", vec![name.into()]).await?;
+        row.map(|r| Ok((r.text(0)?, r.text(1)?))).transpose()
+    }
+}
