@@ -132,6 +132,8 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// This replica's holder id in the leases.
+    replica: String,
     limits: serve::ServeLimits,
     state: AppState,
     stop_workers: watch::Sender<bool>,
@@ -214,6 +216,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            replica: replica.holder.clone(),
             limits: serve::ServeLimits {
                 max_connections: settings.max_http_connections,
                 header_read_timeout: std::time::Duration::from_secs(settings.header_read_timeout_seconds.max(1)),
@@ -265,6 +268,9 @@ impl Application {
         let served = serve::serve(self.listener, router, self.limits, shutdown).await;
         self.stop_workers.send_replace(true);
         self.workers.join(WORKERS_STOP_DEADLINE).await;
+        if let Err(e) = store.release_leases_of(&self.replica).await {
+            tracing::warn!(error = %e, "could not give up this replica's leases; they expire by themselves");
+        }
         store.close().await;
         served
     }
