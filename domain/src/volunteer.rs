@@ -18,6 +18,7 @@ pub const CHILD_CERTIFICATE_VALID_MONTHS: u32 = 24;
 
 /// A day of the week for availability slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Weekday {
     Mon,
@@ -59,6 +60,7 @@ pub struct Profile {
 
 /// Whether a volunteer takes new matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VolunteerStatus {
     /// Takes new matches.

@@ -38,6 +38,60 @@ impl<T> Cell<T> {
     }
 }
 
+/// The OpenAPI schemas of the cells: a figure, or `{"suppressed": true}`; absent figures are null.
+#[cfg(feature = "openapi")]
+pub mod cell_schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+
+    fn suppressed() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("suppressed", ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([true])))
+            .required("suppressed")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+    }
+
+    fn figure(kind: Type) -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(kind).minimum(Some(0))
+    }
+
+    /// A count, or suppressed.
+    #[must_use]
+    pub fn count() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(figure(Type::Integer))
+            .item(suppressed())
+            .description(Some("A count, or {\"suppressed\": true} when under k."))
+            .into()
+    }
+
+    /// A number (median, mean, rate), or suppressed.
+    #[must_use]
+    pub fn number() -> RefOr<Schema> {
+        OneOfBuilder::new().item(ObjectBuilder::new().schema_type(Type::Number)).item(suppressed()).into()
+    }
+
+    /// A number, suppressed, or null when there is nothing to compute it from.
+    #[must_use]
+    pub fn optional_number() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(suppressed())
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+
+    /// Counts per state.
+    #[must_use]
+    pub fn counts_by_state() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::RefOr(count())))
+            .into()
+    }
+}
+
 /// An outcome instrument's figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -45,10 +99,10 @@ pub struct OutcomeFigures {
     /// Instrument, e.g. `sdq_total`.
     pub instrument: String,
     /// Cases with the measure.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::count))]
     pub cases: Cell<u64>,
     /// Mean of `after - before`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::number))]
     pub mean_change: Cell<f64>,
 }
 
@@ -61,22 +115,22 @@ pub struct Statistics {
     /// The smallest group shown.
     pub k: u64,
     /// Cases counted (consent covers statistics).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::count))]
     pub cases: Cell<u64>,
     /// Cases per state.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::counts_by_state))]
     pub by_state: BTreeMap<&'static str, Cell<u64>>,
     /// Median days from referral to the first match.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
     pub median_days_referral_to_match: Option<Cell<f64>>,
     /// Median days from referral to closing.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
     pub median_days_referral_to_closing: Option<Cell<f64>>,
     /// Closed among ended courses.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
     pub completion_rate: Option<Cell<f64>>,
     /// Withdrawn among ended courses.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
     pub withdrawal_rate: Option<Cell<f64>>,
     /// Outcome change per instrument.
     pub outcomes: Vec<OutcomeFigures>,

@@ -95,7 +95,7 @@ pub struct CheckpointView {
 impl From<&AuditCheckpoint> for CheckpointView {
     fn from(c: &AuditCheckpoint) -> Self {
         Self {
-            position: c.position.to_string(),
+            position: c.position.stored_text(),
             event_count: c.event_count,
             feed_hash: c.feed_hash.clone(),
             signed_at: c.signed_at.clone(),

@@ -21,7 +21,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with every route and the shared middleware.
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = api_router(state.clone()).split_for_parts();
+    let (router, mut openapi) = api_router(state.clone()).split_for_parts();
+    crate::api::openapi::complete(&mut openapi);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .route("/asyncapi.json", axum::routing::get(asyncapi))

@@ -90,6 +90,20 @@ async fn opens_verifies_and_goes_on(version: &str) {
         .await
         .expect("add");
     assert_eq!(added.status(), 201);
+    // The list views go on from the cursor the old version stored: the new event is in them.
+    let position = added.headers()["x-brobyg-position"].to_str().expect("position").to_owned();
+    let version = added.headers()["etag"].to_str().expect("etag").trim_matches('"').to_owned();
+    let list: serde_json::Value = client
+        .get(format!("{base}/v1/cases?limit=500&min_position={position}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let row = list["items"].as_array().and_then(|items| items.iter().find(|c| c["id"] == case.as_str())).cloned();
+    assert_eq!(row.map(|r| r["version"].to_string()), Some(version), "{list}");
     // Outcomes older closing meetings carried in the clear are the NGO's: its systems receive
     // them, the municipality's do not.
     let closing_data = |org: &'static str| {

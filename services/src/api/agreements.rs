@@ -31,19 +31,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct FlowBody {
     /// `referral`, `pre_meeting` or `closing_meeting`.
-    #[schema(value_type = String, example = "referral")]
+    #[schema(value_type = brobyg_domain::Checkpoint, example = "referral")]
     pub checkpoint: Checkpoint,
     /// `municipality` or `ngo`.
-    #[schema(value_type = String, example = "municipality")]
+    #[schema(value_type = brobyg_domain::Side, example = "municipality")]
     pub from: Side,
     /// `municipality` or `ngo`.
-    #[schema(value_type = String, example = "ngo")]
+    #[schema(value_type = brobyg_domain::Side, example = "ngo")]
     pub to: Side,
     /// Categories that may flow.
-    #[schema(value_type = Vec<String>, example = json!(["identity", "school"]))]
+    #[schema(value_type = Vec<brobyg_domain::Category>, example = json!(["identity", "school"]))]
     pub categories: BTreeSet<Category>,
     /// Purposes the flow serves.
-    #[schema(value_type = Vec<String>, example = json!(["referral"]))]
+    #[schema(value_type = Vec<brobyg_domain::Purpose>, example = json!(["referral"]))]
     pub purposes: BTreeSet<Purpose>,
 }
 
@@ -53,10 +53,10 @@ pub struct FlowBody {
 #[serde(deny_unknown_fields)]
 pub struct DutiesBody {
     /// `heightened` or `general`.
-    #[schema(value_type = String)]
+    #[schema(value_type = brobyg_domain::Duty)]
     pub coordinator: Duty,
     /// `heightened` or `general`.
-    #[schema(value_type = String)]
+    #[schema(value_type = brobyg_domain::Duty)]
     pub volunteer: Duty,
 }
 
@@ -68,16 +68,18 @@ pub struct DraftAgreement {
     #[serde(default)]
     pub id: Option<uuid::Uuid>,
     /// The municipality party, e.g. `municipality:0746`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(municipality:[0-9]{4}|ngo:[a-z0-9][a-z0-9-]{0,63})$")]
     pub municipality: Org,
     /// The NGO party, e.g. `ngo:kfum-sa`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(municipality:[0-9]{4}|ngo:[a-z0-9][a-z0-9-]{0,63})$")]
     pub ngo: Org,
     /// Programme slug, e.g. `klub-move`.
     pub programme: String,
     /// Permitted flows.
     pub flows: Vec<FlowBody>,
-    /// Days the NGO keeps personal data after closing.
+    /// Days the NGO keeps personal data after closing (at most 3650).
+    #[serde(deserialize_with = "super::extract::whole::u32")]
+    #[schema(minimum = 0, maximum = 3650)]
     pub retention_days_after_closing: u32,
     /// Reporting duties.
     #[serde(default)]
@@ -250,6 +252,7 @@ async fn agreement_command(
 pub struct Approval {
     /// The terms version approved: the agreement's current `version`, as last read.
     #[schema(minimum = 1, example = 1)]
+    #[serde(deserialize_with = "super::extract::whole::u32")]
     pub version: u32,
 }
 

@@ -12,8 +12,8 @@ use brobyg_domain::{CaseId, Parties, Personal};
 use brobyg_projections::case_view::is_party;
 use brobyg_projections::policy::Reader;
 use chrono::{NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::version_headers;
 use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, json_response, load, parse_id};
@@ -22,27 +22,12 @@ use crate::auth::Caller;
 use crate::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, MIN_POSITION_WAIT};
 use crate::store::{Committed, Cursor};
 
-/// List parameters.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Wait (up to 5 s) until the list reflects this feed position (from `X-Brobyg-Position`).
-    #[serde(default)]
-    pub min_position: Option<String>,
-    /// Opaque page cursor from `next_cursor`.
-    #[serde(default)]
-    pub cursor: Option<String>,
-    /// Page size, 1–500 (default 100).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-impl ListParams {
-    /// The page size asked for, within bounds.
-    #[must_use]
-    pub fn page_size(&self) -> u32 {
-        self.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX)
+/// The page size asked for (`limit`), or 400 outside 1–500.
+pub fn page_size(limit: Option<u32>) -> Result<u32, Problem> {
+    match limit {
+        None => Ok(LIST_PAGE_DEFAULT),
+        Some(n) if (1..=LIST_PAGE_MAX).contains(&n) => Ok(n),
+        Some(n) => Err(Problem::invalid_request(format!("limit must be 1 to {LIST_PAGE_MAX}, got {n}"))),
     }
 }
 
@@ -111,11 +96,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CaseRead {
 
 /// The short answer to a case command.
 #[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = CaseCommandAnswer)]
 pub struct CaseState {
     /// Case id.
     pub id: uuid::Uuid,
     /// State.
-    #[schema(value_type = String)]
+    #[schema(value_type = brobyg_domain::CaseState)]
     pub state: brobyg_domain::CaseState,
     /// Version (also the `ETag`).
     pub version: usize,

@@ -34,7 +34,7 @@ pub struct ReportConcern {
     #[serde(default)]
     pub id: Option<uuid::Uuid>,
     /// `needs_support`, `school_absence`, `abuse`, `neglect`.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<brobyg_domain::Ground>)]
     pub grounds: BTreeSet<Ground>,
     /// What was observed.
     pub text: String,
@@ -134,6 +134,7 @@ pub struct ConcernParams {
     #[serde(default)]
     pub overdue: Option<bool>,
     /// Wait (up to 5 s) until the list reflects this feed position.
+    #[param(pattern = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$")]
     #[serde(default)]
     pub min_position: Option<String>,
 }

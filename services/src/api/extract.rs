@@ -117,6 +117,29 @@ pub const READ_PURPOSES: [&str; 8] = [
     "subject_access",
 ];
 
+/// The `X-Purpose` header's values, for the OpenAPI document (the same list as [`READ_PURPOSES`]).
+#[derive(Clone, Copy, Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[expect(dead_code, reason = "named in the OpenAPI document; the header is checked against READ_PURPOSES")]
+pub enum ReadPurpose {
+    /// Working the case.
+    CaseWork,
+    /// Referral.
+    Referral,
+    /// Planning the course.
+    CoursePlanning,
+    /// Matching a volunteer.
+    Matching,
+    /// The closing evaluation.
+    ClosingEvaluation,
+    /// Statistics.
+    Statistics,
+    /// Audit.
+    Audit,
+    /// The subject's own access request.
+    SubjectAccess,
+}
+
 impl Purpose {
     /// The purpose given, or `default`.
     #[must_use]
@@ -135,5 +158,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Purpose {
         } else {
             Err(Problem::invalid_request(format!("X-Purpose must be one of {}", READ_PURPOSES.join(", "))))
         }
+    }
+}
+
+/// A whole number in a JSON body, also when written with a zero fraction (`183.0` is an integer
+/// in JSON Schema, and clients generated from the document may send it so).
+pub mod whole {
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error};
+
+    /// Deserialises a `u32` from `183` or `183.0`.
+    pub fn u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+        let n = serde_json::Number::deserialize(deserializer)?;
+        if let Some(v) = n.as_u64() {
+            return u32::try_from(v).map_err(|_| D::Error::custom(format!("{v} is out of range")));
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Ok(f as u32),
+            _ => Err(D::Error::custom(format!("expected a whole number from 0 to {}, got {n}", u32::MAX))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_purposes_are_the_accepted_ones() {
+        let schema = serde_json::to_value(<ReadPurpose as utoipa::PartialSchema>::schema()).expect("schema");
+        let documented: Vec<&str> =
+            schema["enum"].as_array().expect("an enum").iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(documented, READ_PURPOSES.to_vec());
     }
 }

@@ -37,12 +37,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// Continue after this cursor (`next_cursor` of the last page); from the start without one.
+    #[param(pattern = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$")]
     #[serde(default)]
     pub cursor: Option<String>,
     /// Events per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     #[serde(default)]
     pub limit: Option<usize>,
     /// Seconds to wait for events when there are none yet, 0–30 (long polling).
+    #[param(minimum = 0, maximum = 30)]
     #[serde(default)]
     pub wait: Option<u64>,
 }
@@ -91,8 +94,21 @@ pub async fn feed(
 ) -> Result<Response, Problem> {
     require_integrator(&caller)?;
     let cursor = parse_cursor(params.cursor.as_deref())?;
-    let limit = params.limit.unwrap_or(FEED_PAGE_DEFAULT).clamp(1, FEED_PAGE_MAX);
-    let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(LONG_POLL_MAX);
+    let limit = match params.limit {
+        None => FEED_PAGE_DEFAULT,
+        Some(n) if (1..=FEED_PAGE_MAX).contains(&n) => n,
+        Some(n) => return Err(Problem::invalid_request(format!("limit must be 1 to {FEED_PAGE_MAX}, got {n}"))),
+    };
+    let wait = match params.wait {
+        None => Duration::ZERO,
+        Some(s) if Duration::from_secs(s) <= LONG_POLL_MAX => Duration::from_secs(s),
+        Some(s) => {
+            return Err(Problem::invalid_request(format!(
+                "wait must be 0 to {} seconds, got {s}",
+                LONG_POLL_MAX.as_secs()
+            )));
+        }
+    };
     let deadline = tokio::time::Instant::now() + wait;
     // A long poll holds one of the organisation's slots while it waits.
     let _slot = if wait.is_zero() { None } else { Some(take_slot(&state, &caller)?) };

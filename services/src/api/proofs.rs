@@ -26,8 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct InclusionParams {
     /// The event: `case:<case id>:<sequence>` (the CloudEvents id).
+    #[param(pattern = r"^case:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[1-9][0-9]{0,8}$")]
     pub event: String,
     /// The signed checkpoint, by its tree size (`event_count`).
+    #[param(minimum = 1)]
     pub checkpoint: i64,
 }
 
@@ -53,8 +55,10 @@ pub struct InclusionProofView {
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
     /// The earlier checkpoint's tree size.
+    #[param(minimum = 1)]
     pub from: i64,
     /// The later checkpoint's tree size.
+    #[param(minimum = 1)]
     pub to: i64,
 }
 
@@ -124,7 +128,8 @@ pub async fn inclusion_proof(
 /// Prove that a later signed checkpoint extends an earlier one (auditors).
 #[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", params(ConsistencyParams),
     responses((status = 200, body = ConsistencyProofView), (status = 400, body = crate::api::problem::ProblemBody),
-              (status = 403, body = crate::api::problem::ProblemBody), (status = 404, body = crate::api::problem::ProblemBody)),
+              (status = 403, body = crate::api::problem::ProblemBody), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 422, description = "from is larger than to", body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn consistency_proof(
     State(state): State<AppState>,
@@ -132,8 +137,11 @@ pub async fn consistency_proof(
     super::Params(params): super::Params<ConsistencyParams>,
 ) -> Result<Response, Problem> {
     require_auditor(&caller)?;
-    if params.from < 1 || params.from > params.to {
-        return Err(Problem::invalid_request("from must be at least 1 and at most to"));
+    if params.from < 1 || params.to < 1 {
+        return Err(Problem::invalid_request("from and to are tree sizes of signed checkpoints, at least 1"));
+    }
+    if params.from > params.to {
+        return Err(Problem::invalid_field("from: the earlier checkpoint's size, at most to"));
     }
     let (from, to) = (signed_tree(&state, params.from).await?, signed_tree(&state, params.to).await?);
     let leaves = crate::audit::leaves(&state.store, to.event_count).await?;

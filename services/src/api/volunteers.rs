@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct SlotBody {
     /// `mon` … `sun`.
-    #[schema(value_type = String, example = "tue")]
+    #[schema(value_type = brobyg_domain::volunteer::Weekday, example = "tue")]
     pub weekday: Weekday,
     /// `HH:MM`.
     #[schema(example = "17:00")]
@@ -61,6 +61,7 @@ pub struct RegisterVolunteer {
     #[serde(default)]
     pub availability: Vec<SlotBody>,
     /// Young people at once (at least 1).
+    #[serde(deserialize_with = "super::extract::whole::u32")]
     pub capacity: u32,
 }
 
@@ -81,7 +82,7 @@ pub struct Vetting {
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// `active` (resume), `paused` or `retired`.
-    #[schema(value_type = String, example = "paused")]
+    #[schema(value_type = brobyg_domain::volunteer::VolunteerStatus, example = "paused")]
     pub status: VolunteerStatus,
 }
 
@@ -105,7 +106,7 @@ pub struct VolunteerResponse {
     /// Capacity.
     pub capacity: u32,
     /// `active`, `paused` or `retired`.
-    #[schema(value_type = String)]
+    #[schema(value_type = brobyg_domain::volunteer::VolunteerStatus)]
     pub status: VolunteerStatus,
     /// Child certificate date.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -288,15 +289,27 @@ pub async fn get_volunteer(
     Ok(json_response(StatusCode::OK, version_headers(version, None), &body))
 }
 
-/// The caller's NGO's volunteers.
+/// Volunteer list parameters.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VolunteerListParams {
+    /// Wait (up to 5 s) until the list reflects this feed position (from `X-Brobyg-Position`).
+    #[param(pattern = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$")]
+    #[serde(default)]
+    pub min_position: Option<String>,
+}
+
+/// The caller's NGO's volunteers, all of them (an NGO has hundreds, not more; at most
+/// 10 000).
 #[utoipa::path(get, path = "/v1/volunteers", tag = "volunteers",
-    params(super::case_access::ListParams),
+    params(VolunteerListParams),
     responses((status = 200, body = VolunteerList), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn list_volunteers(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    super::Params(params): super::Params<super::case_access::ListParams>,
+    super::Params(params): super::Params<VolunteerListParams>,
 ) -> Result<Response, Problem> {
     require_coordinator(&caller)?;
     let position = super::case_access::wait_for_position(&state, params.min_position.as_deref()).await?;

@@ -29,7 +29,8 @@ impl AuditCheckpoint {
     /// The bytes that are signed: version 2 with a tree root, version 1 without.
     #[must_use]
     pub fn signed_message(&self) -> String {
-        let (position, count, feed, at) = (&self.position, self.event_count, &self.feed_hash, &self.signed_at);
+        let (position, count, feed, at) =
+            (self.position.stored_text(), self.event_count, &self.feed_hash, &self.signed_at);
         match &self.tree_root {
             Some(root) => format!("brobyg-checkpoint-v2|{position}|{count}|{feed}|{root}|{at}"),
             None => format!("brobyg-checkpoint-v1|{position}|{count}|{feed}|{at}"),
@@ -44,7 +45,7 @@ impl Store {
             sql: "INSERT INTO audit_checkpoints (position, event_count, feed_hash, signed_at, public_key, signature, \
                   tree_root, tree_frontier) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             params: vec![
-                c.position.to_string().into(),
+                c.position.stored_text().into(),
                 c.event_count.into(),
                 c.feed_hash.as_str().into(),
                 c.signed_at.as_str().into(),

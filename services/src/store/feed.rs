@@ -167,7 +167,7 @@ impl Store {
         self.run_one(Statement::new(
             "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) \
              ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = now()",
-            vec![consumer.into(), cursor.to_string().into()],
+            vec![consumer.into(), cursor.stored_text().into()],
         ))
         .await
         .map(drop)
@@ -179,11 +179,11 @@ impl Store {
         match from {
             None => Statement::new(
                 "INSERT INTO feed_checkpoints (consumer, cursor) VALUES ($1, $2) ON CONFLICT (consumer) DO NOTHING",
-                vec![consumer.into(), to.to_string().into()],
+                vec![consumer.into(), to.stored_text().into()],
             ),
             Some(from) => Statement::new(
                 "UPDATE feed_checkpoints SET cursor = $2, updated_at = now() WHERE consumer = $1 AND cursor = $3",
-                vec![consumer.into(), to.to_string().into(), from.to_string().into()],
+                vec![consumer.into(), to.stored_text().into(), from.stored_text().into()],
             ),
         }
     }

@@ -31,7 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use access::AccessEntry;
 pub use checkpoints::AuditCheckpoint;
-pub use cursor::{Cursor, InvalidCursor};
+pub use cursor::{CURSOR_PATTERN, Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};
 pub use sealing::{Kek, KekError, data_key_id, data_key_prefix};

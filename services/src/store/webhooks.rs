@@ -63,7 +63,7 @@ impl Store {
                 s.url.as_str().into(),
                 s.event_types.join(",").into(),
                 Param::Bytes(Some(s.secret_sealed.clone())),
-                s.cursor.to_string().into(),
+                s.cursor.stored_text().into(),
                 time_text(chrono::Utc::now()).into(),
             ],
         }])
@@ -139,7 +139,7 @@ impl Store {
         statements.push(match (advance_to, disable) {
             (Some(cursor), _) => Statement {
                 sql: "UPDATE webhook_subscriptions SET cursor = $2, attempts = 0, next_attempt_at = NULL WHERE id = $1",
-                params: vec![subscription.into(), cursor.to_string().into()],
+                params: vec![subscription.into(), cursor.stored_text().into()],
             },
             (None, Some(reason)) => Statement {
                 sql: "UPDATE webhook_subscriptions SET attempts = attempts + 1, disabled_at = $2, disabled_reason = $3 \
@@ -171,7 +171,7 @@ impl Store {
     pub async fn skip_to(&self, subscription: &str, cursor: Cursor) -> Result<(), StoreError> {
         self.run_statements(&[Statement {
             sql: "UPDATE webhook_subscriptions SET cursor = $2 WHERE id = $1",
-            params: vec![subscription.into(), cursor.to_string().into()],
+            params: vec![subscription.into(), cursor.stored_text().into()],
         }])
         .await
         .map(drop)

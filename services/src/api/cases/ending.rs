@@ -44,7 +44,7 @@ pub async fn log_activity(
 #[serde(deny_unknown_fields)]
 pub struct Withdrawal {
     /// `young_person`, `custody_holder` or `family`.
-    #[schema(value_type = String, example = "young_person")]
+    #[schema(value_type = brobyg_domain::WithdrawnBy, example = "young_person")]
     pub by: WithdrawnBy,
     /// Why.
     #[serde(default)]

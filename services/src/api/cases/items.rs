@@ -21,7 +21,7 @@ pub struct AddItem {
     #[serde(default)]
     pub id: Option<uuid::Uuid>,
     /// Category.
-    #[schema(value_type = String, example = "school")]
+    #[schema(value_type = brobyg_domain::Category, example = "school")]
     pub category: Category,
     /// Content.
     pub content: String,
@@ -33,7 +33,7 @@ pub struct ItemAdded {
     /// Item id.
     pub id: uuid::Uuid,
     /// Category.
-    #[schema(value_type = String)]
+    #[schema(value_type = brobyg_domain::Category)]
     pub category: Category,
     /// Owner.
     pub owner: String,
@@ -66,10 +66,10 @@ pub async fn add_item(
 #[serde(deny_unknown_fields)]
 pub struct RecipientBody {
     /// Organisation.
-    #[schema(value_type = String, example = "ngo:kfum-sa")]
+    #[schema(value_type = String, pattern = "^(municipality:[0-9]{4}|ngo:[a-z0-9][a-z0-9-]{0,63})$", example = "ngo:kfum-sa")]
     pub org: Org,
     /// `coordinator`, `volunteer` or `caseworker`.
-    #[schema(value_type = String, example = "coordinator")]
+    #[schema(value_type = brobyg_domain::RecipientRole, example = "coordinator")]
     pub role: RecipientRole,
 }
 
@@ -85,10 +85,10 @@ pub struct GiveConsent {
     /// Recipients.
     pub recipients: Vec<RecipientBody>,
     /// Categories.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<brobyg_domain::Category>)]
     pub categories: BTreeSet<Category>,
     /// Purposes.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<brobyg_domain::Purpose>)]
     pub purposes: BTreeSet<Purpose>,
     /// First valid day.
     pub valid_from: NaiveDate,

@@ -21,7 +21,7 @@ pub struct DisclosureBody {
     /// Item ids (owned by the other party).
     pub items: Vec<uuid::Uuid>,
     /// The receiving organisation.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(municipality:[0-9]{4}|ngo:[a-z0-9][a-z0-9-]{0,63})$")]
     pub to: Org,
 }
 
@@ -42,7 +42,7 @@ pub struct PreMeeting {
     /// When it was held.
     pub held_on: NaiveDate,
     /// Who took part.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<brobyg_domain::Participant>)]
     pub participants: BTreeSet<Participant>,
     /// The young person's dreams and wishes (recorded as an NGO `wishes` item).
     #[serde(default)]
@@ -95,7 +95,7 @@ pub struct ClosingMeeting {
     /// When it was held.
     pub held_on: NaiveDate,
     /// Who took part.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<brobyg_domain::Participant>)]
     pub participants: BTreeSet<Participant>,
     /// Disclosures in either direction.
     #[serde(default)]

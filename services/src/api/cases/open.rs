@@ -7,7 +7,7 @@ use brobyg_projections::policy::{Reader, ReaderRole};
 use chrono::{NaiveDate, Utc};
 
 use super::prelude::*;
-use crate::api::case_access::{ListParams, wait_for_position};
+use crate::api::case_access::{page_size, wait_for_position};
 use crate::api::{Auth, Params, Purpose, RequestId, acting_role, log_read};
 
 /// The routes.
@@ -152,12 +152,17 @@ pub struct CaseList {
 #[into_params(parameter_in = Query)]
 pub struct CaseListParams {
     /// Wait (up to 5 s) until the list reflects this feed position (from `X-Brobyg-Position`).
+    #[param(pattern = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$")]
     #[serde(default)]
     pub min_position: Option<String>,
-    /// Opaque page cursor from `next_cursor`.
+    /// The page cursor from `next_cursor` (`<opened_at>|<case id>`: go on after that case).
+    #[param(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     #[serde(default)]
     pub cursor: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     #[serde(default)]
     pub limit: Option<u32>,
     /// `true`: only cases with a consent that needs renewal because the young person turned 15
@@ -186,12 +191,17 @@ pub async fn list_cases(
         return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
     }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
-    let limit = ListParams { limit: params.limit, ..ListParams::default() }.page_size();
+    let limit = page_size(params.limit)?;
     let mut after = match params.cursor.as_deref() {
         None => None,
         Some(raw) => {
             let bad = || Problem::invalid_request("cursor is not one this service gave");
-            let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+            // `<opened_at>|<case id>`; earlier versions gave it base64url-encoded.
+            let text = if raw.contains('|') {
+                raw.to_owned()
+            } else {
+                URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?
+            };
             let (at, id) = text.split_once('|').ok_or_else(bad)?;
             Some((at.to_owned(), id.to_owned()))
         }
@@ -253,7 +263,7 @@ pub async fn list_cases(
 /// The case as the caller may see it.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
     params(("id" = String, Path, description = "case id"),
-           ("X-Purpose" = Option<String>, Header, description = "why the case is read (default case_work; audit for auditors)")),
+           ("X-Purpose" = Option<crate::api::extract::ReadPurpose>, Header, description = "why the case is read (default case_work; audit for auditors)")),
     responses((status = 200, body = CaseView, headers(("ETag" = String, description = "the case version"))),
               (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
@@ -276,7 +286,7 @@ pub async fn get_case(
 /// The volunteer brief: first name, age, wishes and practicalities, as far as consent names the
 /// NGO's volunteers (coordinator or integrator of the case's NGO).
 #[utoipa::path(get, path = "/v1/cases/{id}/brief", tag = "cases",
-    params(("id" = String, Path, description = "case id"), ("X-Purpose" = Option<String>, Header, description = "why (default matching)")),
+    params(("id" = String, Path, description = "case id"), ("X-Purpose" = Option<crate::api::extract::ReadPurpose>, Header, description = "why (default matching)")),
     responses((status = 200, body = BriefView), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody), (status = 409, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn get_brief(
