@@ -168,7 +168,7 @@ impl Follower {
 
     /// Delivers the next due event of the subscription, if any.
     async fn once(&self) -> Result<Step, crate::store::StoreError> {
-        let Some(s) = self.store.subscriptions().await?.into_iter().find(|s| s.id == self.id) else {
+        let Some(s) = self.store.subscription(&self.id).await? else {
             return Ok(Step::Gone);
         };
         if s.disabled_at.is_some() {

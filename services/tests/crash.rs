@@ -6,19 +6,18 @@
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+mod common;
+use common::{dev_token, free_port, wait_healthy};
 
 const WRITERS: usize = 8;
 
 struct Server {
     child: Child,
     base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Starts `brobyg serve` on `dir` (and `database_url`, when PostgreSQL) and waits until it answers.
@@ -45,24 +44,8 @@ async fn start(dir: &std::path::Path, database_url: Option<&str>) -> Server {
     }
     let child = command.spawn().expect("start brobyg serve");
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "brobyg serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_healthy(&base).await;
     Server { child, base }
-}
-
-fn token(dir: &std::path::Path) -> String {
-    let key = brobyg::devkeys::DevKey::load_or_create(dir).expect("dev key");
-    let now = chrono::Utc::now().timestamp();
-    key.mint(
-        &json!({ "sub": "cw-1", "org": "municipality:0746", "roles": ["caseworker"], "iat": now, "exp": now + 3600 }),
-    )
-    .expect("token")
 }
 
 /// One write: add item `key` to `case` with `Idempotency-Key: key`; its status, if answered.
@@ -89,7 +72,7 @@ async fn crash_under_load_loses_nothing_and_applies_nothing_twice(database_url: 
     }
     let url = database_url.as_deref();
     let server = start(dir.path(), url).await;
-    let token = token(dir.path());
+    let token = dev_token(dir.path(), "municipality:0746", "caseworker");
     let client = reqwest::Client::new();
     let mut cases = Vec::new();
     for _ in 0..WRITERS {

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+mod common;
+use common::{dev_token, free_port, wait_healthy};
 
 struct Replica {
     child: Child,
@@ -46,19 +45,8 @@ async fn replica(dir: &std::path::Path, url: &str, prefix: &str) -> Replica {
         .spawn()
         .expect("start brobyg serve");
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "brobyg serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_healthy(&base).await;
     Replica { child, base }
-}
-
-fn token(dir: &std::path::Path, org: &str, role: &str) -> String {
-    let key = brobyg::devkeys::DevKey::load_or_create(dir).expect("dev key");
-    let now = chrono::Utc::now().timestamp();
-    key.mint(&json!({ "sub": format!("{role}-1"), "org": org, "roles": [role], "iat": now, "exp": now + 3600 }))
-        .expect("token")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,7 +89,7 @@ async fn two_serve_processes_on_one_database_do_each_duty_once() {
     let client = reqwest::Client::new();
     let subscribed = client
         .post(format!("{}/v1/subscriptions", a.base))
-        .bearer_auth(token(dir.path(), MUNI, "integrator"))
+        .bearer_auth(dev_token(dir.path(), MUNI, "integrator"))
         .json(&json!({ "url": hook }))
         .send()
         .await
@@ -109,7 +97,7 @@ async fn two_serve_processes_on_one_database_do_each_duty_once() {
     assert_eq!(subscribed.status(), 201);
 
     // Writers on both replicas at once.
-    let cw = token(dir.path(), MUNI, "caseworker");
+    let cw = dev_token(dir.path(), MUNI, "caseworker");
     let opened: Vec<String> = futures::future::join_all((0..CASES).map(|n| {
         let base = if n % 2 == 0 { a.base.clone() } else { b.base.clone() };
         let (client, cw) = (client.clone(), cw.clone());
@@ -144,7 +132,7 @@ async fn two_serve_processes_on_one_database_do_each_duty_once() {
 
     // One sequence of signed checkpoints, and the store verifies.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let auditor = token(dir.path(), MUNI, "auditor");
+    let auditor = dev_token(dir.path(), MUNI, "auditor");
     let checkpoints: Value = client
         .get(format!("{}/v1/audit/checkpoints", b.base))
         .bearer_auth(&auditor)

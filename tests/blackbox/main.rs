@@ -12,7 +12,6 @@ mod matrix;
 mod operations;
 mod policy;
 mod privacy;
-mod replicas;
 mod service;
 mod store;
 mod trust;

@@ -24,6 +24,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enable_subscription))
 }
 
+/// The subscription `id` of the caller's organisation: 404 if there is none (another
+/// organisation's is none to this caller), then 403 unless the caller is an integrator.
+async fn own_subscription(state: &AppState, caller: &crate::auth::Caller, id: &str) -> Result<Subscription, Problem> {
+    let sub = state
+        .store
+        .subscription(id)
+        .await?
+        .filter(|s| s.org == caller.org.as_str())
+        .ok_or_else(|| Problem::not_found("subscription"))?;
+    if !caller.has(Role::Integrator) {
+        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
+    }
+    Ok(sub)
+}
+
 /// A new subscription.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -105,13 +120,7 @@ pub async fn delete_subscription(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let own = state.store.subscriptions().await?.into_iter().any(|s| s.id == id && s.org == caller.org.as_str());
-    if !own {
-        return Err(Problem::not_found("subscription"));
-    }
-    if !caller.has(Role::Integrator) {
-        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
-    }
+    own_subscription(&state, &caller, &id).await?;
     if state.store.delete_subscription(&id, caller.org.as_str()).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -141,13 +150,7 @@ pub async fn enable_subscription(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let own = state.store.subscriptions().await?.into_iter().any(|s| s.id == id && s.org == caller.org.as_str());
-    if !own {
-        return Err(Problem::not_found("subscription"));
-    }
-    if !caller.has(Role::Integrator) {
-        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
-    }
+    own_subscription(&state, &caller, &id).await?;
     if !state.store.enable_subscription(&id, caller.org.as_str()).await? {
         return Err(Problem::not_found("subscription"));
     }
@@ -197,14 +200,7 @@ pub async fn deliveries(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let subs = state.store.subscriptions().await?;
-    let sub = subs
-        .into_iter()
-        .find(|s| s.id == id && s.org == caller.org.as_str())
-        .ok_or_else(|| Problem::not_found("subscription"))?;
-    if !caller.has(Role::Integrator) {
-        return Err(Problem::forbidden("subscriptions are for integrators (role integrator)"));
-    }
+    let sub = own_subscription(&state, &caller, &id).await?;
     let log = state.store.deliveries(&id).await?;
     let body = DeliveryLog {
         subscription: id,

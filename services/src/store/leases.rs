@@ -43,10 +43,4 @@ impl Store {
     pub async fn release_leases_of(&self, holder: &str) -> Result<u64, StoreError> {
         self.run_one(Statement::new("DELETE FROM leases WHERE holder = $1", vec![holder.into()])).await
     }
-
-    /// Who holds the lease `name` and until when, if anyone.
-    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
-        let row = self.fetch_row("SELECT holder, expires_at FROM leases WHERE name = $1", vec![name.into()]).await?;
-        row.map(|r| Ok((r.text(0)?, r.text(1)?))).transpose()
-    }
 }

@@ -94,23 +94,15 @@ impl Store {
         let rows = self
             .fetch_rows(&format!("SELECT {COLUMNS} FROM webhook_subscriptions ORDER BY created_at, id"), vec![])
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Subscription {
-                    id: r.text(0)?,
-                    org: r.text(1)?,
-                    created_by: r.text(2)?,
-                    url: r.text(3)?,
-                    event_types: r.text(4)?.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-                    secret_sealed: r.opt_bytes(5)?.unwrap_or_default(),
-                    cursor: r.text(6)?.parse().map_err(|_| StoreError::Corrupt("subscription cursor".into()))?,
-                    attempts: r.int(7)?,
-                    next_attempt_at: r.opt_text(8)?,
-                    disabled_at: r.opt_text(9)?,
-                    disabled_reason: r.opt_text(10)?,
-                })
-            })
-            .collect()
+        rows.iter().map(subscription_of).collect()
+    }
+
+    /// The subscription `id`, if there is one.
+    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        let rows = self
+            .fetch_rows(&format!("SELECT {COLUMNS} FROM webhook_subscriptions WHERE id = $1"), vec![id.into()])
+            .await?;
+        rows.first().map(subscription_of).transpose()
     }
 
     /// Records an attempt and moves the subscription on: after a delivery, past the event; after
@@ -212,4 +204,21 @@ impl Store {
         super::sealing::open_with_kek(kek, purpose.as_bytes(), sealed)
             .ok_or_else(|| StoreError::Corrupt("sealed secret".into()))
     }
+}
+
+/// A subscription from a row of [`COLUMNS`].
+fn subscription_of(r: &super::sql::Row) -> Result<Subscription, StoreError> {
+    Ok(Subscription {
+        id: r.text(0)?,
+        org: r.text(1)?,
+        created_by: r.text(2)?,
+        url: r.text(3)?,
+        event_types: r.text(4)?.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        secret_sealed: r.opt_bytes(5)?.unwrap_or_default(),
+        cursor: r.text(6)?.parse().map_err(|_| StoreError::Corrupt("subscription cursor".into()))?,
+        attempts: r.int(7)?,
+        next_attempt_at: r.opt_text(8)?,
+        disabled_at: r.opt_text(9)?,
+        disabled_reason: r.opt_text(10)?,
+    })
 }
