@@ -74,6 +74,10 @@ uuid_id!(
     /// One disclosure (videregivelse) at a checkpoint.
     DisclosureId
 );
+uuid_id!(
+    /// A meeting of the journey (the pre-meeting or the closing meeting), planned and held.
+    MeetingId
+);
 
 /// The user who acts (the JWT `sub`). Opaque; never a name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

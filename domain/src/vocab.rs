@@ -171,6 +171,16 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// When a measure was taken (baseline at the pre-meeting, at closing, a follow-up months
+    /// after closing).
+    MeasurePoint {
+        Baseline = "baseline",
+        Closing = "closing",
+        FollowUp = "follow_up",
+    }
+);
+
+vocabulary!(
     /// Who withdrew from the course.
     WithdrawnBy {
         YoungPerson = "young_person",

@@ -104,7 +104,8 @@ impl crate::personal::KeyHolder for VolunteerEvent {}
 pub enum VolunteerAction {
     /// Register a new volunteer of the actor's NGO.
     Register { id: VolunteerId, profile: Profile },
-    /// Record vetting dates.
+    /// Record vetting dates: a date left out keeps the one on record (a renewed declaration
+    /// does not erase the child certificate).
     RecordVetting { child_certificate_date: Option<NaiveDate>, confidentiality_declaration_date: Option<NaiveDate> },
     /// Pause.
     Pause,
@@ -157,6 +158,9 @@ pub enum VolunteerError {
     /// Released from a case they were not assigned to.
     #[error("volunteer is not matched with case {0}")]
     NotAssigned(CaseId),
+    /// Retirement while matched with cases.
+    #[error("volunteer is matched with {} case(s) ({}): end those matches first", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    StillMatched(Vec<CaseId>),
     /// A field is invalid.
     #[error("invalid volunteer: {0}")]
     Invalid(&'static str),
@@ -254,7 +258,22 @@ impl Volunteer {
                 if self.status == VolunteerStatus::Retired {
                     return Err(VolunteerError::WrongStatus(self.status));
                 }
-                VolunteerEvent::VolunteerVetted { child_certificate_date, confidentiality_declaration_date, by, at }
+                if child_certificate_date.is_none() && confidentiality_declaration_date.is_none() {
+                    return Err(VolunteerError::Invalid(
+                        "name a child_certificate_date or a confidentiality_declaration_date",
+                    ));
+                }
+                let today = crate::calendar::copenhagen_date(at);
+                if [child_certificate_date, confidentiality_declaration_date].into_iter().flatten().any(|d| d > today) {
+                    return Err(VolunteerError::Invalid("a vetting date is in the future"));
+                }
+                VolunteerEvent::VolunteerVetted {
+                    child_certificate_date: child_certificate_date.or(self.child_certificate_date),
+                    confidentiality_declaration_date: confidentiality_declaration_date
+                        .or(self.confidentiality_declaration_date),
+                    by,
+                    at,
+                }
             }
             VolunteerAction::Pause => match self.status {
                 VolunteerStatus::Active => VolunteerEvent::VolunteerPaused { by, at },
@@ -266,6 +285,11 @@ impl Volunteer {
             },
             VolunteerAction::Retire => match self.status {
                 VolunteerStatus::Retired => return Err(VolunteerError::WrongStatus(self.status)),
+                // A case with a retired volunteer would stay in course with nobody: the
+                // coordinator ends each match first (with its reason), or pauses the volunteer.
+                _ if !self.assignments.is_empty() => {
+                    return Err(VolunteerError::StillMatched(self.assignments.iter().copied().collect()));
+                }
                 _ => VolunteerEvent::VolunteerRetired { by, at },
             },
             VolunteerAction::Assign { case } => {

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use brobyg_domain::calendar::copenhagen_date;
-use brobyg_domain::case::{Case, Item, Measure};
-use brobyg_domain::{CaseState, Category, ItemId, Org, Side};
+use brobyg_domain::case::{Case, Item, Measure, MeetingStatus, Score};
+use brobyg_domain::{CaseState, Category, Checkpoint, ItemId, MeasurePoint, Org, Participant, Side};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -81,6 +81,138 @@ pub struct ItemView {
     /// The measurement an `outcome` item records (absent otherwise, and once erased).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measure: Option<MeasureView>,
+    /// The score a measure item records: baseline, closing or follow-up (absent otherwise, and
+    /// once erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreView>,
+}
+
+/// A measure taken at one point, as shown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScoreView {
+    /// The instrument, e.g. `sdq_total`.
+    pub instrument: String,
+    /// `baseline`, `closing` or `follow_up`.
+    #[cfg_attr(feature = "openapi", schema(value_type = brobyg_domain::MeasurePoint))]
+    pub point: MeasurePoint,
+    /// The day it was taken.
+    pub on: NaiveDate,
+    /// The value.
+    pub value: f64,
+}
+
+impl From<&Score> for ScoreView {
+    fn from(s: &Score) -> Self {
+        Self { instrument: s.instrument.clone(), point: s.point, on: s.on, value: s.value }
+    }
+}
+
+/// The referral as both parties see it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferralView {
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// The agreement version it was made under.
+    pub agreement_version: u32,
+    /// The municipality's note to the NGO.
+    pub note: String,
+}
+
+/// Someone who should have been at a meeting and was not.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AbsenceView {
+    /// Who.
+    #[cfg_attr(feature = "openapi", schema(value_type = brobyg_domain::Participant))]
+    pub participant: Participant,
+    /// Why: only for the organisation that recorded the meeting (the NGO).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A move or a miss of a meeting.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeetingChangeView {
+    /// `moved` or `missed`.
+    pub kind: String,
+    /// For a move: the day it was moved away from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    /// For a move: the new day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    /// Who recorded it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub organisation: Org,
+    /// Why: only for the organisation that recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A meeting, planned or held.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeetingView {
+    /// Meeting id (nil for a meeting recorded before meetings were planned).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: uuid::Uuid,
+    /// `pre_meeting` or `closing_meeting`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub checkpoint: Checkpoint,
+    /// The day it is planned for, or was held on.
+    pub on: NaiveDate,
+    /// `planned`, `held` or `missed`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub status: MeetingStatus,
+    /// Who was invited.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<brobyg_domain::Participant>))]
+    pub invited: Vec<Participant>,
+    /// Who took part, once held.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<brobyg_domain::Participant>))]
+    pub present: Vec<Participant>,
+    /// Who must have taken part and did not, once held.
+    pub absent: Vec<AbsenceView>,
+    /// Moves and a miss, in order.
+    pub changes: Vec<MeetingChangeView>,
+}
+
+/// A match of the course, current or ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MatchRecordView {
+    /// Volunteer id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub volunteer: uuid::Uuid,
+    /// Since.
+    pub since: NaiveDate,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended (the NGO only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+}
+
+/// An entry of the course log (the NGO only).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActivityView {
+    /// The day.
+    pub on: NaiveDate,
+    /// A short word, e.g. `climbing`.
+    pub kind: String,
+    /// The note.
+    pub note: String,
+    /// Whether the course was on track, as the coordinator judged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_track: Option<bool>,
+    /// When it was logged.
+    pub at: DateTime<Utc>,
 }
 
 /// An outcome measurement as shown.
@@ -258,6 +390,19 @@ pub struct CaseView {
     /// 15th birthday the young person's own grant): renew it before anything more crosses under
     /// it; from the 18th birthday it covers nothing until renewed.
     pub consent_renewal_due: bool,
+    /// The referral, once made: when, under which version, the municipality's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<ReferralView>,
+    /// Why the NGO declined, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<String>,
+    /// The meetings, planned, held or missed.
+    pub meetings: Vec<MeetingView>,
+    /// Every match of the course, in order.
+    pub matches: Vec<MatchRecordView>,
+    /// The course log (the NGO only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activities: Option<Vec<ActivityView>>,
 }
 
 /// Whether `reader` may read `case` at all (as a party or an auditor in scope).
@@ -274,14 +419,15 @@ pub fn visible_categories(case: &Case, reader: &Reader, now: DateTime<Utc>) -> B
 
 fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, now: DateTime<Utc>) -> ItemView {
     // A disclosed item shows the recipient's copy; the owner the original.
-    let (content, measure) = match visibility {
+    let (content, measure, score) = match visibility {
         Visibility::Disclosed { .. } => match disclosed_copy(case, item, &reader.org, now) {
-            Some((_, copy)) => (shown(&copy.content), copy.measure.as_ref()),
-            None => (ERASED.to_owned(), None),
+            Some((_, copy)) => (shown(&copy.content), copy.measure.as_ref(), copy.score.as_ref()),
+            None => (ERASED.to_owned(), None, None),
         },
-        Visibility::Owner | Visibility::Hidden => (shown(&item.content), item.measure.as_ref()),
+        Visibility::Owner | Visibility::Hidden => (shown(&item.content), item.measure.as_ref(), item.score.as_ref()),
     };
     let measure = measure.and_then(|m| m.known()).map(MeasureView::from);
+    let score = score.and_then(|s| s.known()).map(ScoreView::from);
     ItemView {
         id: item.id,
         category: item.category,
@@ -293,6 +439,7 @@ fn item_view(case: &Case, item: &Item, visibility: Visibility, reader: &Reader, 
             Visibility::Owner | Visibility::Hidden => None,
         },
         measure,
+        score,
     }
 }
 
@@ -400,7 +547,75 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         current_match: case.current_match.as_ref().map(|m| MatchView { volunteer: m.volunteer.0, since: m.since }),
         redacted_categories: redacted.into_iter().collect(),
         consent_renewal_due: case.consent_renewal_due(now),
+        referral: case.referral.as_ref().filter(|r| r.at <= now).map(|r| ReferralView {
+            at: r.at,
+            agreement_version: r.agreement_version,
+            note: shown(&r.note),
+        }),
+        decline_reason: case.decline_reason.as_ref().map(shown),
+        meetings: meetings(case, &reader.org, now),
+        matches: case
+            .matches
+            .iter()
+            .map(|m| MatchRecordView {
+                volunteer: m.volunteer.0,
+                since: m.since,
+                ended_at: m.ended_at.filter(|at| *at <= now),
+                end_reason: if full { None } else { m.end_reason.as_ref().map(shown) },
+            })
+            .collect(),
+        activities: (!full).then(|| {
+            case.activities
+                .iter()
+                .filter(|a| a.at <= now)
+                .map(|a| ActivityView {
+                    on: a.on,
+                    kind: a.kind.clone(),
+                    note: shown(&a.note),
+                    on_track: a.on_track,
+                    at: a.at,
+                })
+                .collect()
+        }),
     })
+}
+
+/// The meetings of `case` as `org` sees them: every date and who took part; a reason only to the
+/// organisation that recorded it (an absence: the NGO, which records the meeting).
+fn meetings(case: &Case, org: &Org, now: DateTime<Utc>) -> Vec<MeetingView> {
+    let ngo = case.ngo();
+    case.meetings
+        .iter()
+        .map(|m| MeetingView {
+            id: m.id.0,
+            checkpoint: m.checkpoint,
+            on: m.on,
+            status: m.status,
+            invited: m.invited.iter().copied().collect(),
+            present: m.present.iter().copied().collect(),
+            absent: m
+                .absent
+                .iter()
+                .map(|a| AbsenceView {
+                    participant: a.participant,
+                    reason: (ngo == Some(org)).then(|| shown(&a.reason)),
+                })
+                .collect(),
+            changes: m
+                .notes
+                .iter()
+                .filter(|n| n.at <= now)
+                .map(|n| MeetingChangeView {
+                    kind: n.kind.clone(),
+                    from: n.from,
+                    to: n.to,
+                    organisation: n.org.clone(),
+                    reason: (&n.org == org).then(|| shown(&n.reason)),
+                    at: n.at,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// `view` (a party's view) limited to what `limit` (the auditor's own view of the same case at
@@ -431,6 +646,26 @@ pub fn limited_to(mut view: CaseView, limit: &CaseView) -> CaseView {
     view.concerns.retain(|c| concerns.contains(&c.id));
     let disclosures: BTreeSet<uuid::Uuid> = limit.disclosures.iter().map(|d| d.id).collect();
     view.disclosures.retain(|d| disclosures.contains(&d.id));
+    if limit.activities.is_none() {
+        view.activities = None;
+    }
+    for (m, own) in view.matches.iter_mut().zip(&limit.matches) {
+        if own.end_reason.is_none() {
+            m.end_reason = None;
+        }
+    }
+    for (m, own) in view.meetings.iter_mut().zip(&limit.meetings) {
+        for (a, seen) in m.absent.iter_mut().zip(&own.absent) {
+            if seen.reason.is_none() {
+                a.reason = None;
+            }
+        }
+        for (c, seen) in m.changes.iter_mut().zip(&own.changes) {
+            if seen.reason.is_none() {
+                c.reason = None;
+            }
+        }
+    }
     view
 }
 

@@ -9,8 +9,10 @@
 //! | `case_opened` | all | — |
 //! | `item_added` | its own items | its own items |
 //! | `consent_given` / `consent_revoked` | all | without `evidence` / `reason` |
-//! | `referral_submitted`, `referral_accepted`, `referral_declined`, `pre_meeting_held`, `volunteer_matched`, `case_withdrawn`, `personal_data_erased` | all | all |
-//! | `closing_meeting_held` | without `outcomes` (only older events carry them; outcomes are `outcome` items now) | all |
+//! | `referral_submitted`, `referral_accepted`, `referral_declined`, `volunteer_matched`, `case_withdrawn`, `personal_data_erased`, `meeting_planned` | all | all |
+//! | `pre_meeting_held` | without the reasons of `absent` (the NGO recorded them) | all |
+//! | `closing_meeting_held` | without `outcomes` (only older events carry them; outcomes are `outcome` items now) and the reasons of `absent` | all |
+//! | `meeting_moved`, `meeting_missed` | the recording organisation: all; the other: without `reason` | same |
 //! | `match_ended` | without `reason` | all |
 //! | `case_redirected` | all | without `reason` |
 //! | `activity_logged` | — | all |
@@ -151,13 +153,20 @@ fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Ut
         CaseEvent::ReferralSubmitted { .. }
         | CaseEvent::ReferralAccepted { .. }
         | CaseEvent::ReferralDeclined { .. }
-        | CaseEvent::PreMeetingHeld { .. }
         | CaseEvent::VolunteerMatched { .. }
         | CaseEvent::CaseWithdrawn { .. }
-        | CaseEvent::PersonalDataErased { .. } => all(),
+        | CaseEvent::PersonalDataErased { .. }
+        | CaseEvent::MeetingPlanned { .. } => all(),
+        // The reasons of an absence are the NGO's, which recorded the meeting.
+        CaseEvent::PreMeetingHeld { .. } => {
+            Some(if municipality { without_absence_reasons(body(event)) } else { body(event) })
+        }
         // Outcomes older closing meetings carried in the clear are the NGO's.
         CaseEvent::ClosingMeetingHeld { .. } => {
-            Some(if municipality { without(body(event), &["outcomes"]) } else { body(event) })
+            Some(if municipality { without_absence_reasons(without(body(event), &["outcomes"])) } else { body(event) })
+        }
+        CaseEvent::MeetingMoved { org: owner, .. } | CaseEvent::MeetingMissed { org: owner, .. } => {
+            Some(if owner == org { body(event) } else { without(body(event), &["reason"]) })
         }
         CaseEvent::MatchEnded { .. } => {
             Some(if municipality { without(body(event), &["reason"]) } else { body(event) })
@@ -200,6 +209,17 @@ fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Ut
         }
     }?;
     Some(Value::Object(data))
+}
+
+fn without_absence_reasons(mut map: Map<String, Value>) -> Map<String, Value> {
+    if let Some(Value::Array(absent)) = map.get_mut("absent") {
+        for a in absent.iter_mut() {
+            if let Value::Object(a) = a {
+                a.remove("reason");
+            }
+        }
+    }
+    map
 }
 
 /// The data of an agreement event for `org`: its parties see all of it.

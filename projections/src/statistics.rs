@@ -447,9 +447,12 @@ mod tests {
                     content: Personal::new(measure.text()),
                     added_at: at + TimeDelta::days(100),
                     measure: Some(Personal::new(measure)),
+                    score: None,
                 },
             });
             c.apply(&CaseEvent::ClosingMeetingHeld {
+                absent: vec![],
+                meeting: None,
                 held_on: "2027-02-09".parse().expect("date"),
                 participants: Default::default(),
                 outcomes: vec![],

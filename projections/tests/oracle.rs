@@ -269,19 +269,31 @@ impl Journey {
             Step::Accept => self.run(ngo(), Role::Coordinator, CaseAction::AcceptReferral),
             Step::PreMeeting { items } => {
                 let items = self.pick(items, &muni());
-                let id = DisclosureId(self.id());
+                let disclosure = DisclosureId(self.id());
                 let wishes = Some((ItemId(self.id()), Personal::new("climbing".into())));
                 let agreement = Box::new(self.agreement.clone());
                 self.run(
                     ngo(),
                     Role::Coordinator,
                     CaseAction::HoldPreMeeting {
-                        agreement,
+                        agreement: agreement.clone(),
                         held_on: day,
-                        participants: [Participant::Coordinator].into(),
+                        meeting: None,
+                        participants: Participant::ALL
+                            .iter()
+                            .copied()
+                            .filter(|p| *p != Participant::Volunteer)
+                            .collect(),
+                        absent: vec![],
                         wishes,
-                        disclosures: vec![DisclosureRequest { id, items, to: ngo() }],
+                        disclosures: vec![],
                     },
+                );
+                // The municipality discloses its own items at the meeting, under its own user.
+                self.run(
+                    muni(),
+                    Role::Caseworker,
+                    CaseAction::Disclose { checkpoint: Checkpoint::PreMeeting, items, disclosure, agreement },
                 );
             }
             Step::Match => {
@@ -315,7 +327,9 @@ impl Journey {
                     CaseAction::HoldClosingMeeting {
                         agreement,
                         held_on: day,
-                        participants: [Participant::Coordinator].into(),
+                        meeting: None,
+                        participants: Participant::ALL.iter().copied().collect(),
+                        absent: vec![],
                         disclosures: vec![DisclosureRequest { id, items, to: muni() }],
                         outcomes,
                         outcome_disclosure,

@@ -337,12 +337,69 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
             }
             d.post("accept", n, "coordinator", &path("/referral/decision"), json!({ "decision": "accept" })).await?;
             if target == "accepted" {
+                // The pre-meeting is planned: the caseload shows it as the next deadline.
+                let on = today + chrono::TimeDelta::days(3 + (c % 5) as i64);
+                d.post(
+                    "plan meeting",
+                    m,
+                    "caseworker",
+                    &path("/meetings"),
+                    json!({
+                    "checkpoint": "pre_meeting", "on": on.to_string(),
+                    "invited": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+                )
+                .await?;
                 continue;
             }
-            d.post("pre-meeting", n, "coordinator", &path("/pre-meeting"), json!({
-                "held_on": today.to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"],
-                "wishes": "Would like to try climbing and make a friend outside class." }))
-                .await?;
+            let meeting = id(&d
+                .post(
+                    "plan meeting",
+                    n,
+                    "coordinator",
+                    &path("/meetings"),
+                    json!({
+                    "checkpoint": "pre_meeting", "on": today.to_string(),
+                    "invited": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+                )
+                .await?);
+            // Some parents cannot come; the absence is recorded with its reason (the NGO's).
+            let (present, absent) = if c % 3 == 0 {
+                (
+                    json!(["coordinator", "caseworker", "young_person"]),
+                    json!([ { "participant": "custody_holder", "reason": "At work; agreed by phone beforehand." } ]),
+                )
+            } else {
+                (json!(["coordinator", "caseworker", "young_person", "custody_holder"]), json!([]))
+            };
+            d.post(
+                "pre-meeting",
+                n,
+                "coordinator",
+                &path("/pre-meeting"),
+                json!({
+                "held_on": today.to_string(), "meeting": meeting, "participants": present, "absent": absent,
+                "wishes": "Would like to try climbing and make a friend outside class." }),
+            )
+            .await?;
+            // The municipality discloses its own school item at the meeting, under its own user.
+            d.post(
+                "disclose",
+                m,
+                "caseworker",
+                &path("/disclosures"),
+                json!({
+                "checkpoint": "pre_meeting", "items": [school] }),
+            )
+            .await?;
+            d.post(
+                "baseline",
+                n,
+                "coordinator",
+                &path("/measures"),
+                json!({
+                "instrument": "sdq_total", "point": "baseline", "on": today.to_string(), "value": 17 + (c % 6) }),
+            )
+            .await?;
             if target == "awaiting_match" {
                 continue;
             }
@@ -353,7 +410,7 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                 n,
                 "coordinator",
                 &path("/activities"),
-                json!({ "on": today.to_string(), "kind": "meeting", "note": "Went climbing." }),
+                json!({ "on": today.to_string(), "kind": "climbing", "note": "Went climbing.", "on_track": c % 5 != 0 }),
             )
             .await?;
             if target == "closed" {
@@ -366,11 +423,27 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                         json!({ "category": "development", "content": "More confident; joined a club." }),
                     )
                     .await?);
-                d.post("closing meeting", n, "coordinator", &path("/closing-meeting"), json!({
-                    "held_on": today.to_string(), "participants": ["coordinator", "caseworker", "young_person", "volunteer"],
+                d.post(
+                    "closing score",
+                    n,
+                    "coordinator",
+                    &path("/measures"),
+                    json!({
+                    "instrument": "sdq_total", "point": "closing", "on": today.to_string(), "value": 12 + (c % 5) }),
+                )
+                .await?;
+                d.post(
+                    "closing meeting",
+                    n,
+                    "coordinator",
+                    &path("/closing-meeting"),
+                    json!({
+                    "held_on": today.to_string(),
+                    "participants": ["coordinator", "caseworker", "young_person", "custody_holder", "volunteer"],
                     "disclosures": [ { "items": [development], "to": m } ],
-                    "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 14 } ] }))
-                    .await?;
+                    "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 14 } ] }),
+                )
+                .await?;
             }
         }
     }

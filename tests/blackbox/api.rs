@@ -118,7 +118,7 @@ async fn the_whole_journey_from_open_to_closed(db: &TestDb) {
         .post(
             &format!("/v1/cases/{case}/closing-meeting"),
             &co,
-            json!({ "held_on": "2027-05-10", "participants": ["coordinator", "caseworker", "young_person", "volunteer"],
+            json!({ "held_on": "2026-12-01", "participants": ["coordinator", "caseworker", "young_person", "custody_holder", "volunteer"],
                     "disclosures": [ { "items": [development], "to": MUNI } ],
                     "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 14 } ] }),
         )
@@ -166,7 +166,7 @@ async fn domain_refusals_surface_as_problem_slugs(db: &TestDb) {
     app.post(
         &format!("/v1/cases/{case}/pre-meeting"),
         &co,
-        json!({ "held_on": "2026-11-20", "participants": ["coordinator"] }),
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
     )
     .await
     .ok();

@@ -8,6 +8,7 @@ mod support;
 mod api;
 mod audit;
 mod feeds;
+mod journey;
 mod matrix;
 mod operations;
 mod policy;

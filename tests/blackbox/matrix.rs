@@ -69,14 +69,20 @@ const TABLE: &[(&str, &str)] = &[
     ("POST /v1/cases/{id}/concerns/{cid}/receipt", /*   */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/consents", /*                 */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/consents/{cid}/revocation", /**/ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/disclosures", /*              */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/items", /*                    */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/match", /*                    */ "F A F F F F F F N N N N N F F U"),
     ("GET /v1/cases/{id}/match-suggestions", /*         */ "F A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/match/end", /*                */ "F A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/measures", /*                 */ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/meetings", /*                 */ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/meetings/{mid}/missed", /*    */ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/meetings/{mid}/move", /*      */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/pre-meeting", /*              */ "F A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/redirection", /*              */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/referral", /*                 */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/referral/decision", /*        */ "F A F F F F F F N N N N N F F U"),
+    ("GET /v1/cases/{id}/timeline", /*                  */ "A A A A A A F F N N N N N F F U"),
     ("POST /v1/cases/{id}/withdrawal", /*               */ "A A F F F F F F N N N N N F F U"),
     ("GET /v1/concerns", /*                             */ "A A F F F F F F A A F F F F F U"),
     ("GET /v1/feed", /*                                 */ "F F F F A A F F F F F A F F F U"),
@@ -105,6 +111,7 @@ struct Fixture {
     concern: String,
     volunteer: String,
     subscription: String,
+    meeting: String,
     /// The tree size of a signed checkpoint.
     signed: i64,
 }
@@ -131,6 +138,16 @@ async fn fixture(app: &TestApp) -> Fixture {
         .id();
     let volunteer = app.volunteer(Some("2026-09-01")).await;
     let subscription = new_subscription(app).await;
+    let on = chrono::Utc::now().date_naive() + chrono::TimeDelta::days(30);
+    let meeting = app
+        .post(
+            &format!("/v1/cases/{case}/meetings"),
+            &cw,
+            json!({ "checkpoint": "pre_meeting", "on": on.to_string(), "invited": ["coordinator", "caseworker"] }),
+        )
+        .await
+        .ok()
+        .id();
     let auditor = app.token(MUNI, "auditor", "aud-m");
     let mut signed = 0;
     for _ in 0..100 {
@@ -142,7 +159,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(signed > 0, "a checkpoint was signed");
-    Fixture { agreement, case, young_person, consent, concern, volunteer, subscription, signed }
+    Fixture { agreement, case, young_person, consent, concern, volunteer, subscription, meeting, signed }
 }
 
 async fn new_subscription(app: &TestApp) -> String {
@@ -164,6 +181,7 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         .replace("/v1/subscriptions/{id}", &format!("/v1/subscriptions/{}", f.subscription))
         .replace("consents/{cid}", &format!("consents/{}", f.consent))
         .replace("concerns/{cid}", &format!("concerns/{}", f.concern))
+        .replace("meetings/{mid}", &format!("meetings/{}", f.meeting))
         .replace("{programme}", "klub-move");
     let path = match template {
         "/v1/audit/cases/{id}/state" => {
@@ -181,7 +199,9 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
             Some(json!({ "young_person": { "first_name": "Ida", "last_name": "Holm", "birth_date": "2011-05-02" } }))
         }
         "/v1/cases/{id}/activities" => Some(json!({ "on": "2026-11-02", "kind": "meeting" })),
-        "/v1/cases/{id}/closing-meeting" => Some(json!({ "held_on": "2026-11-20", "participants": ["coordinator"] })),
+        "/v1/cases/{id}/closing-meeting" => Some(
+            json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+        ),
         "/v1/cases/{id}/concerns" => {
             Some(json!({ "grounds": ["needs_support"], "text": "x", "observed_on": "2026-11-01" }))
         }
@@ -193,6 +213,15 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         | "/v1/cases/{id}/redirection"
         | "/v1/subjects/{id}/erasure" => Some(json!({ "reason": "matrix" })),
         "/v1/cases/{id}/items" => Some(json!({ "category": "school", "content": "x" })),
+        "/v1/cases/{id}/disclosures" => Some(json!({ "checkpoint": "pre_meeting", "items": [] })),
+        "/v1/cases/{id}/measures" => {
+            Some(json!({ "instrument": "sdq_total", "point": "baseline", "on": "2026-11-01", "value": 1 }))
+        }
+        "/v1/cases/{id}/meetings" => {
+            Some(json!({ "checkpoint": "pre_meeting", "on": "2099-01-01", "invited": ["coordinator"] }))
+        }
+        "/v1/cases/{id}/meetings/{mid}/move" => Some(json!({ "to": "2099-01-02", "reason": "matrix" })),
+        "/v1/cases/{id}/meetings/{mid}/missed" => Some(json!({ "reason": "matrix" })),
         "/v1/cases/{id}/match" => Some(json!({ "volunteer": f.volunteer })),
         "/v1/cases/{id}/pre-meeting" => Some(json!({ "held_on": "2026-11-10", "participants": ["coordinator"] })),
         "/v1/cases/{id}/referral" => Some(json!({ "agreement": f.agreement, "items": [] })),

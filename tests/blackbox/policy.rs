@@ -87,7 +87,7 @@ async fn the_volunteer_brief_holds_only_its_categories(db: &TestDb) {
     app.post(
         &format!("/v1/cases/{case}/pre-meeting"),
         &co,
-        json!({ "held_on": "2026-11-20", "participants": ["coordinator"], "wishes": "Wants to try climbing" }),
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"], "wishes": "Wants to try climbing" }),
     )
     .await
     .ok();

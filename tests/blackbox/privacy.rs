@@ -81,7 +81,7 @@ async fn closed_journey(app: &TestApp, acknowledge: bool) -> (String, String) {
     app.post(
         &format!("/v1/cases/{case}/pre-meeting"),
         &co,
-        json!({ "held_on": "2026-11-20", "participants": ["coordinator"], "wishes": format!("{NAME} wants to climb") }),
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"], "wishes": format!("{NAME} wants to climb") }),
     )
     .await
     .ok();
@@ -108,7 +108,7 @@ async fn closed_journey(app: &TestApp, acknowledge: bool) -> (String, String) {
     app.post(
         &format!("/v1/cases/{case}/closing-meeting"),
         &co,
-        json!({ "held_on": "2027-05-10", "participants": ["coordinator"],
+        json!({ "held_on": "2026-12-01", "participants": ["coordinator", "caseworker", "young_person", "custody_holder", "volunteer"],
         "disclosures": [ { "items": [development], "to": MUNI } ],
         "outcomes": [ { "instrument": INSTRUMENT, "before": 19, "after": 14 } ] }),
     )
@@ -242,7 +242,7 @@ async fn retention_erases_the_ngo_side_and_keeps_what_the_municipality_received(
     app.post(
         &format!("/v1/cases/{case}/pre-meeting"),
         &co,
-        json!({ "held_on": "2026-11-20", "participants": ["coordinator"] }),
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
     )
     .await
     .ok();
@@ -253,7 +253,7 @@ async fn retention_erases_the_ngo_side_and_keeps_what_the_municipality_received(
     app.post(
         &format!("/v1/cases/{case}/closing-meeting"),
         &co,
-        json!({ "held_on": "2027-05-10", "participants": ["coordinator"],
+        json!({ "held_on": "2026-12-01", "participants": ["coordinator", "caseworker", "young_person", "custody_holder", "volunteer"],
         "disclosures": [ { "items": [development.clone()], "to": MUNI } ] }),
     )
     .await
@@ -358,7 +358,7 @@ async fn closed_with_outcome(app: &TestApp, agreement: &str, outcome_consent: bo
     app.post(
         &format!("/v1/cases/{case}/pre-meeting"),
         &co,
-        json!({ "held_on": "2026-11-20", "participants": ["coordinator"] }),
+        json!({ "held_on": "2026-11-20", "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
     )
     .await
     .ok();
@@ -366,7 +366,7 @@ async fn closed_with_outcome(app: &TestApp, agreement: &str, outcome_consent: bo
     app.post(
         &format!("/v1/cases/{case}/closing-meeting"),
         &co,
-        json!({ "held_on": "2027-05-10", "participants": ["coordinator"],
+        json!({ "held_on": "2026-12-01", "participants": ["coordinator", "caseworker", "young_person", "custody_holder", "volunteer"],
                 "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 14 } ] }),
     )
     .await

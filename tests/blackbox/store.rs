@@ -30,6 +30,7 @@ fn item_event(n: u64) -> CaseEvent {
             content: Personal::new(format!("note {n}")),
             added_at: at("2026-11-10T09:00:00Z"),
             measure: None,
+            score: None,
         },
     }
 }

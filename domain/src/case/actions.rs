@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use crate::Personal;
 use crate::agreement::Agreement;
 use crate::calendar::WorkCalendar;
-use crate::ids::{CaseId, ConcernId, ConsentId, DisclosureId, ItemId, PersonId};
-use crate::vocab::{Actor, Category, Ground, Participant, Purpose, WithdrawnBy};
+use crate::ids::{CaseId, ConcernId, ConsentId, DisclosureId, ItemId, MeetingId, PersonId};
+use crate::vocab::{Actor, Category, Checkpoint, Ground, MeasurePoint, Participant, Purpose, WithdrawnBy};
 use crate::volunteer::VolunteerFacts;
 
 use super::*;
@@ -43,7 +43,10 @@ pub enum CaseAction {
     HoldPreMeeting {
         agreement: Box<Agreement>,
         held_on: NaiveDate,
+        /// The planned meeting this is, if it was planned.
+        meeting: Option<MeetingId>,
         participants: BTreeSet<Participant>,
+        absent: Vec<Absence>,
         wishes: Option<(ItemId, Personal<String>)>,
         disclosures: Vec<DisclosureRequest>,
     },
@@ -52,7 +55,18 @@ pub enum CaseAction {
     /// End the current match.
     EndMatch { reason: Personal<String> },
     /// Log an activity of the course.
-    LogActivity { on: NaiveDate, kind: String, note: Personal<String> },
+    LogActivity { on: NaiveDate, kind: String, note: Personal<String>, on_track: Option<bool> },
+    /// Plan a meeting (either party).
+    PlanMeeting { meeting: MeetingId, checkpoint: Checkpoint, on: NaiveDate, invited: BTreeSet<Participant> },
+    /// Move a planned meeting to another day (either party).
+    MoveMeeting { meeting: MeetingId, to: NaiveDate, reason: Personal<String> },
+    /// Record that a planned meeting did not take place (either party).
+    RecordMissedMeeting { meeting: MeetingId, reason: Personal<String> },
+    /// Disclose the actor's own items to the other party at a meeting that was held (each
+    /// party discloses its own, under its own user).
+    Disclose { checkpoint: Checkpoint, items: Vec<ItemId>, disclosure: DisclosureId, agreement: Box<Agreement> },
+    /// Record a measure taken at a point of the course, as an item of the actor's organisation.
+    RecordMeasure { item: ItemId, instrument: String, point: MeasurePoint, on: NaiveDate, value: f64 },
     /// Report a concern (NGO side).
     ReportConcern {
         concern: ConcernId,
@@ -60,6 +74,8 @@ pub enum CaseAction {
         text: Personal<String>,
         observed_on: NaiveDate,
         reporter: Reporter,
+        /// The reporting volunteer as the application found them, for a report from a volunteer.
+        volunteer: Option<VolunteerFacts>,
         agreement: Box<Agreement>,
         calendar: WorkCalendar,
     },
@@ -71,7 +87,10 @@ pub enum CaseAction {
     HoldClosingMeeting {
         agreement: Box<Agreement>,
         held_on: NaiveDate,
+        /// The planned meeting this is, if it was planned.
+        meeting: Option<MeetingId>,
         participants: BTreeSet<Participant>,
+        absent: Vec<Absence>,
         disclosures: Vec<DisclosureRequest>,
         outcomes: Vec<(ItemId, Outcome)>,
         outcome_disclosure: DisclosureId,
@@ -101,6 +120,11 @@ impl CaseAction {
             Self::MatchVolunteer { .. } => "match",
             Self::EndMatch { .. } => "end_match",
             Self::LogActivity { .. } => "log_activity",
+            Self::PlanMeeting { .. } => "plan_meeting",
+            Self::MoveMeeting { .. } => "move_meeting",
+            Self::RecordMissedMeeting { .. } => "record_missed_meeting",
+            Self::Disclose { .. } => "disclose",
+            Self::RecordMeasure { .. } => "record_measure",
             Self::ReportConcern { .. } => "report_concern",
             Self::AcknowledgeConcern { .. } => "acknowledge_concern",
             Self::HoldClosingMeeting { .. } => "hold_closing_meeting",

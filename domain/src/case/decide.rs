@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crate::Personal;
 use crate::agreement::{Agreement, Terms};
 use crate::calendar::copenhagen_date;
-use crate::ids::{AgreementId, CaseId, ConsentId, DisclosureId, ItemId, Org, PersonId};
-use crate::vocab::{Actor, CaseState, Category, Checkpoint, Purpose, Role, Side};
+use crate::ids::{AgreementId, CaseId, ConsentId, DisclosureId, ItemId, MeetingId, Org, PersonId};
+use crate::vocab::{Actor, CaseState, Category, Checkpoint, MeasurePoint, Participant, Purpose, Role, Side};
 use crate::volunteer::{VolunteerFacts, VolunteerStatus};
 
 use super::*;
@@ -132,6 +132,7 @@ impl Case {
                         content,
                         added_at: actor.at,
                         measure: None,
+                        score: None,
                     },
                 }])
             }
@@ -207,11 +208,18 @@ impl Case {
                 non_empty(&reason, "reason: a decline needs a reason")?;
                 Ok(vec![CaseEvent::ReferralDeclined { reason, by: actor.user, at: actor.at }])
             }
-            CaseAction::HoldPreMeeting { agreement, held_on, participants, wishes, disclosures } => {
+            CaseAction::HoldPreMeeting { agreement, held_on, meeting, participants, absent, wishes, disclosures } => {
                 self.ngo_coordinator(&actor, name)?;
                 expect_state(state, &[CaseState::Accepted], name)?;
-                let mut events =
-                    vec![CaseEvent::PreMeetingHeld { held_on, participants, by: actor.user.clone(), at: actor.at }];
+                self.check_held(&actor, Checkpoint::PreMeeting, meeting, held_on, &participants, &absent)?;
+                let mut events = vec![CaseEvent::PreMeetingHeld {
+                    held_on,
+                    participants,
+                    absent,
+                    meeting,
+                    by: actor.user.clone(),
+                    at: actor.at,
+                }];
                 if let Some((item, content)) = wishes {
                     if self.items.contains_key(&item) {
                         return Err(CaseError::Invalid("item id: already used"));
@@ -226,6 +234,7 @@ impl Case {
                             content,
                             added_at: actor.at,
                             measure: None,
+                            score: None,
                         },
                     });
                 }
@@ -241,10 +250,11 @@ impl Case {
             CaseAction::EndMatch { reason } => {
                 self.ngo_coordinator(&actor, name)?;
                 expect_state(state, &[CaseState::InCourse], name)?;
+                non_empty(&reason, "reason: say why the match ended")?;
                 let current = self.current_match.as_ref().ok_or(CaseError::WrongState { action: name, state })?;
                 Ok(vec![CaseEvent::MatchEnded { volunteer: current.volunteer, reason, by: actor.user, at: actor.at }])
             }
-            CaseAction::LogActivity { on, kind, note } => {
+            CaseAction::LogActivity { on, kind, note, on_track } => {
                 self.ngo_coordinator(&actor, name)?;
                 expect_state(state, &[CaseState::InCourse], name)?;
                 let kind_ok =
@@ -252,11 +262,164 @@ impl Case {
                 if !kind_ok {
                     return Err(CaseError::Invalid("kind: use a short word of a-z and _, e.g. meeting"));
                 }
-                Ok(vec![CaseEvent::ActivityLogged { on, kind, note, by: actor.user, at: actor.at }])
+                if on > copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("on: in the future"));
+                }
+                Ok(vec![CaseEvent::ActivityLogged { on, kind, note, on_track, by: actor.user, at: actor.at }])
             }
-            CaseAction::ReportConcern { concern, grounds, text, observed_on, reporter, agreement, calendar } => {
+            CaseAction::PlanMeeting { meeting, checkpoint, on, invited } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                let allowed: &[CaseState] = match checkpoint {
+                    Checkpoint::Referral => {
+                        return Err(CaseError::Invalid(
+                            "checkpoint: the referral is no meeting; plan a pre_meeting or closing_meeting",
+                        ));
+                    }
+                    Checkpoint::PreMeeting => &[CaseState::Referred, CaseState::Accepted],
+                    Checkpoint::ClosingMeeting => &[CaseState::InCourse, CaseState::AwaitingMatch],
+                };
+                expect_state(state, allowed, name)?;
+                if checkpoint == Checkpoint::ClosingMeeting && self.matches.is_empty() {
+                    return Err(CaseError::WrongState { action: name, state });
+                }
+                if self.meetings.iter().any(|m| m.id == meeting) {
+                    return Err(CaseError::Invalid("meeting id: already used"));
+                }
+                if let Some(planned) = self.planned_meeting(checkpoint) {
+                    return Err(CaseError::MeetingAlreadyPlanned(planned.id));
+                }
+                if on < copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("on: in the past; record a meeting that was held instead"));
+                }
+                if invited.is_empty() {
+                    return Err(CaseError::Invalid("invited: name at least one party"));
+                }
+                if invited.contains(&Participant::Volunteer) && self.current_match.is_none() {
+                    return Err(CaseError::Invalid("invited: no volunteer is matched"));
+                }
+                Ok(vec![CaseEvent::MeetingPlanned {
+                    meeting,
+                    checkpoint,
+                    on,
+                    invited,
+                    org: actor.org,
+                    by: actor.user,
+                    at: actor.at,
+                }])
+            }
+            CaseAction::MoveMeeting { meeting, to, reason } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                not_final(state, name)?;
+                let planned = self.planned(meeting)?;
+                if to < copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("to: in the past"));
+                }
+                if to == planned.on {
+                    return Err(CaseError::Invalid("to: the meeting is planned for that day already"));
+                }
+                non_empty(&reason, "reason: say why the meeting moves")?;
+                Ok(vec![CaseEvent::MeetingMoved { meeting, to, reason, org: actor.org, by: actor.user, at: actor.at }])
+            }
+            CaseAction::RecordMissedMeeting { meeting, reason } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                not_final(state, name)?;
+                let planned = self.planned(meeting)?;
+                if planned.on > copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("meeting: it is planned for a later day; move it instead"));
+                }
+                non_empty(&reason, "reason: say why the meeting did not take place")?;
+                Ok(vec![CaseEvent::MeetingMissed { meeting, reason, org: actor.org, by: actor.user, at: actor.at }])
+            }
+            CaseAction::Disclose { checkpoint, items, disclosure, agreement } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                if checkpoint == Checkpoint::Referral {
+                    return Err(CaseError::Invalid(
+                        "checkpoint: the municipality discloses at the referral with the referral itself",
+                    ));
+                }
+                if self.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                let held_on = self.held_on(checkpoint).ok_or(CaseError::MeetingNotHeld(checkpoint))?;
+                let until = held_on + TimeDelta::days(DISCLOSURE_DAYS_AFTER_MEETING);
+                if copenhagen_date(actor.at) > until {
+                    return Err(CaseError::CheckpointPassed { checkpoint, until });
+                }
+                if items.is_empty() {
+                    return Err(CaseError::Invalid("items: name at least one"));
+                }
+                let to = self.other_party(&actor.org)?.clone();
+                let request = DisclosureRequest { id: disclosure, items, to };
+                self.meeting_disclosures(&actor, &agreement, checkpoint, vec![request])
+            }
+            CaseAction::RecordMeasure { item, instrument, point, on, value } => {
+                self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
+                if self.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                let matched_before = !self.matches.is_empty();
+                let fits = match point {
+                    MeasurePoint::Baseline => {
+                        matches!(state, CaseState::Accepted | CaseState::AwaitingMatch | CaseState::InCourse)
+                    }
+                    MeasurePoint::Closing => {
+                        state == CaseState::InCourse
+                            || (matched_before && matches!(state, CaseState::AwaitingMatch | CaseState::Closed))
+                    }
+                    MeasurePoint::FollowUp => state == CaseState::Closed,
+                };
+                if !fits {
+                    return Err(CaseError::WrongState { action: name, state });
+                }
+                if point == MeasurePoint::FollowUp
+                    && self.held_on(Checkpoint::ClosingMeeting).is_some_and(|closed| on <= closed)
+                {
+                    return Err(CaseError::Invalid("on: a follow-up is taken after the closing meeting"));
+                }
+                if !slug(&instrument) {
+                    return Err(CaseError::Invalid("instrument: use a short word of a-z, 0-9 and _, e.g. sdq_total"));
+                }
+                if !value.is_finite() {
+                    return Err(CaseError::Invalid("value: a finite number"));
+                }
+                if on > copenhagen_date(actor.at) {
+                    return Err(CaseError::Invalid("on: in the future"));
+                }
+                if self.items.contains_key(&item) {
+                    return Err(CaseError::Invalid("item id: already used"));
+                }
+                let score = Score { instrument, point, on, value };
+                let category = if point == MeasurePoint::Baseline { Category::Development } else { Category::Outcome };
+                Ok(vec![CaseEvent::ItemAdded {
+                    item: Item {
+                        id: item,
+                        category,
+                        owner: actor.org,
+                        author: actor.user,
+                        content: Personal::new(score.text()),
+                        added_at: actor.at,
+                        measure: None,
+                        score: Some(Personal::new(score)),
+                    },
+                }])
+            }
+            CaseAction::ReportConcern {
+                concern,
+                grounds,
+                text,
+                observed_on,
+                reporter,
+                volunteer,
+                agreement,
+                calendar,
+            } => {
                 self.ngo_coordinator(&actor, name)?;
                 let referral = self.referral.as_ref().ok_or(CaseError::NotAParty(actor.org.clone(), name))?;
+                if let Reporter::Volunteer { volunteer: id } = reporter
+                    && !volunteer.as_ref().is_some_and(|v| v.id == id && v.ngo == referral.ngo)
+                {
+                    return Err(CaseError::VolunteerNotFound(id));
+                }
                 if agreement.id != Some(referral.agreement) {
                     return Err(CaseError::AgreementMismatch(agreement.id.unwrap_or_default()));
                 }
@@ -305,7 +468,7 @@ impl Case {
                 if c.receipt.is_some() {
                     return Err(CaseError::ConcernAlreadyAcknowledged(concern));
                 }
-                let on_time = actor.at <= c.assessment_due || copenhagen_date(actor.at) <= c.receipt_due;
+                let on_time = !c.late_at(actor.at);
                 Ok(vec![CaseEvent::ConcernAcknowledged {
                     concern,
                     receipt: Receipt { at: actor.at, by: actor.user, investigation_started, on_time },
@@ -314,13 +477,20 @@ impl Case {
             CaseAction::HoldClosingMeeting {
                 agreement,
                 held_on,
+                meeting,
                 participants,
+                absent,
                 disclosures,
                 outcomes,
                 outcome_disclosure,
             } => {
                 self.ngo_coordinator(&actor, name)?;
-                expect_state(state, &[CaseState::InCourse], name)?;
+                // After a volunteer stopped, the course can still close with its evaluation.
+                expect_state(state, &[CaseState::InCourse, CaseState::AwaitingMatch], name)?;
+                if self.matches.is_empty() {
+                    return Err(CaseError::WrongState { action: name, state });
+                }
+                self.check_held(&actor, Checkpoint::ClosingMeeting, meeting, held_on, &participants, &absent)?;
                 if outcomes
                     .iter()
                     .any(|(_, o)| o.instrument.is_empty() || !o.before.is_finite() || !o.after.is_finite())
@@ -333,6 +503,8 @@ impl Case {
                 events.push(CaseEvent::ClosingMeetingHeld {
                     held_on,
                     participants,
+                    absent,
+                    meeting,
                     outcomes: Vec::new(),
                     by: actor.user,
                     at: actor.at,
@@ -541,6 +713,7 @@ impl Case {
                 content: item.content.clone(),
                 flow: u32::try_from(flow).ok(),
                 measure: item.measure.clone(),
+                score: item.score.clone(),
             });
         }
         Ok(Disclosure {
@@ -555,7 +728,82 @@ impl Case {
         })
     }
 
-    /// The disclosures asked for at a meeting, under the version in force of the case's agreement.
+    /// The other party of the case, seen from `org`.
+    fn other_party(&self, org: &Org) -> Result<&Org, CaseError> {
+        match self.side_of(org) {
+            Some(Side::Municipality) => self.ngo().ok_or(CaseError::NotFound),
+            Some(Side::Ngo) => self.municipality.as_ref().ok_or(CaseError::NotFound),
+            None => Err(CaseError::NotAParty(org.clone(), "disclose")),
+        }
+    }
+
+    /// The planned meeting `id`.
+    fn planned(&self, id: MeetingId) -> Result<&Meeting, CaseError> {
+        let meeting = self.meetings.iter().find(|m| m.id == id).ok_or(CaseError::MeetingNotFound(id))?;
+        if meeting.status != MeetingStatus::Planned {
+            return Err(CaseError::MeetingNotPlanned(id));
+        }
+        Ok(meeting)
+    }
+
+    /// Checks a meeting as held: the planned one it names, its day, and who was there against
+    /// who must be (Boks 6-7: the coordinator, the young person, the custody holders while the
+    /// young person is under 18, a municipal employee, and at the closing meeting the volunteer
+    /// of a current match); everyone who must be there and was not is recorded with a reason.
+    fn check_held(
+        &self,
+        actor: &Actor,
+        checkpoint: Checkpoint,
+        meeting: Option<MeetingId>,
+        held_on: NaiveDate,
+        present: &BTreeSet<Participant>,
+        absent: &[Absence],
+    ) -> Result<(), CaseError> {
+        if let Some(id) = meeting
+            && self.planned(id)?.checkpoint != checkpoint
+        {
+            return Err(CaseError::Invalid("meeting: that planned meeting is for another checkpoint"));
+        }
+        if held_on > copenhagen_date(actor.at) {
+            return Err(CaseError::Invalid("held_on: in the future; plan the meeting instead"));
+        }
+        if !present.contains(&Participant::Coordinator) {
+            return Err(CaseError::Invalid("participants: the coordinator who records the meeting took part"));
+        }
+        if present.contains(&Participant::Volunteer) && self.matches.is_empty() {
+            return Err(CaseError::Invalid("participants: no volunteer has been matched"));
+        }
+        if present.contains(&Participant::CustodyHolder) && self.custody_holders.is_empty() {
+            return Err(CaseError::Invalid("participants: the case has no custody holder"));
+        }
+        let mut required =
+            BTreeSet::from([Participant::Coordinator, Participant::Caseworker, Participant::YoungPerson]);
+        if !self.custody_holders.is_empty() && self.age_on(held_on).is_some_and(|age| age < 18) {
+            required.insert(Participant::CustodyHolder);
+        }
+        if checkpoint == Checkpoint::ClosingMeeting && self.current_match.is_some() {
+            required.insert(Participant::Volunteer);
+        }
+        let mut recorded = BTreeSet::new();
+        for a in absent {
+            if present.contains(&a.participant) {
+                return Err(CaseError::Invalid("absent: someone is named both present and absent"));
+            }
+            if !required.contains(&a.participant) {
+                return Err(CaseError::Invalid("absent: only someone who must take part is recorded absent"));
+            }
+            if !recorded.insert(a.participant) {
+                return Err(CaseError::Invalid("absent: someone is named twice"));
+            }
+            non_empty(&a.reason, "absent: each absence needs a reason")?;
+        }
+        let missing: Vec<Participant> =
+            required.iter().filter(|p| !present.contains(p) && !recorded.contains(p)).copied().collect();
+        if missing.is_empty() { Ok(()) } else { Err(CaseError::ParticipantsMissing(missing)) }
+    }
+
+    /// The disclosures asked for at a meeting by one party of its own items, under the version
+    /// in force of the case's agreement.
     fn meeting_disclosures(
         &self,
         actor: &Actor,
@@ -570,16 +818,13 @@ impl Case {
         }
         // Existing courses continue under the last approved version, also after termination.
         let (version, terms) = agreement.in_force.as_ref().ok_or(CaseError::AgreementNotApproved(agreement_id))?;
-        let municipality = self.municipality.as_ref().ok_or(CaseError::NotFound)?;
+        let from = &actor.org;
+        let to = self.other_party(from)?;
         let mut events = Vec::new();
         for request in requests {
-            let from = if request.to == referral.ngo {
-                municipality
-            } else if &request.to == municipality {
-                &referral.ngo
-            } else {
-                return Err(CaseError::NotAParty(request.to, "receive a disclosure"));
-            };
+            if &request.to != to {
+                return Err(CaseError::NotAParty(request.to, "receive this disclosure"));
+            }
             if request.items.is_empty() {
                 continue;
             }
@@ -634,6 +879,7 @@ impl Case {
                     content: Personal::new(measure.text()),
                     added_at: actor.at,
                     measure: Some(Personal::new(measure)),
+                    score: None,
                 },
             };
             with_items.apply(&event);
@@ -749,6 +995,13 @@ fn expect_state(state: CaseState, allowed: &[CaseState], action: &'static str) -
 
 fn not_final(state: CaseState, action: &'static str) -> Result<(), CaseError> {
     if state.is_final() { Err(CaseError::WrongState { action, state }) } else { Ok(()) }
+}
+
+/// A short machine word: 1 to 40 of a-z, 0-9 and `_`.
+fn slug(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 40
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn non_empty(text: &Personal<String>, what: &'static str) -> Result<(), CaseError> {

@@ -2,8 +2,8 @@
 
 use chrono::NaiveDate;
 
-use crate::ids::{AgreementId, ConcernId, ConsentId, ItemId, Org, PersonId, VolunteerId};
-use crate::vocab::{CaseState, Category, Checkpoint, RecipientRole, Role, Side};
+use crate::ids::{AgreementId, ConcernId, ConsentId, ItemId, MeetingId, Org, PersonId, VolunteerId};
+use crate::vocab::{CaseState, Category, Checkpoint, Participant, RecipientRole, Role, Side};
 
 /// Why a case command was refused. Each message names the rule and the offending value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +89,27 @@ pub enum CaseError {
     /// Erasure while the municipality must still keep the record.
     #[error("the municipality must keep this record until {0}")]
     RetentionDutyApplies(NaiveDate),
+    /// No such volunteer of the case's NGO.
+    #[error("volunteer {0} is not a volunteer of this case's NGO")]
+    VolunteerNotFound(VolunteerId),
+    /// No such meeting.
+    #[error("meeting {0} not found")]
+    MeetingNotFound(MeetingId),
+    /// The meeting was held or missed already.
+    #[error("meeting {0} is not planned any more (it was held or missed)")]
+    MeetingNotPlanned(MeetingId),
+    /// A meeting for the checkpoint is planned already.
+    #[error("meeting {0} is planned for this checkpoint already: move it, or record it missed")]
+    MeetingAlreadyPlanned(MeetingId),
+    /// A disclosure at a meeting that was not held.
+    #[error("the {0} has not been held: disclose at it once it is")]
+    MeetingNotHeld(Checkpoint),
+    /// A disclosure at a meeting too long after it.
+    #[error("the {checkpoint} checkpoint closed on {until}: disclosures at a meeting are recorded within a week")]
+    CheckpointPassed { checkpoint: Checkpoint, until: NaiveDate },
+    /// Someone who must take part in a meeting is neither present nor recorded absent.
+    #[error("{} must take part in the meeting or be recorded absent with a reason", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    ParticipantsMissing(Vec<Participant>),
     /// Erased twice.
     #[error("the subject's personal data is already erased")]
     AlreadyErased,

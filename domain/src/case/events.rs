@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Personal;
-use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, Org, UserId, VolunteerId};
-use crate::vocab::{CaseState, Participant, WithdrawnBy};
+use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, MeetingId, Org, UserId, VolunteerId};
+use crate::vocab::{CaseState, Checkpoint, Participant, WithdrawnBy};
 
 use super::*;
 
@@ -47,13 +47,66 @@ pub enum CaseEvent {
     /// The NGO declined the referral.
     ReferralDeclined { reason: Personal<String>, by: UserId, at: DateTime<Utc> },
     /// Checkpoint 2: the pre-meeting was held.
-    PreMeetingHeld { held_on: NaiveDate, participants: BTreeSet<Participant>, by: UserId, at: DateTime<Utc> },
+    PreMeetingHeld {
+        held_on: NaiveDate,
+        /// Who was there.
+        participants: BTreeSet<Participant>,
+        /// Who should have been there and was not, with the reason (absent on older events).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        absent: Vec<Absence>,
+        /// The planned meeting it was, if it was planned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meeting: Option<MeetingId>,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A meeting was planned for a day, with the parties invited.
+    MeetingPlanned {
+        meeting: MeetingId,
+        checkpoint: Checkpoint,
+        on: NaiveDate,
+        invited: BTreeSet<Participant>,
+        /// The organisation that planned it.
+        org: Org,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A planned meeting was moved to another day.
+    MeetingMoved {
+        meeting: MeetingId,
+        to: NaiveDate,
+        /// Why (owned by `org`).
+        reason: Personal<String>,
+        /// The organisation that moved it.
+        org: Org,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A planned meeting did not take place.
+    MeetingMissed {
+        meeting: MeetingId,
+        /// Why (owned by `org`).
+        reason: Personal<String>,
+        /// The organisation that recorded it.
+        org: Org,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
     /// A vetted volunteer was matched.
     VolunteerMatched { volunteer: VolunteerId, on: NaiveDate, by: UserId, at: DateTime<Utc> },
     /// The match ended; the case awaits a new one.
     MatchEnded { volunteer: VolunteerId, reason: Personal<String>, by: UserId, at: DateTime<Utc> },
     /// The NGO logged an activity of the course.
-    ActivityLogged { on: NaiveDate, kind: String, note: Personal<String>, by: UserId, at: DateTime<Utc> },
+    ActivityLogged {
+        on: NaiveDate,
+        kind: String,
+        note: Personal<String>,
+        /// Whether the course is on track, as the coordinator judges it (absent on older events).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_track: Option<bool>,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
     /// A concern was reported; by the reporting duty it reaches the municipality at once.
     ConcernReported { concern: Concern, reported_to: Org },
     /// The municipality acknowledged a concern.
@@ -61,7 +114,14 @@ pub enum CaseEvent {
     /// Checkpoint 3: the closing meeting was held; the case is closed.
     ClosingMeetingHeld {
         held_on: NaiveDate,
+        /// Who was there.
         participants: BTreeSet<Participant>,
+        /// Who should have been there and was not, with the reason (absent on older events).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        absent: Vec<Absence>,
+        /// The planned meeting it was, if it was planned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meeting: Option<MeetingId>,
         /// Only on events recorded before outcomes became the NGO's `outcome` items (preceding
         /// `item_added` events of the same commit).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -111,6 +171,9 @@ impl CaseEvent {
             | Self::ConsentRevoked { .. }
             | Self::InformationDisclosed { .. }
             | Self::ActivityLogged { .. }
+            | Self::MeetingPlanned { .. }
+            | Self::MeetingMoved { .. }
+            | Self::MeetingMissed { .. }
             | Self::ConcernReported { .. }
             | Self::ConcernAcknowledged { .. }
             | Self::PersonalDataErased { .. } => return None,
@@ -130,6 +193,9 @@ impl CaseEvent {
             | Self::VolunteerMatched { at, .. }
             | Self::MatchEnded { at, .. }
             | Self::ActivityLogged { at, .. }
+            | Self::MeetingPlanned { at, .. }
+            | Self::MeetingMoved { at, .. }
+            | Self::MeetingMissed { at, .. }
             | Self::ClosingMeetingHeld { at, .. }
             | Self::CaseWithdrawn { at, .. }
             | Self::CaseRedirected { at, .. }
@@ -156,6 +222,9 @@ impl CaseEvent {
             | Self::VolunteerMatched { by, .. }
             | Self::MatchEnded { by, .. }
             | Self::ActivityLogged { by, .. }
+            | Self::MeetingPlanned { by, .. }
+            | Self::MeetingMoved { by, .. }
+            | Self::MeetingMissed { by, .. }
             | Self::ClosingMeetingHeld { by, .. }
             | Self::CaseWithdrawn { by, .. }
             | Self::CaseRedirected { by, .. }
@@ -183,6 +252,9 @@ impl CaseEvent {
             Self::VolunteerMatched { .. } => "volunteer_matched",
             Self::MatchEnded { .. } => "match_ended",
             Self::ActivityLogged { .. } => "activity_logged",
+            Self::MeetingPlanned { .. } => "meeting_planned",
+            Self::MeetingMoved { .. } => "meeting_moved",
+            Self::MeetingMissed { .. } => "meeting_missed",
             Self::ConcernReported { .. } => "concern_reported",
             Self::ConcernAcknowledged { .. } => "concern_acknowledged",
             Self::ClosingMeetingHeld { .. } => "closing_meeting_held",

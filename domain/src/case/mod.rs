@@ -4,8 +4,9 @@
 //! opened ─refer─▶ referred ─accept─▶ accepted ─pre-meeting─▶ awaiting_match ─match─▶ in_course
 //!                    │ decline                                   ▲   end match   │
 //!                    ▼                                           └───────────────┘
-//!                 declined                          in_course ─closing meeting─▶ closed
-//! withdraw / redirect: from any open state
+//!                 declined       in_course (or awaiting_match after a match) ─closing meeting─▶ closed
+//! withdraw (either party) / redirect (the caseworker): from any open state
+//! meetings are planned, moved or missed beside the states; measures and a follow-up after closed
 //! ```
 //!
 //! Knowledge crosses the organisational border only through [`CaseEvent::InformationDisclosed`],
@@ -28,6 +29,8 @@ pub use model::*;
 pub const ASSESSMENT_HOURS: i64 = 24;
 /// Working days within which the municipality acknowledges a professional's concern (§ 137).
 pub const RECEIPT_WORKING_DAYS: u32 = 6;
+/// Days after a meeting within which a party records what it disclosed there.
+pub const DISCLOSURE_DAYS_AFTER_MEETING: i64 = 7;
 
 pure_aggregate!(Case, "case", CaseCommand, CaseEvent, CaseError);
 

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Personal;
 use crate::calendar::copenhagen_date;
-use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, DisclosureId, ItemId, Org, PersonId, UserId, VolunteerId};
-use crate::vocab::{CaseState, Category, Checkpoint, Duty, Ground, Purpose, RecipientRole};
+use crate::ids::{
+    AgreementId, CaseId, ConcernId, ConsentId, DisclosureId, ItemId, MeetingId, Org, PersonId, UserId, VolunteerId,
+};
+use crate::vocab::{CaseState, Category, Checkpoint, Duty, Ground, MeasurePoint, Participant, Purpose, RecipientRole};
 
 use super::*;
 
@@ -53,6 +55,41 @@ pub struct Item {
     /// content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<Personal<Measure>>,
+    /// The score the item records, for a measure taken at a point of the course (a baseline, at
+    /// closing, a follow-up): sealed and erasable like the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Personal<Score>>,
+}
+
+/// One measure taken at one point: an instrument, when, and its value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The instrument, e.g. `sdq_total` or `wellbeing_1_10`.
+    pub instrument: String,
+    /// Baseline, closing or follow-up.
+    pub point: MeasurePoint,
+    /// The day it was taken.
+    pub on: NaiveDate,
+    /// The value.
+    pub value: f64,
+}
+
+// Values are checked finite when recorded, so equality is an equivalence.
+impl Eq for Score {}
+
+impl Score {
+    /// The score as a line of text, e.g. `sdq_total (baseline, 2026-11-10): 19`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        format!("{} ({}, {}): {}", self.instrument, self.point, self.on, self.value)
+    }
+}
+
+/// What an erased score reads as (`Personal` needs a value to stand in).
+impl Default for Score {
+    fn default() -> Self {
+        Self { instrument: String::new(), point: MeasurePoint::Baseline, on: NaiveDate::default(), value: 0.0 }
+    }
 }
 
 /// A measurement: an instrument and its scores before and after the course.
@@ -169,6 +206,9 @@ pub struct DisclosedItem {
     /// The recipient's copy of the item's measurement, if it records one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure: Option<Personal<Measure>>,
+    /// The recipient's copy of the item's score, if it records one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Personal<Score>>,
 }
 
 /// A disclosure (videregivelse) at a checkpoint.
@@ -245,10 +285,17 @@ pub struct Concern {
 }
 
 impl Concern {
+    /// Whether a receipt at `at` comes after a deadline: the 24-hour assessment or the
+    /// receipt's working days. The one rule behind `on_time` and the overdue list.
+    #[must_use]
+    pub fn late_at(&self, at: DateTime<Utc>) -> bool {
+        at > self.assessment_due || copenhagen_date(at) > self.receipt_due
+    }
+
     /// Whether the concern is past a deadline without a receipt at `now`.
     #[must_use]
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        self.receipt.is_none() && (now > self.assessment_due || copenhagen_date(now) > self.receipt_due)
+        self.receipt.is_none() && self.late_at(now)
     }
 }
 
@@ -265,6 +312,9 @@ pub struct Referral {
     pub programme: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The municipality's note to the NGO.
+    #[serde(default)]
+    pub note: Personal<String>,
 }
 
 /// A current match.
@@ -274,6 +324,95 @@ pub struct Match {
     pub volunteer: VolunteerId,
     /// Since.
     pub since: NaiveDate,
+}
+
+/// A match, current or ended: the course's volunteers in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    /// The volunteer.
+    pub volunteer: VolunteerId,
+    /// Since.
+    pub since: NaiveDate,
+    /// When it ended, if it did.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended (the NGO's).
+    pub end_reason: Option<Personal<String>>,
+}
+
+/// An activity of the course, as the NGO logged it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// The day.
+    pub on: NaiveDate,
+    /// A short word, e.g. `climbing`.
+    pub kind: String,
+    /// The note (the NGO's).
+    pub note: Personal<String>,
+    /// Whether the course is on track, as the coordinator judged it then.
+    pub on_track: Option<bool>,
+    /// Who logged it.
+    pub by: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Someone who should have been at a meeting and was not, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Absence {
+    /// Who.
+    pub participant: Participant,
+    /// Why (recorded by the organisation that recorded the meeting).
+    pub reason: Personal<String>,
+}
+
+/// Where a meeting stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingStatus {
+    /// Planned for a day.
+    Planned,
+    /// Held.
+    Held,
+    /// It did not take place.
+    Missed,
+}
+
+/// A reason for a change to a meeting, owned by the organisation that recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingNote {
+    /// What happened: `moved` or `missed`.
+    pub kind: String,
+    /// The day it was moved away from, for a move.
+    pub from: Option<NaiveDate>,
+    /// The day it was moved to, for a move.
+    pub to: Option<NaiveDate>,
+    /// Why.
+    pub reason: Personal<String>,
+    /// The organisation that recorded it (it owns the reason).
+    pub org: Org,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A meeting of the journey: the pre-meeting (checkpoint 2) or the closing meeting (3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meeting {
+    /// Id.
+    pub id: MeetingId,
+    /// Which meeting.
+    pub checkpoint: Checkpoint,
+    /// The day it is (or was) to be held.
+    pub on: NaiveDate,
+    /// Who is invited.
+    pub invited: BTreeSet<Participant>,
+    /// Where it stands.
+    pub status: MeetingStatus,
+    /// Who was there, once held.
+    pub present: BTreeSet<Participant>,
+    /// Who should have been and was not, once held.
+    pub absent: Vec<Absence>,
+    /// Moves and a miss, in order.
+    pub notes: Vec<MeetingNote>,
 }
 
 /// An outcome measure as recorded at the closing meeting. Events written before outcomes became
@@ -336,6 +475,18 @@ pub struct Case {
     /// When the subject's personal data was erased.
     #[serde(default)]
     pub erased_at: Option<DateTime<Utc>>,
+    /// The meetings, planned and held, in the order they were first planned or held.
+    #[serde(default)]
+    pub meetings: Vec<Meeting>,
+    /// Every match of the course, in order.
+    #[serde(default)]
+    pub matches: Vec<MatchRecord>,
+    /// The course log.
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+    /// Why the NGO declined the referral, if it did.
+    #[serde(default)]
+    pub decline_reason: Option<Personal<String>>,
 }
 
 /// Full years between `birth` and `on`.
@@ -372,25 +523,81 @@ impl Case {
                     c.revoked_at = Some(*at);
                 }
             }
-            CaseEvent::ReferralSubmitted { agreement, agreement_version, ngo, programme, at, .. } => {
+            CaseEvent::ReferralSubmitted { agreement, agreement_version, ngo, programme, note, at, .. } => {
                 self.referral = Some(Referral {
                     agreement: *agreement,
                     agreement_version: *agreement_version,
                     ngo: ngo.clone(),
                     programme: programme.clone(),
                     at: *at,
+                    note: note.clone(),
                 });
             }
             CaseEvent::InformationDisclosed { disclosure, .. } => self.disclosures.push(disclosure.clone()),
-            CaseEvent::ReferralAccepted { .. }
-            | CaseEvent::PreMeetingHeld { .. }
-            | CaseEvent::ActivityLogged { .. } => {}
-            CaseEvent::ReferralDeclined { at, .. } => self.end(*at),
+            CaseEvent::ReferralAccepted { .. } => {}
+            CaseEvent::PreMeetingHeld { held_on, participants, absent, meeting, .. } => {
+                self.meeting_held(*meeting, Checkpoint::PreMeeting, *held_on, participants, absent);
+            }
+            CaseEvent::ActivityLogged { on, kind, note, on_track, by, at } => self.activities.push(Activity {
+                on: *on,
+                kind: kind.clone(),
+                note: note.clone(),
+                on_track: *on_track,
+                by: by.clone(),
+                at: *at,
+            }),
+            CaseEvent::MeetingPlanned { meeting, checkpoint, on, invited, .. } => self.meetings.push(Meeting {
+                id: *meeting,
+                checkpoint: *checkpoint,
+                on: *on,
+                invited: invited.clone(),
+                status: MeetingStatus::Planned,
+                present: BTreeSet::new(),
+                absent: Vec::new(),
+                notes: Vec::new(),
+            }),
+            CaseEvent::MeetingMoved { meeting, to, reason, org, at, .. } => {
+                if let Some(m) = self.meetings.iter_mut().find(|m| m.id == *meeting) {
+                    m.notes.push(MeetingNote {
+                        kind: "moved".into(),
+                        from: Some(m.on),
+                        to: Some(*to),
+                        reason: reason.clone(),
+                        org: org.clone(),
+                        at: *at,
+                    });
+                    m.on = *to;
+                }
+            }
+            CaseEvent::MeetingMissed { meeting, reason, org, at, .. } => {
+                if let Some(m) = self.meetings.iter_mut().find(|m| m.id == *meeting) {
+                    m.status = MeetingStatus::Missed;
+                    m.notes.push(MeetingNote {
+                        kind: "missed".into(),
+                        from: None,
+                        to: None,
+                        reason: reason.clone(),
+                        org: org.clone(),
+                        at: *at,
+                    });
+                }
+            }
+            CaseEvent::ReferralDeclined { reason, at, .. } => {
+                self.decline_reason = Some(reason.clone());
+                self.end(*at);
+            }
             CaseEvent::VolunteerMatched { volunteer, on, .. } => {
                 self.current_match = Some(Match { volunteer: *volunteer, since: *on });
                 self.first_matched_on.get_or_insert(*on);
+                self.matches.push(MatchRecord { volunteer: *volunteer, since: *on, ended_at: None, end_reason: None });
             }
-            CaseEvent::MatchEnded { .. } => self.current_match = None,
+            CaseEvent::MatchEnded { reason, at, .. } => {
+                self.current_match = None;
+                if let Some(m) = self.matches.last_mut().filter(|m| m.ended_at.is_none()) {
+                    m.ended_at = Some(*at);
+                    m.end_reason = Some(reason.clone());
+                }
+            }
             CaseEvent::ConcernReported { concern, .. } => {
                 self.concerns.insert(concern.id, concern.clone());
             }
@@ -399,7 +606,8 @@ impl Case {
                     c.receipt = Some(receipt.clone());
                 }
             }
-            CaseEvent::ClosingMeetingHeld { outcomes, at, .. } => {
+            CaseEvent::ClosingMeetingHeld { held_on, participants, absent, meeting, outcomes, at, .. } => {
+                self.meeting_held(*meeting, Checkpoint::ClosingMeeting, *held_on, participants, absent);
                 self.outcomes = outcomes.clone();
                 self.end(*at);
             }
@@ -410,7 +618,53 @@ impl Case {
 
     /// The journey ended at `at` (its final state came from the event).
     fn end(&mut self, at: DateTime<Utc>) {
-        self.current_match = None;
+        if self.current_match.take().is_some()
+            && let Some(m) = self.matches.last_mut().filter(|m| m.ended_at.is_none())
+        {
+            m.ended_at = Some(at);
+        }
         self.ended_at = Some(at);
+    }
+
+    /// A meeting was held: the planned one it names, or one recorded without a plan.
+    fn meeting_held(
+        &mut self,
+        id: Option<MeetingId>,
+        checkpoint: Checkpoint,
+        held_on: NaiveDate,
+        present: &BTreeSet<Participant>,
+        absent: &[Absence],
+    ) {
+        let index = id.and_then(|id| self.meetings.iter().position(|m| m.id == id));
+        let index = index.unwrap_or_else(|| {
+            self.meetings.push(Meeting {
+                id: id.unwrap_or(MeetingId(uuid::Uuid::nil())),
+                checkpoint,
+                on: held_on,
+                invited: present.iter().copied().chain(absent.iter().map(|a| a.participant)).collect(),
+                status: MeetingStatus::Planned,
+                present: BTreeSet::new(),
+                absent: Vec::new(),
+                notes: Vec::new(),
+            });
+            self.meetings.len() - 1
+        });
+        let m = &mut self.meetings[index];
+        m.status = MeetingStatus::Held;
+        m.on = held_on;
+        m.present = present.clone();
+        m.absent = absent.to_vec();
+    }
+
+    /// The day the meeting at `checkpoint` was held, if it was.
+    #[must_use]
+    pub fn held_on(&self, checkpoint: Checkpoint) -> Option<NaiveDate> {
+        self.meetings.iter().rev().find(|m| m.checkpoint == checkpoint && m.status == MeetingStatus::Held).map(|m| m.on)
+    }
+
+    /// The meeting at `checkpoint` planned and not yet held or missed, if any.
+    #[must_use]
+    pub fn planned_meeting(&self, checkpoint: Checkpoint) -> Option<&Meeting> {
+        self.meetings.iter().find(|m| m.checkpoint == checkpoint && m.status == MeetingStatus::Planned)
     }
 }

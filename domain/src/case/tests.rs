@@ -269,7 +269,14 @@ pub(crate) mod fixtures {
             CaseAction::HoldPreMeeting {
                 agreement: Box::new(approved_agreement()),
                 held_on: copenhagen_date(self.now),
-                participants: set(&[Participant::Coordinator, Participant::Caseworker, Participant::YoungPerson]),
+                meeting: None,
+                participants: set(&[
+                    Participant::Coordinator,
+                    Participant::Caseworker,
+                    Participant::YoungPerson,
+                    Participant::CustodyHolder,
+                ]),
+                absent: vec![],
                 wishes: Some((ItemId(Uuid::from_u128(80)), Personal::new("Wants to try climbing".into()))),
                 disclosures,
             }
@@ -313,8 +320,19 @@ pub(crate) mod fixtures {
                 text: Personal::new("Came hungry three times".into()),
                 observed_on: copenhagen_date(self.now),
                 reporter: Reporter::Coordinator,
+                volunteer: None,
                 agreement: Box::new(approved_agreement()),
                 calendar: WorkCalendar::default(),
+            }
+        }
+
+        /// The actor's own items disclosed to the other party at a meeting that was held.
+        pub fn disclose(&self, checkpoint: Checkpoint, items: &[ItemId]) -> CaseAction {
+            CaseAction::Disclose {
+                checkpoint,
+                items: items.to_vec(),
+                disclosure: DisclosureId::new(),
+                agreement: Box::new(approved_agreement()),
             }
         }
 
@@ -322,7 +340,15 @@ pub(crate) mod fixtures {
             CaseAction::HoldClosingMeeting {
                 agreement: Box::new(approved_agreement()),
                 held_on: copenhagen_date(self.now),
-                participants: set(&[Participant::Coordinator, Participant::Caseworker, Participant::Volunteer]),
+                meeting: None,
+                participants: set(&[
+                    Participant::Coordinator,
+                    Participant::Caseworker,
+                    Participant::YoungPerson,
+                    Participant::CustodyHolder,
+                    Participant::Volunteer,
+                ]),
+                absent: vec![],
                 disclosures,
                 outcomes: vec![(OUTCOME, Outcome { instrument: "sdq_total".into(), before: 19.0, after: 14.0 })],
                 outcome_disclosure: DisclosureId(Uuid::from_u128(90)),
@@ -734,24 +760,30 @@ fn another_ngo_cannot_decide_the_referral() {
 #[test]
 fn the_pre_meeting_records_wishes_and_discloses_under_the_pre_meeting_flow() {
     let mut s = Scenario::accepted(BORN_14);
-    let meeting = s.pre_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![SCHOOL], to: ngo() }]);
-    let events = s.as_coordinator(meeting);
+    let meeting = s.pre_meeting(vec![]);
+    s.as_coordinator(meeting);
+    let disclose = s.disclose(Checkpoint::PreMeeting, &[SCHOOL]);
+    let events = s.as_caseworker(disclose);
     assert_eq!(s.case.state, Some(CaseState::AwaitingMatch));
     let wishes = s.case.items.values().find(|i| i.category == Category::Wishes).expect("wishes item");
     assert_eq!(wishes.owner, ngo());
     let d = s.case.disclosures.last().expect("disclosure");
     assert_eq!(d.checkpoint, Checkpoint::PreMeeting);
+    assert_eq!((&d.from, &d.to), (&muni(), &ngo()));
     assert_eq!(d.items[0].basis, Basis::Consent { consent: CONSENT, purpose: Purpose::CoursePlanning });
-    assert_eq!(events.len(), 3);
+    let [CaseEvent::InformationDisclosed { by, .. }] = events.as_slice() else { panic!("one disclosure: {events:?}") };
+    assert_eq!(by, &s.caseworker().user, "the municipality's items cross under the caseworker's own user");
 }
 
 #[test]
 fn the_pre_meeting_refuses_a_category_outside_its_flow() {
     let mut s = Scenario::accepted(BORN_14);
-    let meeting = s.pre_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![IDENTITY], to: ngo() }]);
-    let a = s.coordinator();
+    let meeting = s.pre_meeting(vec![]);
+    s.as_coordinator(meeting);
+    let disclose = s.disclose(Checkpoint::PreMeeting, &[IDENTITY]);
+    let a = s.caseworker();
     assert!(matches!(
-        refusal(&mut s, a, meeting),
+        refusal(&mut s, a, disclose),
         CaseError::CategoryNotInAgreement { category: Category::Identity, checkpoint: Checkpoint::PreMeeting, .. }
     ));
 }
@@ -829,20 +861,34 @@ fn an_ended_match_returns_the_case_to_awaiting_match() {
 fn activities_are_logged_in_course_only() {
     let mut s = Scenario::in_course(BORN_14);
     let on = copenhagen_date(s.now);
-    s.as_coordinator(CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("climbing".into()) });
+    s.as_coordinator(CaseAction::LogActivity {
+        on,
+        kind: "meeting".into(),
+        note: Personal::new("climbing".into()),
+        on_track: Some(true),
+    });
     let a = s.coordinator();
     assert!(matches!(
         refusal(
             &mut s,
             a,
-            CaseAction::LogActivity { on, kind: "Meeting with Mikkel".into(), note: Personal::new("x".into()) }
+            CaseAction::LogActivity {
+                on,
+                kind: "Meeting with Mikkel".into(),
+                note: Personal::new("x".into()),
+                on_track: None
+            }
         ),
         CaseError::Invalid(_)
     ));
     let mut s = Scenario::awaiting_match(BORN_14);
     let a = s.coordinator();
     assert_eq!(
-        refusal(&mut s, a, CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("x".into()) }),
+        refusal(
+            &mut s,
+            a,
+            CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("x".into()), on_track: None }
+        ),
         CaseError::WrongState { action: "log_activity", state: CaseState::AwaitingMatch }
     );
 }
@@ -1007,6 +1053,7 @@ fn a_volunteers_concern_carries_the_general_duty() {
         text,
         observed_on,
         reporter: Reporter::Volunteer { volunteer: VOLUNTEER },
+        volunteer: Some(vetted_volunteer()),
         agreement,
         calendar,
     };
@@ -1049,6 +1096,7 @@ fn a_concern_needs_grounds_and_comes_from_the_ngo() {
         text,
         observed_on,
         reporter,
+        volunteer: None,
         agreement,
         calendar,
     };
@@ -1123,7 +1171,7 @@ mod random_journeys {
                     | (Accepted, AwaitingMatch)
                     | (AwaitingMatch, InCourse)
                     | (InCourse, AwaitingMatch)
-                    | (InCourse, Closed)
+                    | (InCourse | AwaitingMatch, Closed)
                     | (Opened | Referred | Accepted | AwaitingMatch | InCourse, Withdrawn | Redirected)
             ),
         }
@@ -1172,7 +1220,7 @@ mod random_journeys {
         };
         let categories = Category::ALL;
         let natural = |to: Org, other: Org| if (arg >> 4) % 3 == 2 { other } else { to };
-        match op % 16 {
+        match op % 21 {
             0 => (
                 cw,
                 CaseAction::AddItem {
@@ -1250,7 +1298,10 @@ mod random_journeys {
                 },
             ),
             9 => (co, CaseAction::EndMatch { reason: Personal::new("r".into()) }),
-            10 => (co, CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("n".into()) }),
+            10 => (
+                co,
+                CaseAction::LogActivity { on, kind: "meeting".into(), note: Personal::new("n".into()), on_track: None },
+            ),
             11 => (co, s.report_concern()),
             12 => {
                 (cw, CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: arg.is_multiple_of(2) })
@@ -1266,6 +1317,53 @@ mod random_journeys {
             14 => (
                 if arg.is_multiple_of(2) { cw } else { co },
                 CaseAction::Withdraw { by_whom: WithdrawnBy::Family, reason: Personal::new("r".into()) },
+            ),
+            16 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::Disclose {
+                    checkpoint: if (arg >> 1).is_multiple_of(2) {
+                        Checkpoint::PreMeeting
+                    } else {
+                        Checkpoint::ClosingMeeting
+                    },
+                    items: pick(arg >> 2),
+                    disclosure: DisclosureId::new(),
+                    agreement: Box::new(approved_agreement()),
+                },
+            ),
+            17 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::PlanMeeting {
+                    meeting: MeetingId(Uuid::from_u128(100 + u128::from(arg % 3))),
+                    checkpoint: Checkpoint::ALL[usize::from(arg >> 2) % 3],
+                    on: on + TimeDelta::days(i64::from(arg % 5)),
+                    invited: set(&[Participant::Coordinator, Participant::Caseworker]),
+                },
+            ),
+            18 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::MoveMeeting {
+                    meeting: MeetingId(Uuid::from_u128(100 + u128::from(arg % 3))),
+                    to: on + TimeDelta::days(i64::from(arg % 7)),
+                    reason: Personal::new("ill".into()),
+                },
+            ),
+            19 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::RecordMissedMeeting {
+                    meeting: MeetingId(Uuid::from_u128(100 + u128::from(arg % 3))),
+                    reason: Personal::new("did not come".into()),
+                },
+            ),
+            20 => (
+                if arg.is_multiple_of(2) { cw } else { co },
+                CaseAction::RecordMeasure {
+                    item: ItemId::new(),
+                    instrument: "sdq_total".into(),
+                    point: MeasurePoint::ALL[usize::from(arg >> 1) % 3],
+                    on,
+                    value: f64::from(arg % 40),
+                },
             ),
             _ => (cw, CaseAction::Redirect { reason: Personal::new("r".into()) }),
         }
@@ -1286,14 +1384,31 @@ mod random_journeys {
             for (op, arg, hours) in ops {
                 s.now += TimeDelta::hours(i64::from(hours));
                 let (actor, action) = action(&s, op, arg);
+                let (actor_org, actor_user) = (actor.org.clone(), actor.user.clone());
                 let before = s.case.clone();
                 match s.case.decide(CaseCommand { actor, action }) {
                     Err(_) => {}
                     Ok(events) => {
                         let mut state = before.clone();
+                        let meeting_held = |checkpoint: Checkpoint| {
+                            before.held_on(checkpoint).is_some()
+                                || events.iter().any(|e| {
+                                    matches!(
+                                        (checkpoint, e),
+                                        (Checkpoint::PreMeeting, CaseEvent::PreMeetingHeld { .. })
+                                            | (Checkpoint::ClosingMeeting, CaseEvent::ClosingMeetingHeld { .. })
+                                    )
+                                })
+                        };
                         for e in &events {
-                            if let CaseEvent::InformationDisclosed { disclosure, .. } = e {
+                            if let CaseEvent::InformationDisclosed { disclosure, by } = e {
                                 prop_assert!(covered(&state, disclosure, &agreement), "uncovered disclosure {disclosure:?}");
+                                prop_assert_eq!(&disclosure.from, &actor_org, "a party discloses only its own items");
+                                prop_assert_eq!(by, &actor_user);
+                                prop_assert!(
+                                    disclosure.checkpoint == Checkpoint::Referral || meeting_held(disclosure.checkpoint),
+                                    "a disclosure at a meeting that was not held"
+                                );
                             }
                             if let CaseEvent::ConcernReported { reported_to, .. } = e {
                                 prop_assert_eq!(Some(reported_to), state.municipality.as_ref());
@@ -1457,7 +1572,9 @@ fn without_an_outcome_flow_a_consent_for_outcomes_shares_nothing() {
     let meeting = CaseAction::HoldClosingMeeting {
         agreement: Box::new(agreement),
         held_on,
+        meeting: None,
         participants,
+        absent: vec![],
         disclosures,
         outcomes,
         outcome_disclosure,
@@ -1554,4 +1671,328 @@ fn the_young_persons_assent_under_15_is_recorded_and_carries_the_consent_past_15
     assert!(!s.case.consent_renewal_due(s.now));
     let refer = s.refer(&[IDENTITY]);
     s.as_caseworker(refer);
+}
+
+// ---- meetings as they happen -----------------------------------------------------------------
+
+fn pre_meeting_with(s: &Scenario, present: &[Participant], absent: Vec<Absence>) -> CaseAction {
+    let CaseAction::HoldPreMeeting { agreement, held_on, wishes, disclosures, .. } = s.pre_meeting(vec![]) else {
+        unreachable!()
+    };
+    CaseAction::HoldPreMeeting {
+        agreement,
+        held_on,
+        meeting: None,
+        participants: set(present),
+        absent,
+        wishes,
+        disclosures,
+    }
+}
+
+fn absence(who: Participant, reason: &str) -> Absence {
+    Absence { participant: who, reason: Personal::new(reason.into()) }
+}
+
+#[test]
+fn a_pre_meeting_needs_everyone_who_must_take_part_present_or_absent_with_a_reason() {
+    use Participant::*;
+    let mut s = Scenario::accepted(BORN_14);
+    let a = s.coordinator();
+    let nobody = pre_meeting_with(&s, &[], vec![]);
+    assert!(matches!(refusal(&mut s, a.clone(), nobody), CaseError::Invalid(m) if m.starts_with("participants")));
+    let without_family = pre_meeting_with(&s, &[Coordinator, Caseworker], vec![]);
+    assert_eq!(
+        refusal(&mut s, a.clone(), without_family),
+        CaseError::ParticipantsMissing(vec![YoungPerson, CustodyHolder])
+    );
+    let no_reason = pre_meeting_with(&s, &[Coordinator, Caseworker, YoungPerson], vec![absence(CustodyHolder, " ")]);
+    assert_eq!(refusal(&mut s, a.clone(), no_reason), CaseError::Invalid("absent: each absence needs a reason"));
+    let volunteer = pre_meeting_with(&s, &[Coordinator, Caseworker, YoungPerson, CustodyHolder, Volunteer], vec![]);
+    assert_eq!(
+        refusal(&mut s, a.clone(), volunteer),
+        CaseError::Invalid("participants: no volunteer has been matched")
+    );
+    let both =
+        pre_meeting_with(&s, &[Coordinator, Caseworker, YoungPerson, CustodyHolder], vec![absence(YoungPerson, "ill")]);
+    assert_eq!(refusal(&mut s, a, both), CaseError::Invalid("absent: someone is named both present and absent"));
+    let held = pre_meeting_with(&s, &[Coordinator, Caseworker, YoungPerson], vec![absence(CustodyHolder, "at work")]);
+    s.as_coordinator(held);
+    let m = s.case.meetings.last().expect("meeting");
+    assert_eq!((m.checkpoint, m.status), (Checkpoint::PreMeeting, MeetingStatus::Held));
+    assert_eq!(m.absent, vec![absence(CustodyHolder, "at work")]);
+}
+
+#[test]
+fn an_adult_young_persons_parents_need_not_attend() {
+    use Participant::*;
+    let mut s = Scenario::accepted(BORN_18);
+    let held = pre_meeting_with(&s, &[Coordinator, Caseworker, YoungPerson], vec![]);
+    s.as_coordinator(held);
+    assert_eq!(s.case.state, Some(CaseState::AwaitingMatch));
+}
+
+#[test]
+fn each_party_discloses_only_its_own_items_under_its_own_user() {
+    let mut s = Scenario::accepted(BORN_14);
+    // The coordinator can no longer carry the municipality's school item across.
+    let meeting = s.pre_meeting(vec![DisclosureRequest { id: DisclosureId::new(), items: vec![SCHOOL], to: ngo() }]);
+    let a = s.coordinator();
+    assert_eq!(refusal(&mut s, a, meeting), CaseError::NotAParty(ngo(), "receive this disclosure"));
+    // Before the meeting was held, nothing crosses at it.
+    let early = s.disclose(Checkpoint::PreMeeting, &[SCHOOL]);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, early), CaseError::MeetingNotHeld(Checkpoint::PreMeeting));
+    let meeting = s.pre_meeting(vec![]);
+    s.as_coordinator(meeting);
+    // The coordinator cannot disclose the municipality's item with the caseworker's command either.
+    let theirs = s.disclose(Checkpoint::PreMeeting, &[SCHOOL]);
+    let a = s.coordinator();
+    assert_eq!(refusal(&mut s, a, theirs), CaseError::ItemNotOwned { item: SCHOOL, org: ngo() });
+    // The referral is no meeting.
+    let referral = s.disclose(Checkpoint::Referral, &[SCHOOL]);
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, referral), CaseError::Invalid(m) if m.starts_with("checkpoint")));
+    // A week after the meeting the checkpoint has passed.
+    s.now += TimeDelta::days(8);
+    let late = s.disclose(Checkpoint::PreMeeting, &[SCHOOL]);
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, late), CaseError::CheckpointPassed { checkpoint: Checkpoint::PreMeeting, .. }));
+}
+
+#[test]
+fn meetings_are_planned_moved_missed_and_held() {
+    use Participant::*;
+    let mut s = Scenario::accepted(BORN_14);
+    let first = MeetingId(Uuid::from_u128(101));
+    let second = MeetingId(Uuid::from_u128(102));
+    let today = copenhagen_date(s.now);
+    let plan = |id: MeetingId, on: NaiveDate| CaseAction::PlanMeeting {
+        meeting: id,
+        checkpoint: Checkpoint::PreMeeting,
+        on,
+        invited: set(&[Coordinator, Caseworker, YoungPerson, CustodyHolder]),
+    };
+    s.as_caseworker(plan(first, today + TimeDelta::days(3)));
+    let a = s.coordinator();
+    assert_eq!(refusal(&mut s, a, plan(second, today + TimeDelta::days(4))), CaseError::MeetingAlreadyPlanned(first));
+    let a = s.caseworker();
+    assert!(matches!(
+        refusal(&mut s, a, plan(second, today - TimeDelta::days(1))),
+        CaseError::MeetingAlreadyPlanned(_) | CaseError::Invalid(_)
+    ));
+    s.as_coordinator(CaseAction::MoveMeeting {
+        meeting: first,
+        to: today + TimeDelta::days(5),
+        reason: Personal::new("the mother is ill".into()),
+    });
+    assert_eq!(s.case.meetings[0].on, today + TimeDelta::days(5));
+    assert_eq!(s.case.meetings[0].notes[0].org, ngo());
+    let a = s.caseworker();
+    let too_early = CaseAction::RecordMissedMeeting { meeting: first, reason: Personal::new("x".into()) };
+    assert!(matches!(refusal(&mut s, a, too_early), CaseError::Invalid(m) if m.contains("move it instead")));
+    s.now += TimeDelta::days(6);
+    s.as_caseworker(CaseAction::RecordMissedMeeting { meeting: first, reason: Personal::new("nobody came".into()) });
+    assert_eq!(s.case.meetings[0].status, MeetingStatus::Missed);
+    let today = copenhagen_date(s.now);
+    s.as_coordinator(plan(second, today));
+    let CaseAction::HoldPreMeeting { agreement, wishes, disclosures, participants, .. } = s.pre_meeting(vec![]) else {
+        unreachable!()
+    };
+    let hold = |meeting| CaseAction::HoldPreMeeting {
+        agreement: agreement.clone(),
+        held_on: today,
+        meeting: Some(meeting),
+        participants: participants.clone(),
+        absent: vec![],
+        wishes: wishes.clone(),
+        disclosures: disclosures.clone(),
+    };
+    let a = s.coordinator();
+    assert_eq!(refusal(&mut s, a, hold(first)), CaseError::MeetingNotPlanned(first));
+    s.as_coordinator(hold(second));
+    assert_eq!(s.case.meetings.len(), 2);
+    assert_eq!(s.case.meetings[1].status, MeetingStatus::Held);
+    assert_eq!(s.case.held_on(Checkpoint::PreMeeting), Some(today));
+}
+
+#[test]
+fn a_course_closes_with_its_evaluation_after_the_volunteer_left() {
+    use Participant::*;
+    let mut s = Scenario::ready_to_close(BORN_14);
+    s.as_coordinator(CaseAction::EndMatch { reason: Personal::new("the volunteer moved away".into()) });
+    assert_eq!(s.case.state, Some(CaseState::AwaitingMatch));
+    let CaseAction::HoldClosingMeeting { agreement, held_on, outcomes, outcome_disclosure, .. } =
+        s.closing_meeting(vec![])
+    else {
+        unreachable!()
+    };
+    // The volunteer of an ended match need not attend.
+    s.as_coordinator(CaseAction::HoldClosingMeeting {
+        agreement,
+        held_on,
+        meeting: None,
+        participants: set(&[Coordinator, Caseworker, YoungPerson, CustodyHolder]),
+        absent: vec![],
+        disclosures: vec![DisclosureRequest { id: DisclosureId::new(), items: vec![DEVELOPMENT], to: muni() }],
+        outcomes,
+        outcome_disclosure,
+    });
+    assert_eq!(s.case.state, Some(CaseState::Closed));
+    assert!(s.case.disclosures.iter().any(|d| d.checkpoint == Checkpoint::ClosingMeeting));
+    assert_eq!(s.case.matches.len(), 1);
+    assert!(s.case.matches[0].ended_at.is_some());
+}
+
+#[test]
+fn a_course_never_matched_cannot_hold_a_closing_meeting() {
+    let mut s = Scenario::awaiting_match(BORN_14);
+    let m = s.closing_meeting(vec![]);
+    let a = s.coordinator();
+    assert!(matches!(refusal(&mut s, a, m), CaseError::WrongState { .. }));
+}
+
+#[test]
+fn the_volunteer_of_a_current_match_must_attend_the_closing_meeting() {
+    use Participant::*;
+    let mut s = Scenario::in_course(BORN_14);
+    let CaseAction::HoldClosingMeeting { agreement, held_on, outcomes, outcome_disclosure, .. } =
+        s.closing_meeting(vec![])
+    else {
+        unreachable!()
+    };
+    let a = s.coordinator();
+    let without = CaseAction::HoldClosingMeeting {
+        agreement,
+        held_on,
+        meeting: None,
+        participants: set(&[Coordinator, Caseworker, YoungPerson, CustodyHolder]),
+        absent: vec![],
+        disclosures: vec![],
+        outcomes,
+        outcome_disclosure,
+    };
+    assert_eq!(refusal(&mut s, a, without), CaseError::ParticipantsMissing(vec![Volunteer]));
+}
+
+// ---- measures and follow-up ------------------------------------------------------------------
+
+fn measure(point: MeasurePoint, on: NaiveDate, value: f64) -> CaseAction {
+    CaseAction::RecordMeasure { item: ItemId::new(), instrument: "sdq_total".into(), point, on, value }
+}
+
+#[test]
+fn measures_are_taken_at_baseline_closing_and_follow_up() {
+    let mut s = Scenario::awaiting_match(BORN_14);
+    let today = copenhagen_date(s.now);
+    let a = s.coordinator();
+    assert!(matches!(
+        refusal(&mut s, a, measure(MeasurePoint::FollowUp, today, 12.0)),
+        CaseError::WrongState { action: "record_measure", .. }
+    ));
+    let events = s.as_coordinator(measure(MeasurePoint::Baseline, today, 19.0));
+    let CaseEvent::ItemAdded { item } = &events[0] else { panic!("an item") };
+    assert_eq!((item.category, &item.owner), (Category::Development, &ngo()));
+    let score = item.score.as_ref().expect("score").expose().clone();
+    assert_eq!((score.point, score.value), (MeasurePoint::Baseline, 19.0));
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a.clone(), measure(MeasurePoint::Baseline, today, f64::NAN)),
+        CaseError::Invalid("value: a finite number")
+    );
+    let bad = CaseAction::RecordMeasure {
+        item: ItemId::new(),
+        instrument: "SDQ total".into(),
+        point: MeasurePoint::Baseline,
+        on: today,
+        value: 1.0,
+    };
+    assert!(matches!(refusal(&mut s, a, bad), CaseError::Invalid(m) if m.starts_with("instrument")));
+    // The caseworker records the municipality's own measure.
+    s.as_caseworker(measure(MeasurePoint::Baseline, today, 18.0));
+    let s2 = {
+        let mut s = Scenario::in_course(BORN_14);
+        let m = s.closing_meeting(vec![]);
+        s.as_coordinator(m);
+        s
+    };
+    let mut s = s2;
+    let closed_on = copenhagen_date(s.now);
+    let a = s.coordinator();
+    assert!(matches!(
+        refusal(&mut s, a, measure(MeasurePoint::FollowUp, closed_on - TimeDelta::days(1), 12.0)),
+        CaseError::Invalid(m) if m.starts_with("on")
+    ));
+    s.now += TimeDelta::days(90);
+    let later = copenhagen_date(s.now);
+    let events = s.as_coordinator(measure(MeasurePoint::FollowUp, later, 11.0));
+    let CaseEvent::ItemAdded { item } = &events[0] else { panic!("an item") };
+    assert_eq!(item.category, Category::Outcome);
+    // Only measures may be added after closing.
+    let a = s.coordinator();
+    let note = CaseAction::AddItem {
+        item: ItemId::new(),
+        category: Category::Development,
+        content: Personal::new("x".into()),
+    };
+    assert!(matches!(refusal(&mut s, a, note), CaseError::WrongState { .. }));
+}
+
+// ---- mistakes the domain accepted -----------------------------------------------------------
+
+#[test]
+fn a_match_ends_with_a_reason() {
+    let mut s = Scenario::in_course(BORN_14);
+    let a = s.coordinator();
+    assert_eq!(
+        refusal(&mut s, a, CaseAction::EndMatch { reason: Personal::new("  ".into()) }),
+        CaseError::Invalid("reason: say why the match ended")
+    );
+}
+
+#[test]
+fn only_the_caseworker_redirects() {
+    let mut s = Scenario::in_course(BORN_14);
+    let a = s.coordinator();
+    assert!(matches!(
+        refusal(&mut s, a, CaseAction::Redirect { reason: Personal::new("needs more".into()) }),
+        CaseError::NotPermitted { role: Role::Coordinator, action: "redirect" }
+    ));
+}
+
+#[test]
+fn a_concern_from_a_volunteer_names_a_volunteer_of_the_ngo() {
+    let mut s = Scenario::in_course(BORN_14);
+    let CaseAction::ReportConcern { concern, grounds, text, observed_on, agreement, calendar, .. } = s.report_concern()
+    else {
+        unreachable!()
+    };
+    let stranger = VolunteerId(Uuid::from_u128(999));
+    for found in [None, Some(VolunteerFacts { ngo: other_ngo(), ..vetted_volunteer() })] {
+        let action = CaseAction::ReportConcern {
+            concern,
+            grounds: grounds.clone(),
+            text: text.clone(),
+            observed_on,
+            reporter: Reporter::Volunteer { volunteer: if found.is_some() { VOLUNTEER } else { stranger } },
+            volunteer: found.clone(),
+            agreement: agreement.clone(),
+            calendar,
+        };
+        let a = s.coordinator();
+        assert!(matches!(refusal(&mut s, a, action), CaseError::VolunteerNotFound(_)));
+    }
+}
+
+#[test]
+fn a_receipt_after_the_24_hours_is_late_as_the_overdue_list_says() {
+    let mut s = Scenario::in_course(BORN_14);
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    let reported_at = s.case.concerns[&CONCERN].reported_at;
+    s.now = reported_at + TimeDelta::hours(48);
+    assert!(s.case.concerns[&CONCERN].is_overdue(s.now), "the overdue list shows it late");
+    s.as_caseworker(CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: false });
+    let receipt = s.case.concerns[&CONCERN].receipt.clone().expect("receipt");
+    assert!(!receipt.on_time, "a receipt the overdue list showed late is late");
 }

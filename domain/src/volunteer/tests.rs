@@ -120,3 +120,53 @@ fn a_child_certificate_is_current_for_two_years() {
     assert!(!VolunteerFacts::certificate_current_on(date("2024-11-10"), date("2026-11-10")));
     assert!(!VolunteerFacts::certificate_current_on(date("2026-11-11"), date("2026-11-10")));
 }
+
+#[test]
+fn a_renewed_declaration_keeps_the_child_certificate() {
+    let mut v = registered(1);
+    run(
+        &mut v,
+        VolunteerAction::RecordVetting {
+            child_certificate_date: Some(date("2026-09-01")),
+            confidentiality_declaration_date: Some(date("2026-09-01")),
+        },
+    )
+    .expect("vetted");
+    run(
+        &mut v,
+        VolunteerAction::RecordVetting {
+            child_certificate_date: None,
+            confidentiality_declaration_date: Some(date("2026-09-20")),
+        },
+    )
+    .expect("renewed");
+    assert_eq!(v.child_certificate_date, Some(date("2026-09-01")));
+    assert_eq!(v.confidentiality_declaration_date, Some(date("2026-09-20")));
+    assert!(matches!(
+        run(
+            &mut v,
+            VolunteerAction::RecordVetting { child_certificate_date: None, confidentiality_declaration_date: None }
+        ),
+        Err(VolunteerError::Invalid(_))
+    ));
+    assert!(matches!(
+        run(
+            &mut v,
+            VolunteerAction::RecordVetting {
+                child_certificate_date: Some(date("2027-01-01")),
+                confidentiality_declaration_date: None
+            }
+        ),
+        Err(VolunteerError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_volunteer_with_a_match_cannot_retire() {
+    let mut v = registered(1);
+    let case = CaseId::new();
+    run(&mut v, VolunteerAction::Assign { case }).expect("assigned");
+    assert_eq!(run(&mut v, VolunteerAction::Retire), Err(VolunteerError::StillMatched(vec![case])));
+    run(&mut v, VolunteerAction::Release { case }).expect("released");
+    run(&mut v, VolunteerAction::Retire).expect("retired");
+}

@@ -60,6 +60,7 @@ fn base_case() -> Case {
                 content: Personal::new(format!("{category}")),
                 added_at: at,
                 measure: None,
+                score: None,
             },
         });
     }
@@ -145,6 +146,7 @@ fn case_with(basis: BasisCase, reached: bool) -> Case {
                 content: i.content.clone(),
                 flow: None,
                 measure: None,
+                score: None,
                 basis: match basis {
                     BasisCase::ReportingDuty => Basis::ReportingDuty { duty: Duty::Heightened },
                     _ => Basis::Consent { consent: ConsentId(Uuid::from_u128(50)), purpose: Purpose::Referral },
@@ -335,7 +337,7 @@ proptest! {
                 Step::AddItem { category, by_ngo } => Some(CaseEvent::ItemAdded { item: Item {
                     id: ItemId(Uuid::from_u128(n)), category: Category::ALL[category],
                     owner: if by_ngo { ngo() } else { muni() }, author: UserId("u".into()),
-                    content: Personal::new("c".into()), added_at: now, measure: None } }),
+                    content: Personal::new("c".into()), added_at: now, measure: None , score: None} }),
                 Step::Consent { to_ngo, volunteer, purposes, days } => {
                     let id = ConsentId(Uuid::from_u128(n));
                     consents.push(id);
@@ -355,7 +357,7 @@ proptest! {
                     let to = if to_ngo { ngo() } else { muni() };
                     let chosen: Vec<DisclosedItem> = case.items.values().enumerate()
                         .filter(|(i, _)| items & (1 << (i % 16)) != 0)
-                        .map(|(_, item)| DisclosedItem { item: item.id, category: item.category, content: item.content.clone(), flow: None, measure: None, basis: if duty {
+                        .map(|(_, item)| DisclosedItem { item: item.id, category: item.category, content: item.content.clone(), flow: None, measure: None, score: None, basis: if duty {
                             Basis::ReportingDuty { duty: Duty::General }
                         } else {
                             Basis::Consent { consent: consents.get(consent % consents.len().max(1)).copied().unwrap_or_default(), purpose: Purpose::ALL[purpose] }

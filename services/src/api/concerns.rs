@@ -76,9 +76,12 @@ pub async fn report_concern(
         None => return Err(Problem::not_found("case")),
     };
     let concern = ConcernId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
-    let reporter = match body.volunteer {
-        Some(v) => Reporter::Volunteer { volunteer: VolunteerId(v) },
-        None => Reporter::Coordinator,
+    let (reporter, volunteer) = match body.volunteer {
+        Some(v) => {
+            let found = load::<brobyg_domain::volunteer::Volunteer>(&state, &v.to_string()).await?;
+            (Reporter::Volunteer { volunteer: VolunteerId(v) }, found.aggregate.facts_for(id))
+        }
+        None => (Reporter::Coordinator, None),
     };
     let action = CaseAction::ReportConcern {
         concern,
@@ -86,6 +89,7 @@ pub async fn report_concern(
         text: Personal::new(body.text),
         observed_on: body.observed_on,
         reporter,
+        volunteer,
         agreement: Box::new(agreement),
         calendar: state.calendar,
     };

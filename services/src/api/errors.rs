@@ -59,6 +59,17 @@ impl DomainProblem for CaseError {
             ConcernOpen(_) => p(CONFLICT, "concern-open", "A concern is open", self),
             RetentionDutyApplies(_) => p(CONFLICT, "retention-duty", "The record must be kept", self),
             AlreadyErased => p(CONFLICT, "already-done", "Already done", self),
+            VolunteerNotFound(_) => p(UNPROCESSABLE, "unknown-volunteer", "Unknown volunteer", self),
+            MeetingNotFound(_) => Problem::not_found("meeting"),
+            MeetingNotPlanned(_) | MeetingAlreadyPlanned(_) => {
+                p(CONFLICT, "wrong-state", "Not allowed in the meeting's state", self)
+            }
+            MeetingNotHeld(_) | CheckpointPassed { .. } => {
+                p(CONFLICT, "checkpoint-not-open", "The checkpoint is not open", self)
+            }
+            ParticipantsMissing(_) => {
+                p(UNPROCESSABLE, "participants-missing", "Someone who must take part is not accounted for", self)
+            }
         }
     }
 }
@@ -88,7 +99,7 @@ impl DomainProblem for VolunteerError {
             NotFound | NotTheirVolunteer(_) => Problem::not_found("volunteer"),
             NotPermitted(_) | NotAnNgo(_) => p(StatusCode::FORBIDDEN, "forbidden", "Forbidden", self),
             WrongStatus(_) | AtCapacity(_) => p(CONFLICT, "volunteer-unavailable", "Volunteer unavailable", self),
-            AlreadyAssigned(_) | NotAssigned(_) => {
+            AlreadyAssigned(_) | NotAssigned(_) | StillMatched(_) => {
                 p(CONFLICT, "wrong-state", "Not allowed in the volunteer's state", self)
             }
             Invalid(_) => p(UNPROCESSABLE, "invalid-field", "Invalid field", self),

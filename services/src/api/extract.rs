@@ -80,8 +80,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             return Err(Problem::unsupported_media_type());
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| too_large())?;
-        serde_json::from_slice(&bytes).map(Body).map_err(|e| Problem::invalid_body(e.to_string()))
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| Problem::invalid_body(body_error(&e)))?;
+        json.end().map_err(|e| Problem::invalid_body(e.to_string()))?;
+        Ok(Body(value))
     }
+}
+
+/// What is wrong with a request body, naming the field and what to type there (never echoing
+/// the value: it may be a personal detail).
+pub fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner();
+    if path == "." || inner.is_syntax() || inner.is_eof() {
+        return inner.to_string();
+    }
+    let message = inner.to_string();
+    // serde_json appends the position; the field's name says more.
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    if is_chrono_parse_error(message) {
+        let last = path.rsplit('.').next().unwrap_or(&path);
+        let expected = if path.contains("availability") {
+            "a time as HH:MM (e.g. 17:30)"
+        } else if last.ends_with("_at") || last == "as_of" {
+            "an instant as RFC 3339 (e.g. 2026-03-14T09:30:00Z)"
+        } else {
+            "a date as YYYY-MM-DD (e.g. 2012-03-14)"
+        };
+        return format!("{path}: expected {expected}");
+    }
+    format!("{path}: {message}")
+}
+
+/// Whether `message` is one of chrono's parse errors (what a date, time or instant field says).
+fn is_chrono_parse_error(message: &str) -> bool {
+    [
+        "input contains invalid characters",
+        "trailing input",
+        "premature end of input",
+        "input is out of range",
+        "input is not enough for unique date and time",
+        "no possible date and time matching input",
+        "bad or unsupported format string",
+    ]
+    .iter()
+    .any(|m| message.starts_with(m))
 }
 
 /// 413.

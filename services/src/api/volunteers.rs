@@ -65,7 +65,7 @@ pub struct RegisterVolunteer {
     pub capacity: u32,
 }
 
-/// Vetting dates.
+/// Vetting dates; a date left out keeps the one on record (renew the declaration alone).
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vetting {

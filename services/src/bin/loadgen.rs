@@ -174,6 +174,7 @@ async fn fill(store: &Store, count: usize, mut progress: impl FnMut(usize)) -> R
                     content: Personal::new(format!("filler {i}")),
                     added_at: chrono::Utc::now(),
                     measure: None,
+                    score: None,
                 },
             })
             .collect();

@@ -23,6 +23,9 @@ pub struct Activity {
     /// A note (NGO-owned).
     #[serde(default)]
     pub note: Option<String>,
+    /// Whether the course is on track, as the coordinator judges it.
+    #[serde(default)]
+    pub on_track: Option<bool>,
 }
 
 /// Log an activity (coordinator).
@@ -35,7 +38,8 @@ pub async fn log_activity(
     request: CaseRequest,
     Body(body): Body<Activity>,
 ) -> Result<Response, Problem> {
-    let action = CaseAction::LogActivity { on: body.on, kind: body.kind, note: personal(body.note) };
+    let action =
+        CaseAction::LogActivity { on: body.on, kind: body.kind, note: personal(body.note), on_track: body.on_track };
     Ok(case_command(&state, &request, action, StatusCode::CREATED).await?.response)
 }
 

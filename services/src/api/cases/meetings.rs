@@ -1,9 +1,10 @@
-//! Checkpoints 2 and 3: the pre-meeting and the closing meeting.
+//! Checkpoints 2 and 3: meetings planned, moved, missed and held; each party's disclosures at
+//! them; measures taken along the course.
 
 use std::collections::BTreeSet;
 
-use brobyg_domain::case::{CaseAction, DisclosureRequest, Outcome};
-use brobyg_domain::{DisclosureId, ItemId, Org, Participant, Personal};
+use brobyg_domain::case::{Absence, CaseAction, DisclosureRequest, Outcome};
+use brobyg_domain::{Checkpoint, DisclosureId, ItemId, MeasurePoint, MeetingId, Org, Participant, Personal};
 use chrono::NaiveDate;
 
 use super::command_releasing_volunteer;
@@ -11,7 +12,29 @@ use super::prelude::*;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(hold_pre_meeting)).routes(routes!(hold_closing_meeting))
+    OpenApiRouter::new()
+        .routes(routes!(hold_pre_meeting))
+        .routes(routes!(hold_closing_meeting))
+        .routes(routes!(plan_meeting))
+        .routes(routes!(move_meeting))
+        .routes(routes!(record_missed_meeting))
+        .routes(routes!(disclose))
+        .routes(routes!(record_measure))
+}
+
+/// Someone who must take part in a meeting and did not.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceBody {
+    /// Who.
+    #[schema(value_type = brobyg_domain::Participant)]
+    pub participant: Participant,
+    /// Why (kept by the NGO, which records the meeting).
+    pub reason: String,
+}
+
+fn absences(list: Vec<AbsenceBody>) -> Vec<Absence> {
+    list.into_iter().map(|a| Absence { participant: a.participant, reason: Personal::new(a.reason) }).collect()
 }
 
 /// Items disclosed at a meeting to one party.
@@ -41,13 +64,21 @@ fn disclosure_requests(list: Vec<DisclosureBody>) -> Vec<DisclosureRequest> {
 pub struct PreMeeting {
     /// When it was held.
     pub held_on: NaiveDate,
-    /// Who took part.
+    /// The planned meeting this was (from `POST /v1/cases/{id}/meetings`), if it was planned.
+    #[serde(default)]
+    pub meeting: Option<uuid::Uuid>,
+    /// Who took part: the coordinator, and everyone who must (the young person, a municipal
+    /// employee, the custody holders while the young person is under 18) unless in `absent`.
     #[schema(value_type = Vec<brobyg_domain::Participant>)]
     pub participants: BTreeSet<Participant>,
+    /// Who must have taken part and did not, each with a reason.
+    #[serde(default)]
+    pub absent: Vec<AbsenceBody>,
     /// The young person's dreams and wishes (recorded as an NGO `wishes` item).
     #[serde(default)]
     pub wishes: Option<String>,
-    /// Disclosures in either direction.
+    /// The NGO's own items disclosed to the municipality at the meeting (the municipality
+    /// discloses its own with `POST /v1/cases/{id}/disclosures`).
     #[serde(default)]
     pub disclosures: Vec<DisclosureBody>,
 }
@@ -69,7 +100,9 @@ pub async fn hold_pre_meeting(
     let action = CaseAction::HoldPreMeeting {
         agreement: Box::new(agreement),
         held_on: body.held_on,
+        meeting: body.meeting.map(MeetingId),
         participants: body.participants,
+        absent: absences(body.absent),
         wishes: body.wishes.map(|w| (ItemId::new(), Personal::new(w))),
         disclosures: disclosure_requests(body.disclosures),
     };
@@ -94,10 +127,16 @@ pub struct OutcomeBody {
 pub struct ClosingMeeting {
     /// When it was held.
     pub held_on: NaiveDate,
-    /// Who took part.
+    /// The planned meeting this was, if it was planned.
+    #[serde(default)]
+    pub meeting: Option<uuid::Uuid>,
+    /// Who took part: as at the pre-meeting, and the volunteer of a current match.
     #[schema(value_type = Vec<brobyg_domain::Participant>)]
     pub participants: BTreeSet<Participant>,
-    /// Disclosures in either direction.
+    /// Who must have taken part and did not, each with a reason.
+    #[serde(default)]
+    pub absent: Vec<AbsenceBody>,
+    /// The NGO's own items disclosed to the municipality at the meeting.
     #[serde(default)]
     pub disclosures: Vec<DisclosureBody>,
     /// Outcome measures: each becomes an NGO `outcome` item (sealed, erasable), disclosed to
@@ -107,7 +146,8 @@ pub struct ClosingMeeting {
     pub outcomes: Vec<OutcomeBody>,
 }
 
-/// Record the closing meeting and close the case (coordinator; checkpoint 3).
+/// Record the closing meeting and close the case (coordinator; checkpoint 3; from `in_course`,
+/// or from `awaiting_match` after a match ended).
 #[utoipa::path(post, path = "/v1/cases/{id}/closing-meeting", tag = "cases", request_body = ClosingMeeting,
     params(("id" = String, Path, description = "case id")),
     responses((status = 200, body = CaseState), (status = 409, body = crate::api::problem::ProblemBody),
@@ -124,7 +164,9 @@ pub async fn hold_closing_meeting(
     let action = CaseAction::HoldClosingMeeting {
         agreement: Box::new(agreement),
         held_on: body.held_on,
+        meeting: body.meeting.map(MeetingId),
         participants: body.participants,
+        absent: absences(body.absent),
         disclosures: disclosure_requests(body.disclosures),
         outcomes: body
             .outcomes
@@ -134,4 +176,215 @@ pub async fn hold_closing_meeting(
         outcome_disclosure: DisclosureId::new(),
     };
     command_releasing_volunteer(&state, &request, &case, action).await
+}
+
+/// A meeting to plan.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanMeetingBody {
+    /// Optional client-chosen id.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// `pre_meeting` or `closing_meeting`.
+    #[schema(value_type = brobyg_domain::Checkpoint, example = "pre_meeting")]
+    pub checkpoint: Checkpoint,
+    /// The day (today or later).
+    pub on: NaiveDate,
+    /// Who is invited.
+    #[schema(value_type = Vec<brobyg_domain::Participant>)]
+    pub invited: BTreeSet<Participant>,
+}
+
+/// The answer to planning a meeting.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MeetingPlanned {
+    /// Meeting id.
+    pub id: uuid::Uuid,
+    /// Which meeting.
+    #[schema(value_type = brobyg_domain::Checkpoint)]
+    pub checkpoint: Checkpoint,
+    /// The day.
+    pub on: NaiveDate,
+    /// New case version.
+    pub version: usize,
+}
+
+/// Plan the pre-meeting or the closing meeting (caseworker or coordinator).
+#[utoipa::path(post, path = "/v1/cases/{id}/meetings", tag = "cases", request_body = PlanMeetingBody,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = MeetingPlanned), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn plan_meeting(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<PlanMeetingBody>,
+) -> Result<Response, Problem> {
+    let meeting = MeetingId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
+    let action = CaseAction::PlanMeeting { meeting, checkpoint: body.checkpoint, on: body.on, invited: body.invited };
+    let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
+    let answer = MeetingPlanned { id: meeting.0, checkpoint: body.checkpoint, on: body.on, version: committed.version };
+    Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &answer))
+}
+
+/// A planned meeting moves.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveMeetingBody {
+    /// The new day (today or later).
+    pub to: NaiveDate,
+    /// Why (kept by the caller's organisation).
+    pub reason: String,
+}
+
+/// Move a planned meeting to another day (caseworker or coordinator).
+#[utoipa::path(post, path = "/v1/cases/{id}/meetings/{mid}/move", tag = "cases", request_body = MoveMeetingBody,
+    params(("id" = String, Path, description = "case id"), ("mid" = String, Path, description = "meeting id")),
+    responses((status = 200, body = CaseState), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn move_meeting(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Path((_case, mid)): Path<(String, String)>,
+    Body(body): Body<MoveMeetingBody>,
+) -> Result<Response, Problem> {
+    let meeting: MeetingId = parse_id(&mid, "meeting")?;
+    let action = CaseAction::MoveMeeting { meeting, to: body.to, reason: Personal::new(body.reason) };
+    Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
+}
+
+/// Record that a planned meeting did not take place (caseworker or coordinator); plan a new one.
+#[utoipa::path(post, path = "/v1/cases/{id}/meetings/{mid}/missed", tag = "cases", request_body = Reason,
+    params(("id" = String, Path, description = "case id"), ("mid" = String, Path, description = "meeting id")),
+    responses((status = 200, body = CaseState), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn record_missed_meeting(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Path((_case, mid)): Path<(String, String)>,
+    Body(body): Body<Reason>,
+) -> Result<Response, Problem> {
+    let meeting: MeetingId = parse_id(&mid, "meeting")?;
+    let action = CaseAction::RecordMissedMeeting { meeting, reason: Personal::new(body.reason) };
+    Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
+}
+
+/// The caller's own items disclosed to the other party at a meeting that was held.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscloseBody {
+    /// `pre_meeting` or `closing_meeting` (held, at most a week ago).
+    #[schema(value_type = brobyg_domain::Checkpoint, example = "pre_meeting")]
+    pub checkpoint: Checkpoint,
+    /// Item ids owned by the caller's organisation.
+    pub items: Vec<uuid::Uuid>,
+}
+
+/// The answer to a disclosure.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Disclosed {
+    /// Disclosure id.
+    pub id: uuid::Uuid,
+    /// The checkpoint.
+    #[schema(value_type = brobyg_domain::Checkpoint)]
+    pub checkpoint: Checkpoint,
+    /// The receiving organisation.
+    pub to: String,
+    /// New case version.
+    pub version: usize,
+}
+
+/// Disclose the caller's own items to the other party at a meeting that was held, under the
+/// agreement's flows and the family's consent (caseworker or coordinator, under their own user).
+#[utoipa::path(post, path = "/v1/cases/{id}/disclosures", tag = "cases", request_body = DiscloseBody,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Disclosed), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn disclose(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<DiscloseBody>,
+) -> Result<Response, Problem> {
+    let (caller, id) = (&request.caller, request.id);
+    let (case, _) = load_case_for(&state, caller, id).await?;
+    let agreement = load_agreement_of(&state, &case).await?;
+    let disclosure = DisclosureId::new();
+    let action = CaseAction::Disclose {
+        checkpoint: body.checkpoint,
+        items: body.items.into_iter().map(ItemId).collect(),
+        disclosure,
+        agreement: Box::new(agreement),
+    };
+    let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
+    let to = committed.aggregate.disclosures.iter().rev().find(|d| d.id == disclosure).map(|d| d.to.to_string());
+    let answer = Disclosed {
+        id: disclosure.0,
+        checkpoint: body.checkpoint,
+        to: to.unwrap_or_default(),
+        version: committed.version,
+    };
+    Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &answer))
+}
+
+/// A measure taken at one point of the course.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureBody {
+    /// Optional client-chosen item id.
+    #[serde(default)]
+    pub id: Option<uuid::Uuid>,
+    /// The instrument: a short word of a-z, 0-9 and `_`, e.g. `sdq_total`.
+    #[schema(example = "sdq_total", pattern = "^[a-z0-9_]{1,40}$")]
+    pub instrument: String,
+    /// `baseline` (from the acceptance), `closing`, or `follow_up` (after the closing meeting).
+    #[schema(value_type = brobyg_domain::MeasurePoint, example = "baseline")]
+    pub point: MeasurePoint,
+    /// The day it was taken.
+    pub on: NaiveDate,
+    /// The value.
+    pub value: f64,
+}
+
+/// The answer to recording a measure.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MeasureRecorded {
+    /// Item id.
+    pub id: uuid::Uuid,
+    /// `development` for a baseline, `outcome` otherwise.
+    #[schema(value_type = brobyg_domain::Category)]
+    pub category: brobyg_domain::Category,
+    /// Owner (the caller's organisation).
+    pub owner: String,
+    /// New case version.
+    pub version: usize,
+}
+
+/// Record a measure (caseworker or coordinator): an item of the caller's organisation, sealed and
+/// erasable, disclosed like any other item; a follow-up after the case closed.
+#[utoipa::path(post, path = "/v1/cases/{id}/measures", tag = "cases", request_body = MeasureBody,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = MeasureRecorded), (status = 404, body = crate::api::problem::ProblemBody),
+              (status = 409, body = crate::api::problem::ProblemBody), (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn record_measure(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<MeasureBody>,
+) -> Result<Response, Problem> {
+    let item = ItemId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
+    let action = CaseAction::RecordMeasure {
+        item,
+        instrument: body.instrument,
+        point: body.point,
+        on: body.on,
+        value: body.value,
+    };
+    let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
+    let category = committed.aggregate.items.get(&item).map_or(brobyg_domain::Category::Outcome, |i| i.category);
+    let answer =
+        MeasureRecorded { id: item.0, category, owner: request.caller.org.to_string(), version: committed.version };
+    Ok(json_response(StatusCode::CREATED, version_headers(committed.version, position), &answer))
 }

@@ -6,6 +6,7 @@
 //! - `meetings`: checkpoints 2 and 3
 //! - `matching`: match, end a match, suggestions
 //! - `ending`: the course log, withdrawal and redirection
+//! - `timeline`: the case's events as the reader may see them
 
 mod ending;
 mod items;
@@ -13,6 +14,7 @@ mod matching;
 mod meetings;
 mod open;
 mod referral;
+mod timeline;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -37,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(meetings::router())
         .merge(matching::router())
         .merge(ending::router())
+        .merge(timeline::router())
 }
 
 /// What the case endpoints' files share.

@@ -1,0 +1,305 @@
+//! The journey as practitioners run it (seed 004, Boks 6-7): meetings planned, moved, missed and
+//! held with who took part; each party disclosing its own items under its own user; measures from
+//! baseline to follow-up; closing after a volunteer left; the case read back as a timeline.
+
+use serde_json::{Value, json};
+
+use crate::app::*;
+use crate::support::TestDb;
+
+crate::on_both_backends!(
+    meetings_measures_and_the_timeline_as_each_party_may_see_them,
+    a_course_closes_after_the_volunteer_left_and_is_followed_up,
+    mistakes_the_service_refuses_with_what_to_type,
+);
+
+fn today() -> chrono::NaiveDate {
+    brobyg_domain::calendar::copenhagen_date(chrono::Utc::now())
+}
+
+/// Every entry of a case's timeline, following `next_after` through pages of `limit`.
+async fn whole_timeline(app: &TestApp, case: &str, token: &str, limit: u32) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app.get(&format!("/v1/cases/{case}/timeline?limit={limit}&after={after}"), token).await.ok().body;
+        entries.extend(page["entries"].as_array().cloned().unwrap_or_default());
+        match page["next_after"].as_u64() {
+            Some(next) => after = next,
+            None => return entries,
+        }
+    }
+}
+
+fn events(entries: &[Value]) -> Vec<&str> {
+    entries.iter().filter_map(|e| e["event"].as_str()).collect()
+}
+
+async fn meetings_measures_and_the_timeline_as_each_party_may_see_them(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = app.approved_agreement().await;
+    let volunteer = app.volunteer(Some("2026-09-01")).await;
+    let (case, items) = app.referred_case(&agreement).await;
+    let school = &items[1];
+    let path = |s: &str| format!("/v1/cases/{case}{s}");
+    app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+
+    // The caseworker plans the pre-meeting; the coordinator moves it, with the NGO's reason.
+    let planned = app
+        .post(
+            &path("/meetings"),
+            &cw,
+            json!({ "checkpoint": "pre_meeting", "on": (today() + chrono::TimeDelta::days(2)).to_string(),
+                    "invited": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+        )
+        .await
+        .ok();
+    let meeting = planned.id();
+    app.post(
+        &path("/meetings"),
+        &co,
+        json!({ "checkpoint": "pre_meeting", "on": today().to_string(), "invited": ["coordinator"] }),
+    )
+    .await
+    .problem(409, "wrong-state");
+    app.post(
+        &path(&format!("/meetings/{meeting}/move")),
+        &co,
+        json!({ "to": today().to_string(), "reason": "Mother in hospital this week" }),
+    )
+    .await
+    .ok();
+
+    // Held: who must take part is present or absent with a reason.
+    let held = |participants: Value, absent: Value| {
+        json!({ "held_on": today().to_string(), "meeting": meeting, "participants": participants, "absent": absent,
+                "wishes": "Wants to try climbing" })
+    };
+    app.post(&path("/pre-meeting"), &co, held(json!([]), json!([]))).await.problem(422, "invalid-field");
+    let missing = app.post(&path("/pre-meeting"), &co, held(json!(["coordinator", "caseworker"]), json!([]))).await;
+    missing.problem(422, "participants-missing");
+    assert!(
+        missing.body["detail"].as_str().is_some_and(|d| d.contains("young_person") && d.contains("custody_holder"))
+    );
+    app.post(
+        &path("/pre-meeting"),
+        &co,
+        held(
+            json!(["coordinator", "caseworker", "young_person"]),
+            json!([ { "participant": "custody_holder", "reason": "Father works nights" } ]),
+        ),
+    )
+    .await
+    .ok();
+
+    // Each party discloses its own items, under its own user.
+    app.post(&path("/disclosures"), &co, json!({ "checkpoint": "pre_meeting", "items": [school] }))
+        .await
+        .problem(422, "item-not-owned");
+    let disclosed =
+        app.post(&path("/disclosures"), &cw, json!({ "checkpoint": "pre_meeting", "items": [school] })).await.ok();
+    assert_eq!(disclosed.body["to"], NGO);
+    app.post(&path("/disclosures"), &cw, json!({ "checkpoint": "closing_meeting", "items": [school] }))
+        .await
+        .problem(409, "checkpoint-not-open");
+
+    // A baseline measure is the NGO's development item.
+    let baseline = app
+        .post(
+            &path("/measures"),
+            &co,
+            json!({ "instrument": "sdq_total", "point": "baseline", "on": today().to_string(), "value": 19 }),
+        )
+        .await
+        .ok();
+    assert_eq!(baseline.body["category"], "development");
+    app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+    app.post(
+        &path("/activities"),
+        &co,
+        json!({ "on": today().to_string(), "kind": "climbing", "note": "Reached the top twice", "on_track": true }),
+    )
+    .await
+    .ok();
+
+    // The coordinator reads the NGO's course back: meetings with reasons, the log, the match.
+    let ngo_view = app.get(&path(""), &co).await.ok().body;
+    let m = &ngo_view["meetings"][0];
+    assert_eq!((m["status"].as_str(), m["id"].as_str()), (Some("held"), Some(meeting.as_str())));
+    assert_eq!(m["present"], json!(["coordinator", "caseworker", "young_person"]));
+    assert_eq!(m["absent"][0]["reason"], "Father works nights");
+    assert_eq!(m["changes"][0]["reason"], "Mother in hospital this week");
+    assert_eq!(ngo_view["activities"][0]["on_track"], true);
+    assert_eq!(ngo_view["matches"][0]["volunteer"], volunteer.as_str());
+    assert_eq!(ngo_view["referral"]["note"], "Could use a friend");
+    let score = ngo_view["items"].as_array().expect("items").iter().find(|i| i["score"].is_object()).cloned();
+    assert_eq!(score.expect("a score item")["score"]["value"], 19.0);
+
+    // The caseworker follows the course without its content: dates and who took part, no reasons,
+    // no log, no measure the NGO has not disclosed.
+    let muni_view = app.get(&path(""), &cw).await.ok().body;
+    let m = &muni_view["meetings"][0];
+    assert_eq!(m["status"], "held");
+    assert_eq!(m["absent"][0]["participant"], "custody_holder");
+    assert!(m["absent"][0].get("reason").is_none());
+    assert_eq!(m["changes"][0]["organisation"], NGO);
+    assert!(m["changes"][0].get("reason").is_none());
+    assert!(muni_view.get("activities").is_none());
+    assert_eq!(muni_view["matches"][0]["volunteer"], volunteer.as_str());
+    let muni_text = muni_view.to_string();
+    for secret in ["Father works nights", "Mother in hospital", "Reached the top", "sdq_total"] {
+        assert!(!muni_text.contains(secret), "the municipality's view holds {secret:?}");
+    }
+
+    // The timeline: each party's events as the feed would deliver them, the same through pages.
+    let muni_line = whole_timeline(&app, &case, &cw, 3).await;
+    assert_eq!(muni_line, whole_timeline(&app, &case, &cw, 500).await, "pages join up");
+    let muni_events = events(&muni_line);
+    for expected in ["case_opened", "referral_submitted", "meeting_planned", "meeting_moved", "pre_meeting_held"] {
+        assert!(muni_events.contains(&expected), "{expected} in {muni_events:?}");
+    }
+    assert!(!muni_events.contains(&"activity_logged"), "the course log stays with the NGO");
+    let disclosure = muni_line
+        .iter()
+        .find(|e| e["event"] == "information_disclosed" && e["data"]["disclosure"]["checkpoint"] == "pre_meeting");
+    let disclosure = disclosure.expect("the caseworker's disclosure");
+    assert_eq!(disclosure["by"], "cw-1");
+    assert_eq!(disclosure["organisation"], MUNI);
+    let muni_text = serde_json::to_string(&muni_line).expect("json");
+    for secret in ["Father works nights", "Mother in hospital", "Reached the top", "Wants to try climbing"] {
+        assert!(!muni_text.contains(secret), "the municipality's timeline holds {secret:?}");
+    }
+    let ngo_line = whole_timeline(&app, &case, &co, 4).await;
+    let ngo_events = events(&ngo_line);
+    assert!(!ngo_events.contains(&"case_opened"), "the NGO did not see the case opened");
+    assert!(ngo_events.contains(&"activity_logged"));
+    let ngo_text = serde_json::to_string(&ngo_line).expect("json");
+    assert!(ngo_text.contains("Father works nights") && ngo_text.contains("Reached the top"));
+    assert!(!ngo_text.contains("Asthma"), "the undisclosed health item never reaches the NGO");
+
+    // Each timeline read is in the access log, with what it carried.
+    let auditor = app.token(MUNI, "auditor", "aud-m");
+    let log = app.get(&format!("/v1/audit/cases/{case}/access-log"), &auditor).await.ok().body;
+    let reads: Vec<&Value> =
+        log["entries"].as_array().expect("entries").iter().filter(|e| e["endpoint"] == "timeline").collect();
+    assert!(reads.iter().any(|e| e["organisation"] == NGO && e["categories"].to_string().contains("note")));
+    // Not a party: the case does not exist.
+    let stranger = app.token(OTHER_NGO, "coordinator", "co-x");
+    app.get(&path("/timeline"), &stranger).await.problem(404, "not-found");
+    app.get(&path("/timeline?limit=0"), &co).await.problem(400, "invalid-request");
+}
+
+async fn a_course_closes_after_the_volunteer_left_and_is_followed_up(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = app.approved_agreement().await;
+    let volunteer = app.volunteer(Some("2026-09-01")).await;
+    let (case, _) = app.referred_case(&agreement).await;
+    let path = |s: &str| format!("/v1/cases/{case}{s}");
+    app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    let yesterday = today() - chrono::TimeDelta::days(1);
+    app.post(
+        &path("/pre-meeting"),
+        &co,
+        json!({ "held_on": yesterday.to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+    )
+    .await
+    .ok();
+    app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+    app.post(&path("/match/end"), &co, json!({ "reason": " " })).await.problem(422, "invalid-field");
+    app.post(&path("/match/end"), &co, json!({ "reason": "The volunteer moved to Aalborg" })).await.ok();
+    // Checkpoint 3 and the outcomes are not lost when the volunteer stops.
+    let closed = app
+        .post(
+            &path("/closing-meeting"),
+            &co,
+            json!({ "held_on": yesterday.to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"],
+                    "outcomes": [ { "instrument": "sdq_total", "before": 19, "after": 15 } ] }),
+        )
+        .await
+        .ok();
+    assert_eq!(closed.body["state"], "closed");
+    // A follow-up measure months later (here: the day after the meeting).
+    app.post(
+        &path("/measures"),
+        &co,
+        json!({ "instrument": "sdq_total", "point": "follow_up", "on": yesterday.to_string(), "value": 12 }),
+    )
+    .await
+    .problem(422, "invalid-field");
+    let follow_up = app
+        .post(
+            &path("/measures"),
+            &co,
+            json!({ "instrument": "sdq_total", "point": "follow_up", "on": today().to_string(), "value": 12 }),
+        )
+        .await
+        .ok();
+    assert_eq!(follow_up.body["category"], "outcome");
+    // Only a measure may be recorded after closing.
+    app.post(&path("/items"), &co, json!({ "category": "development", "content": "x" }))
+        .await
+        .problem(409, "wrong-state");
+    let view = app.get(&path(""), &co).await.ok().body;
+    assert_eq!(view["matches"][0]["end_reason"], "The volunteer moved to Aalborg");
+    assert_eq!(view["meetings"].as_array().map(Vec::len), Some(2));
+    let muni = app.get(&path(""), &cw).await.ok().body;
+    assert!(muni["matches"][0].get("end_reason").is_none());
+    assert!(muni["matches"][0]["ended_at"].is_string());
+}
+
+async fn mistakes_the_service_refuses_with_what_to_type(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    // A Danish-style birth date names the field and the form to use, and never echoes the value.
+    let wrong = app
+        .post(
+            "/v1/cases",
+            &cw,
+            json!({ "young_person": { "first_name": "Ida", "last_name": "Holm", "birth_date": "14-03-2012" } }),
+        )
+        .await;
+    wrong.problem(400, "invalid-body");
+    assert_eq!(wrong.body["detail"], "young_person.birth_date: expected a date as YYYY-MM-DD (e.g. 2012-03-14)");
+    assert!(!wrong.body.to_string().contains("14-03-2012"));
+
+    let agreement = app.approved_agreement().await;
+    let volunteer = app.volunteer(Some("2026-09-01")).await;
+    let (case, _) = app.referred_case(&agreement).await;
+    let path = |s: &str| format!("/v1/cases/{case}{s}");
+    // A concern from a volunteer names one of the NGO's volunteers.
+    let unknown = uuid::Uuid::new_v4();
+    app.post(
+        &path("/concerns"),
+        &co,
+        json!({ "grounds": ["needs_support"], "text": "Seemed hungry", "observed_on": today().to_string(), "volunteer": unknown }),
+    )
+    .await
+    .problem(422, "unknown-volunteer");
+    // A volunteer with a match cannot retire and leave the case in course with nobody.
+    app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    app.post(
+        &path("/pre-meeting"),
+        &co,
+        json!({ "held_on": today().to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+    )
+    .await
+    .ok();
+    app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+    let retire = app.post(&format!("/v1/volunteers/{volunteer}/status"), &co, json!({ "status": "retired" })).await;
+    retire.problem(409, "wrong-state");
+    assert!(retire.body["detail"].as_str().is_some_and(|d| d.contains(&case)));
+    // Renewing the declaration keeps the child certificate.
+    app.post(
+        &format!("/v1/volunteers/{volunteer}/vetting"),
+        &co,
+        json!({ "confidentiality_declaration_date": today().to_string() }),
+    )
+    .await
+    .ok();
+    let v = app.get(&format!("/v1/volunteers/{volunteer}"), &co).await.ok().body;
+    assert_eq!(v["child_certificate_date"], "2026-09-01");
+    // Redirection is the caseworker's decision.
+    app.post(&path("/redirection"), &co, json!({ "reason": "Needs more" })).await.problem(403, "forbidden");
+}
