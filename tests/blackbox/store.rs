@@ -262,3 +262,102 @@ async fn the_store_folds_every_event_exactly_once(db: &TestDb) {
     assert_eq!(reloaded.aggregate, next.aggregate);
     store.close().await;
 }
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
+    async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit() {
+        let db = crate::support::TestDb::postgres().await;
+        super::the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(&db).await;
+        db.cleanup().await;
+    }
+}
+
+/// Uses up `n` transaction ids of the cluster (one subtransaction that writes takes one).
+async fn burn_xids(conn: &mut sqlx::PgConnection, n: i64) {
+    sqlx::raw_sql(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS burn (x int); \
+         DO $$ BEGIN FOR i IN 1..{n} LOOP BEGIN INSERT INTO burn VALUES (i); EXCEPTION WHEN others THEN NULL; END; \
+         END LOOP; END $$;"
+    ))
+    .execute(conn)
+    .await
+    .expect("burn transaction ids");
+}
+
+async fn next_xid(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar::<_, String>("SELECT pg_current_xact_id()::text")
+        .fetch_one(conn)
+        .await
+        .expect("xid")
+        .parse()
+        .expect("number")
+}
+
+/// The feed is ordered by the writing transaction's id as a number: when the ids gain a digit
+/// (9 999 → 10 000), an order by their text would put the newer events first and a reader
+/// following its cursor would skip the older ones for good.
+async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(db: &TestDb) {
+    use sqlx::Connection;
+    let store = db.store().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let case = CaseId::new();
+    let key = case.to_string();
+    let mut boundary = 0;
+    for _ in 0..3 {
+        let now = next_xid(&mut conn).await;
+        boundary = 10_i64.pow(now.to_string().len() as u32);
+        if boundary - now > 20_000_000 {
+            eprintln!("NOT RUN: the cluster's transaction ids ({now}) are too far from {boundary} to cross here");
+            store.close().await;
+            return;
+        }
+        burn_xids(&mut conn, (boundary - now - 40).max(0)).await;
+        let other = CaseId::new();
+        store
+            .execute::<Case>(&other.to_string(), open_case(other), None, HashMap::new(), |_| true)
+            .await
+            .expect("open");
+        store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
+        let first: String =
+            sqlx::query_scalar("SELECT tx_id::text FROM events WHERE aggregate_id = $1 AND sequence = 1")
+                .bind(&key)
+                .fetch_one(&mut conn)
+                .await
+                .expect("tx");
+        if first.parse::<i64>().expect("number") < boundary {
+            break;
+        }
+    }
+    let now = next_xid(&mut conn).await;
+    burn_xids(&mut conn, (boundary - now + 5).max(0)).await;
+    store
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("add");
+    let txs: Vec<String> =
+        sqlx::query_scalar("SELECT tx_id::text FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+            .bind(&key)
+            .fetch_all(&mut conn)
+            .await
+            .expect("txs");
+    assert_eq!(txs.len(), 2);
+    assert!(txs[0].len() < txs[1].len(), "the case's two events straddle {boundary}: {txs:?}");
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&mut conn).await.expect("count");
+
+    // A reader following its cursor one event at a time sees every event, in order.
+    let mut cursor = Cursor::START;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.read_feed(cursor, 1).await.expect("page");
+        let Some(e) = page.events.first() else { break };
+        assert!(e.cursor > cursor, "the cursor moves forward");
+        seen.push((e.aggregate_id.clone(), e.sequence));
+        cursor = page.next;
+    }
+    assert_eq!(seen.len() as i64, total, "every event once: {seen:?}");
+    let mine: Vec<i64> = seen.iter().filter(|(id, _)| *id == key).map(|(_, s)| *s).collect();
+    assert_eq!(mine, vec![1, 2]);
+    assert_eq!(store.feed_head().await.expect("head"), cursor, "the head is the last event");
+    store.close().await;
+}

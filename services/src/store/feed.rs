@@ -53,9 +53,11 @@ impl Store {
         let sql = match self.backend() {
             Backend::Sqlite => "SELECT '0', position FROM event_feed ORDER BY position DESC LIMIT 1",
             Backend::Postgres => {
-                "SELECT tx_id::text, global_position FROM events \
+                // `ORDER BY events.tx_id`: a bare `tx_id` would name the text column of the
+                // select list, and order 10000 before 9999.
+                "SELECT tx_id::text AS tx_text, global_position FROM events \
                   WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                  ORDER BY tx_id DESC, global_position DESC LIMIT 1"
+                  ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1"
             }
         };
         match self.fetch_row(sql, vec![]).await? {
@@ -104,12 +106,13 @@ impl Store {
                 vec![after.position.into(), limit.into()],
             ),
             Backend::Postgres => (
-                "SELECT tx_id::text, global_position, aggregate_type, aggregate_id, sequence, \
+                // Ordered by the transaction id as a number (see `feed_head`).
+                "SELECT tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, sequence, \
                         event_type, event_version, payload, metadata, recorded_at \
                    FROM events \
                   WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
                     AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                  ORDER BY tx_id, global_position \
+                  ORDER BY events.tx_id, events.global_position \
                   LIMIT $3",
                 vec![after.tx.to_string().into(), after.position.into(), limit.into()],
             ),
@@ -144,7 +147,7 @@ impl Store {
                 "SELECT '0', position FROM event_feed WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
             }
             Backend::Postgres => {
-                "SELECT tx_id::text, global_position FROM events \
+                "SELECT tx_id::text AS tx_text, global_position FROM events \
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
             }
         };
