@@ -3,7 +3,9 @@
 //! Random journeys are driven through the domain's own commands (refused ones change nothing):
 //! consents given by different grantors, revoked and expiring; birthdays crossed; the agreement
 //! amended (an outcome flow at the closing meeting added or removed); disclosures at every
-//! checkpoint; matches made and ended; outcomes; erasure. After every step, for every
+//! checkpoint, each party disclosing its own items under its own user; meetings planned, moved,
+//! missed and held with absences; measures; the course log; matches made and ended; outcomes;
+//! erasure. After every step, for every
 //! organisation and role, each read path is compared with a deliberately simple oracle written
 //! from the design's words, not from the policy's code:
 //!
@@ -22,12 +24,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use brobyg_domain::agreement::{Agreement, Flow, ReportingDuties, Terms};
 use brobyg_domain::calendar::copenhagen_date;
 use brobyg_domain::case::{
-    Basis, Case, CaseAction, CaseCommand, CaseEvent, CustodyHolder, DisclosureRequest, Outcome, YoungPerson,
+    Absence, Basis, Case, CaseAction, CaseCommand, CaseEvent, CustodyHolder, DisclosureRequest, MeetingStatus, Outcome,
+    YoungPerson,
 };
 use brobyg_domain::volunteer::{VolunteerFacts, VolunteerStatus};
 use brobyg_domain::{
-    Actor, AgreementId, CaseId, Category, Checkpoint, ConsentId, DisclosureId, ItemId, Org, Participant, PersonId,
-    Personal, Purpose, RecipientRole, Role, Side, UserId, VolunteerId,
+    Actor, AgreementId, CaseId, Category, Checkpoint, ConsentId, DisclosureId, ItemId, MeasurePoint, MeetingId, Org,
+    Participant, PersonId, Personal, Purpose, RecipientRole, Role, Side, UserId, VolunteerId,
 };
 use brobyg_projections::case_view::{case_view, limited_to, volunteer_brief};
 use brobyg_projections::feed::case_event_for;
@@ -117,6 +120,12 @@ enum Step {
     Amend { outcome_flow: bool },
     Wait { days: i64 },
     Erase,
+    Plan { closing: bool, by_ngo: bool },
+    Move { by_ngo: bool },
+    Miss { by_ngo: bool },
+    Disclose { closing: bool, by_ngo: bool, items: u16 },
+    Measure { point: usize, by_ngo: bool },
+    Activity,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -134,6 +143,12 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(|outcome_flow| Step::Amend { outcome_flow }),
         3 => (1i64..500).prop_map(|days| Step::Wait { days }),
         1 => Just(Step::Erase),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(closing, by_ngo)| Step::Plan { closing, by_ngo }),
+        1 => any::<bool>().prop_map(|by_ngo| Step::Move { by_ngo }),
+        1 => any::<bool>().prop_map(|by_ngo| Step::Miss { by_ngo }),
+        2 => (any::<bool>(), any::<bool>(), any::<u16>()).prop_map(|(closing, by_ngo, items)| Step::Disclose { closing, by_ngo, items }),
+        1 => (0usize..3, any::<bool>()).prop_map(|(point, by_ngo)| Step::Measure { point, by_ngo }),
+        1 => Just(Step::Activity),
     ]
 }
 
@@ -278,13 +293,13 @@ impl Journey {
                     CaseAction::HoldPreMeeting {
                         agreement: agreement.clone(),
                         held_on: day,
-                        meeting: None,
-                        participants: Participant::ALL
-                            .iter()
-                            .copied()
-                            .filter(|p| *p != Participant::Volunteer)
-                            .collect(),
-                        absent: vec![],
+                        meeting: self.case.planned_meeting(Checkpoint::PreMeeting).map(|m| m.id),
+                        participants: [Participant::Coordinator, Participant::Caseworker, Participant::YoungPerson]
+                            .into(),
+                        absent: vec![Absence {
+                            participant: Participant::CustodyHolder,
+                            reason: Personal::new("absent:ngo".into()),
+                        }],
                         wishes,
                         disclosures: vec![],
                     },
@@ -341,6 +356,50 @@ impl Journey {
                 self.agreement = agreement(version, outcome_flow);
             }
             Step::Wait { days } => self.now += TimeDelta::days(days),
+            Step::Plan { closing, by_ngo } => {
+                let (org, role) = party(by_ngo);
+                let checkpoint = if closing { Checkpoint::ClosingMeeting } else { Checkpoint::PreMeeting };
+                let meeting = MeetingId(self.id());
+                let invited = [Participant::Coordinator, Participant::Caseworker].into();
+                self.run(org, role, CaseAction::PlanMeeting { meeting, checkpoint, on: day, invited });
+            }
+            Step::Move { by_ngo } => {
+                let (org, role) = party(by_ngo);
+                if let Some(m) = self.case.meetings.iter().find(|m| m.status == MeetingStatus::Planned) {
+                    let (meeting, to) = (m.id, day + TimeDelta::days(3));
+                    let reason = Personal::new(format!("moved:{org}"));
+                    self.run(org, role, CaseAction::MoveMeeting { meeting, to, reason });
+                }
+            }
+            Step::Miss { by_ngo } => {
+                let (org, role) = party(by_ngo);
+                if let Some(m) = self.case.meetings.iter().find(|m| m.status == MeetingStatus::Planned) {
+                    let meeting = m.id;
+                    let reason = Personal::new(format!("missed:{org}"));
+                    self.run(org, role, CaseAction::RecordMissedMeeting { meeting, reason });
+                }
+            }
+            Step::Disclose { closing, by_ngo, items } => {
+                let (org, role) = party(by_ngo);
+                let items = self.pick(items, &org);
+                let checkpoint = if closing { Checkpoint::ClosingMeeting } else { Checkpoint::PreMeeting };
+                let disclosure = DisclosureId(self.id());
+                let agreement = Box::new(self.agreement.clone());
+                self.run(org, role, CaseAction::Disclose { checkpoint, items, disclosure, agreement });
+            }
+            Step::Measure { point, by_ngo } => {
+                let (org, role) = party(by_ngo);
+                let item = ItemId(self.id());
+                let point = MeasurePoint::ALL[point];
+                let action =
+                    CaseAction::RecordMeasure { item, instrument: "sdq_total".into(), point, on: day, value: 17.0 };
+                self.run(org, role, action);
+            }
+            Step::Activity => {
+                let note = Personal::new("log:ngo".into());
+                let action = CaseAction::LogActivity { on: day, kind: "climbing".into(), note, on_track: Some(true) };
+                self.run(ngo(), Role::Coordinator, action);
+            }
             Step::Erase => {
                 // Crypto-shredding as the store does it: every personal value reads as erased.
                 self.events = self.events.iter().map(erase).collect();
@@ -442,6 +501,20 @@ fn oracle_brief(case: &Case, now: DateTime<Utc>) -> Option<BTreeSet<ItemId>> {
     )
 }
 
+fn party(by_ngo: bool) -> (Org, Role) {
+    if by_ngo { (ngo(), Role::Coordinator) } else { (muni(), Role::Caseworker) }
+}
+
+/// What one organisation wrote that stays its own whatever it discloses: the reasons it gives
+/// for moving or missing a meeting, and (the NGO's) the absences it records and its course log.
+fn own_notes(org: &Org) -> Vec<String> {
+    let mut notes = vec![format!("moved:{org}"), format!("missed:{org}")];
+    if org == &ngo() {
+        notes.extend(["absent:ngo".to_owned(), "log:ngo".to_owned()]);
+    }
+    notes
+}
+
 fn readers() -> Vec<(Reader, Org)> {
     let mut out = vec![];
     for (org, roles) in [
@@ -487,6 +560,20 @@ fn check(j: &Journey) -> Result<(), TestCaseError> {
         prop_assert_eq!(view.is_some(), party, "{:?} of {} party={}", reader.role, org, party);
         let Some(view) = view else { continue };
         prop_assert_eq!(shown_items(&view), expected.clone(), "{:?} of {} at {}", reader.role, org, now);
+        // The other party's notes never reach this organisation, in the view or in any event.
+        let other = if org == muni() { ngo() } else { muni() };
+        let mut everything = serde_json::to_string(&view).expect("json");
+        for event in &j.events {
+            if let Some(data) = case_event_for(event, case, &org, now) {
+                everything.push_str(&data.to_string());
+            }
+        }
+        for note in own_notes(&other) {
+            prop_assert!(!everything.contains(&note), "{} reads the other party's {:?}", org, note);
+        }
+        for item in &view.items {
+            prop_assert!(item.score.is_none() || case.items[&item.id].score.is_some());
+        }
         for item in &view.items {
             // A measure only where the item is seen; erased values never shown as if known.
             let source = &case.items[&item.id];
