@@ -403,6 +403,10 @@ pub struct CaseView {
     /// The course log (the NGO only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activities: Option<Vec<ActivityView>>,
+    /// For a re-referral: the earlier case of the same young person (the municipality only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub earlier_case: Option<uuid::Uuid>,
 }
 
 /// Whether `reader` may read `case` at all (as a party or an auditor in scope).
@@ -564,6 +568,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
                 end_reason: if full { None } else { m.end_reason.as_ref().map(shown) },
             })
             .collect(),
+        earlier_case: case.earlier_case.filter(|_| full).map(|c| c.0),
         activities: (!full).then(|| {
             case.activities
                 .iter()

@@ -93,6 +93,7 @@ mod tests {
     fn case() -> Case {
         let mut case = Case::default();
         case.apply(&CaseEvent::CaseOpened {
+            earlier_case: None,
             case: CaseId(Uuid::from_u128(1)),
             municipality: "municipality:0746".parse().expect("org"),
             young_person: YoungPerson {

@@ -401,6 +401,7 @@ mod tests {
             let at = t("2026-11-01T10:00:00Z");
             let mut c = Case::default();
             c.apply(&CaseEvent::CaseOpened {
+                earlier_case: None,
                 case: brobyg_domain::CaseId(Uuid::from_u128(n)),
                 municipality: "municipality:0746".parse().expect("org"),
                 young_person: brobyg_domain::case::YoungPerson {

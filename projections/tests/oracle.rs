@@ -182,6 +182,7 @@ impl Journey {
                     birth_date: Personal::new(BIRTH.parse().expect("date")),
                 },
                 custody_holders: vec![CustodyHolder { id: MOTHER, name: Personal::new("Anne".into()) }],
+                earlier: None,
             },
         );
         j

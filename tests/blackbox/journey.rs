@@ -11,6 +11,7 @@ crate::on_both_backends!(
     meetings_measures_and_the_timeline_as_each_party_may_see_them,
     a_course_closes_after_the_volunteer_left_and_is_followed_up,
     mistakes_the_service_refuses_with_what_to_type,
+    a_young_person_referred_again_is_one_subject_to_export_and_erase,
 );
 
 fn today() -> chrono::NaiveDate {
@@ -302,4 +303,61 @@ async fn mistakes_the_service_refuses_with_what_to_type(db: &TestDb) {
     assert_eq!(v["child_certificate_date"], "2026-09-01");
     // Redirection is the caseworker's decision.
     app.post(&path("/redirection"), &co, json!({ "reason": "Needs more" })).await.problem(403, "forbidden");
+}
+
+async fn a_young_person_referred_again_is_one_subject_to_export_and_erase(db: &TestDb) {
+    let app = TestApp::spawn_with(db, tempfile::tempdir().expect("dir"), |s| s.municipal_retention_days = 0).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = app.approved_agreement().await;
+    let (first, _) = app.referred_case(&agreement).await;
+    let first_view = app.get(&format!("/v1/cases/{first}"), &cw).await.ok().body;
+    let subject = first_view["young_person"]["id"].as_str().expect("person").to_owned();
+    let holders: Vec<Value> = first_view["custody_holders"].as_array().expect("holders").clone();
+    app.post(
+        &format!("/v1/cases/{first}/referral/decision"),
+        &co,
+        json!({ "decision": "decline", "reason": "No volunteer nearby" }),
+    )
+    .await
+    .ok();
+
+    // The re-referral carries the earlier case's persons: no names typed again, the same ids.
+    app.post("/v1/cases", &cw, json!({ "earlier_case": first, "young_person": { "first_name": "M", "last_name": "J", "birth_date": "2012-03-14" } }))
+        .await
+        .problem(400, "invalid-body");
+    app.post("/v1/cases", &cw, json!({ "earlier_case": uuid::Uuid::new_v4() })).await.problem(422, "unknown-case");
+    let other_muni = app.token(OTHER_MUNI, "caseworker", "cw-x");
+    app.post("/v1/cases", &other_muni, json!({ "earlier_case": first })).await.problem(422, "unknown-case");
+    let again = app.post("/v1/cases", &cw, json!({ "earlier_case": first })).await.ok();
+    assert_eq!(again.body["young_person"]["id"], subject.as_str());
+    let second = again.id();
+    let second_view = app.get(&format!("/v1/cases/{second}"), &cw).await.ok().body;
+    assert_eq!(second_view["earlier_case"], first.as_str());
+    assert_eq!(second_view["young_person"]["first_name"], "Mikkel");
+    assert_eq!(&second_view["custody_holders"].as_array().expect("holders")[..], &holders[..]);
+    app.post("/v1/cases", &cw, json!({ "earlier_case": second })).await.problem(409, "wrong-state");
+
+    // The subject's export holds both cases.
+    let export = app.get(&format!("/v1/subjects/{subject}/export"), &cw).await.ok().body;
+    let cases: Vec<&str> =
+        export["cases"].as_array().expect("cases").iter().filter_map(|c| c["case"].as_str()).collect();
+    assert_eq!(cases, vec![first.as_str(), second.as_str()]);
+    assert_eq!(export["case"], second.as_str());
+
+    // Erasure covers both, or neither: the open second case keeps the first too.
+    let refused = app.post(&format!("/v1/subjects/{subject}/erasure"), &cw, json!({ "reason": "GDPR art. 17" })).await;
+    refused.problem(409, "wrong-state");
+    assert!(refused.body["detail"].as_str().is_some_and(|d| d.contains(&second)));
+    let still = app.get(&format!("/v1/cases/{first}"), &cw).await.ok().body;
+    assert_eq!(still["young_person"]["first_name"], "Mikkel");
+    app.post(&format!("/v1/cases/{second}/withdrawal"), &cw, json!({ "by": "family", "reason": "Moved away" }))
+        .await
+        .ok();
+    let erased =
+        app.post(&format!("/v1/subjects/{subject}/erasure"), &cw, json!({ "reason": "GDPR art. 17" })).await.ok();
+    assert_eq!(erased.body["cases"], json!([first, second]));
+    for case in [&first, &second] {
+        let view = app.get(&format!("/v1/cases/{case}"), &cw).await.ok().body;
+        assert_eq!(view["young_person"]["first_name"], "[erased]", "{case}");
+    }
 }

@@ -152,6 +152,7 @@ pub fn open_case(case: CaseId) -> CaseCommand {
                 birth_date: Personal::new(date("2010-03-14")),
             },
             custody_holders: vec![CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()) }],
+            earlier: None,
         },
     }
 }

@@ -16,8 +16,9 @@ use super::*;
 /// What may be asked of a case.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CaseAction {
-    /// Open the case (caseworker of the municipality).
-    Open { case: CaseId, young_person: YoungPerson, custody_holders: Vec<CustodyHolder> },
+    /// Open the case (caseworker of the municipality); a re-referral names the earlier case
+    /// of the same young person, as the application found it.
+    Open { case: CaseId, young_person: YoungPerson, custody_holders: Vec<CustodyHolder>, earlier: Option<Box<Case>> },
     /// Record an information item owned by the actor's organisation.
     AddItem { item: ItemId, category: Category, content: Personal<String> },
     /// Record the grantors' consent.

@@ -110,8 +110,8 @@ impl Case {
     pub fn decide(&self, command: CaseCommand) -> Decision {
         let CaseCommand { actor, action } = command;
         let name = action.name();
-        if let CaseAction::Open { case, young_person, custody_holders } = action {
-            return self.open(&actor, case, young_person, custody_holders);
+        if let CaseAction::Open { case, young_person, custody_holders, earlier } = action {
+            return self.open(&actor, case, young_person, custody_holders, earlier.as_deref());
         }
         let state = self.opened_state()?;
         match action {
@@ -550,10 +550,35 @@ impl Case {
         case: CaseId,
         young_person: YoungPerson,
         custody_holders: Vec<CustodyHolder>,
+        earlier: Option<&Case>,
     ) -> Decision {
         if self.id.is_some() {
             return Err(CaseError::AlreadyOpened);
         }
+        // A re-referral: the earlier case of the same young person, ended, of this municipality,
+        // with the same person ids (so that export and erasure find both).
+        let earlier_case = match earlier {
+            None => None,
+            Some(e) => {
+                let id = e.id.ok_or(CaseError::EarlierCaseNotFound)?;
+                if e.municipality.as_ref() != Some(&actor.org) {
+                    return Err(CaseError::EarlierCaseNotFound);
+                }
+                if !e.state.is_some_and(CaseState::is_final) {
+                    return Err(CaseError::EarlierCaseOpen(id));
+                }
+                if e.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                let same_person = e.young_person.as_ref().is_some_and(|p| p.id == young_person.id);
+                let holders: BTreeSet<PersonId> = custody_holders.iter().map(|h| h.id).collect();
+                let earlier_holders: BTreeSet<PersonId> = e.custody_holders.iter().map(|h| h.id).collect();
+                if !same_person || !holders.is_subset(&earlier_holders) {
+                    return Err(CaseError::Invalid("earlier case: a re-referral keeps the earlier case's person ids"));
+                }
+                Some(id)
+            }
+        };
         if actor.role != Role::Caseworker {
             return Err(CaseError::NotPermitted { role: actor.role, action: "open" });
         }
@@ -577,6 +602,7 @@ impl Case {
             municipality: actor.org.clone(),
             young_person,
             custody_holders,
+            earlier_case,
             by: actor.user.clone(),
             at: actor.at,
         }])

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use crate::ids::{AgreementId, ConcernId, ConsentId, ItemId, MeetingId, Org, PersonId, VolunteerId};
+use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, ItemId, MeetingId, Org, PersonId, VolunteerId};
 use crate::vocab::{CaseState, Category, Checkpoint, Participant, RecipientRole, Role, Side};
 
 /// Why a case command was refused. Each message names the rule and the offending value.
@@ -89,6 +89,12 @@ pub enum CaseError {
     /// Erasure while the municipality must still keep the record.
     #[error("the municipality must keep this record until {0}")]
     RetentionDutyApplies(NaiveDate),
+    /// A re-referral names a case that is not the municipality's.
+    #[error("the earlier case was not found")]
+    EarlierCaseNotFound,
+    /// A re-referral while the earlier case is still open.
+    #[error("the earlier case {0} is still open: end it before referring the young person again")]
+    EarlierCaseOpen(CaseId),
     /// No such volunteer of the case's NGO.
     #[error("volunteer {0} is not a volunteer of this case's NGO")]
     VolunteerNotFound(VolunteerId),

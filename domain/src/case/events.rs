@@ -21,6 +21,9 @@ pub enum CaseEvent {
         municipality: Org,
         young_person: YoungPerson,
         custody_holders: Vec<CustodyHolder>,
+        /// The earlier case of the same young person, for a re-referral (same person ids).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        earlier_case: Option<CaseId>,
         by: UserId,
         at: DateTime<Utc>,
     },

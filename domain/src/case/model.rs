@@ -487,6 +487,9 @@ pub struct Case {
     /// Why the NGO declined the referral, if it did.
     #[serde(default)]
     pub decline_reason: Option<Personal<String>>,
+    /// The earlier case of the same young person, for a re-referral.
+    #[serde(default)]
+    pub earlier_case: Option<CaseId>,
 }
 
 /// Full years between `birth` and `on`.
@@ -506,8 +509,9 @@ impl Case {
             self.state = Some(state);
         }
         match event {
-            CaseEvent::CaseOpened { case, municipality, young_person, custody_holders, .. } => {
+            CaseEvent::CaseOpened { case, municipality, young_person, custody_holders, earlier_case, .. } => {
                 self.id = Some(*case);
+                self.earlier_case = *earlier_case;
                 self.municipality = Some(municipality.clone());
                 self.young_person = Some(young_person.clone());
                 self.custody_holders = custody_holders.clone();

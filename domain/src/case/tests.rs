@@ -197,6 +197,7 @@ pub(crate) mod fixtures {
                 case: CASE,
                 young_person: young_person(birth),
                 custody_holders: holders(),
+                earlier: None,
             });
             for (id, category) in
                 [(IDENTITY, Category::Identity), (SCHOOL, Category::School), (HEALTH, Category::Health)]
@@ -390,7 +391,7 @@ fn a_coordinator_cannot_open_a_case() {
     let err = refusal(
         &mut s,
         a,
-        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders() },
+        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders(), earlier: None },
     );
     assert_eq!(err, CaseError::NotPermitted { role: Role::Coordinator, action: "open" });
 }
@@ -402,7 +403,7 @@ fn a_case_is_opened_once() {
     let err = refusal(
         &mut s,
         a,
-        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders() },
+        CaseAction::Open { case: CASE, young_person: young_person(BORN_14), custody_holders: holders(), earlier: None },
     );
     assert_eq!(err, CaseError::AlreadyOpened);
 }
@@ -507,7 +508,12 @@ fn a_grantor_must_be_a_person_of_the_case() {
 #[test]
 fn a_minor_without_custody_holders_cannot_consent() {
     let mut s = Scenario::new();
-    s.as_caseworker(CaseAction::Open { case: CASE, young_person: young_person(BORN_16), custody_holders: vec![] });
+    s.as_caseworker(CaseAction::Open {
+        case: CASE,
+        young_person: young_person(BORN_16),
+        custody_holders: vec![],
+        earlier: None,
+    });
     let a = s.caseworker();
     assert_eq!(refusal(&mut s, a, consent_by(&[YP])), CaseError::NoCustodyHolder);
 }
@@ -1995,4 +2001,44 @@ fn a_receipt_after_the_24_hours_is_late_as_the_overdue_list_says() {
     s.as_caseworker(CaseAction::AcknowledgeConcern { concern: CONCERN, investigation_started: false });
     let receipt = s.case.concerns[&CONCERN].receipt.clone().expect("receipt");
     assert!(!receipt.on_time, "a receipt the overdue list showed late is late");
+}
+
+// ---- life events ----------------------------------------------------------------------------
+
+#[test]
+fn a_young_person_referred_again_keeps_their_person_ids_and_the_link() {
+    let mut first = Scenario::referred(BORN_14);
+    first.as_coordinator(CaseAction::DeclineReferral { reason: Personal::new("No volunteer nearby".into()) });
+    let earlier = first.case.clone();
+    let again = CaseId(Uuid::from_u128(2));
+    let open = |case: &Case, person: YoungPerson, holders: Vec<CustodyHolder>| CaseAction::Open {
+        case: again,
+        young_person: person,
+        custody_holders: holders,
+        earlier: Some(Box::new(case.clone())),
+    };
+    let mut s = Scenario::new();
+    s.now = first.now;
+    // Another municipality cannot link to the case.
+    let stranger = actor("municipality:0101".parse().expect("org"), Role::Caseworker, s.now);
+    assert_eq!(
+        refusal(&mut s, stranger, open(&earlier, young_person(BORN_14), holders())),
+        CaseError::EarlierCaseNotFound
+    );
+    // New person ids would split the subject in two.
+    let mut other = young_person(BORN_14);
+    other.id = PersonId(Uuid::from_u128(99));
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, open(&earlier, other, holders())), CaseError::Invalid(_)));
+    // An open earlier case is not ended: no second course beside it.
+    let open_case = Scenario::referred(BORN_14).case;
+    let a = s.caseworker();
+    assert_eq!(
+        refusal(&mut s, a, open(&open_case, young_person(BORN_14), holders())),
+        CaseError::EarlierCaseOpen(CASE)
+    );
+    s.as_caseworker(open(&earlier, young_person(BORN_14), holders()));
+    assert_eq!(s.case.earlier_case, Some(CASE));
+    assert_eq!(s.case.young_person.as_ref().map(|p| p.id), Some(YP));
+    assert_eq!(s.case.state, Some(CaseState::Opened));
 }

@@ -38,6 +38,7 @@ fn base_case() -> Case {
     let mut case = Case::default();
     let at = t("2026-11-01T09:00:00Z");
     case.apply(&CaseEvent::CaseOpened {
+        earlier_case: None,
         case: CaseId(Uuid::from_u128(1)),
         municipality: muni(),
         young_person: YoungPerson {

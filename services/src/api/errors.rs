@@ -59,6 +59,8 @@ impl DomainProblem for CaseError {
             ConcernOpen(_) => p(CONFLICT, "concern-open", "A concern is open", self),
             RetentionDutyApplies(_) => p(CONFLICT, "retention-duty", "The record must be kept", self),
             AlreadyErased => p(CONFLICT, "already-done", "Already done", self),
+            EarlierCaseNotFound => p(UNPROCESSABLE, "unknown-case", "Unknown earlier case", self),
+            EarlierCaseOpen(_) => p(CONFLICT, "wrong-state", "The earlier case is still open", self),
             VolunteerNotFound(_) => p(UNPROCESSABLE, "unknown-volunteer", "Unknown volunteer", self),
             MeetingNotFound(_) => Problem::not_found("meeting"),
             MeetingNotPlanned(_) | MeetingAlreadyPlanned(_) => {

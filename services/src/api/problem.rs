@@ -28,6 +28,13 @@ impl Problem {
         Self { status, slug, title, detail: detail.into(), retry_after: None }
     }
 
+    /// The same problem with `detail` before its own detail (e.g. which record it is about).
+    #[must_use]
+    pub fn prefixed(mut self, detail: &str) -> Self {
+        self.detail = format!("{detail}: {}", self.detail);
+        self
+    }
+
     /// The same problem, telling the caller to try again after `seconds` (`Retry-After`).
     #[must_use]
     pub fn retry_after(mut self, seconds: u64) -> Self {

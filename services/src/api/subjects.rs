@@ -25,37 +25,39 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Finds the case of a subject (the young person's id) that the caller's municipality holds.
-async fn subject_case(state: &AppState, caller: &Caller, subject: &str) -> Result<(CaseId, Case, usize), Problem> {
+/// Every case of a subject that the caller's municipality holds, oldest first: 404 when there
+/// is none for the caller's organisation, then 403 unless a caseworker or administrator of it.
+async fn subject_cases(
+    state: &AppState,
+    caller: &Caller,
+    subject: &str,
+) -> Result<Vec<(CaseId, Case, usize)>, Problem> {
     let _: PersonId = parse_id(subject, "subject")?;
-    // The subject index is a view fed from the global order: give it a moment to catch up with
-    // a case opened just now before saying no.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let case_id = loop {
-        let found = state.store.case_of_subject(subject).await?;
-        if found.is_some() || std::time::Instant::now() > deadline {
-            break found;
+    // The subject index is a view fed from the global order: it is read once it reflects every
+    // event committed before this request (a case opened or re-referred just now included).
+    let head = state.store.feed_head().await?;
+    state.views.wait_for(head, std::time::Duration::from_secs(5)).await;
+    let ids = state.store.cases_of_subject(subject).await?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in ids {
+        let case_id: CaseId = parse_id(&id, "subject")?;
+        let loaded = load::<Case>(state, &id).await?;
+        // Whether the subject exists for the caller is answered before what the caller may do.
+        if brobyg_domain::Parties::admits(&loaded.aggregate, &caller.org) {
+            cases.push((case_id, loaded.aggregate, loaded.version));
         }
-        state
-            .views
-            .wait_for(crate::store::Cursor { tx: u64::MAX, position: i64::MAX }, std::time::Duration::from_millis(100))
-            .await;
-    };
-    let case_id: CaseId = parse_id(&case_id.ok_or_else(|| Problem::not_found("subject"))?, "subject")?;
-    let loaded = load::<Case>(state, &case_id.to_string()).await?;
-    // Whether the subject exists for the caller is answered before what the caller may do.
-    if !brobyg_domain::Parties::admits(&loaded.aggregate, &caller.org) {
+    }
+    if cases.is_empty() {
         return Err(Problem::not_found("subject"));
     }
-    if loaded.aggregate.municipality.as_ref() != Some(&caller.org)
-        || !(caller.has(Role::Caseworker) || caller.has(Role::Admin))
-    {
+    let own = cases.iter().all(|(_, c, _)| c.municipality.as_ref() == Some(&caller.org));
+    if !own || !(caller.has(Role::Caseworker) || caller.has(Role::Admin)) {
         return Err(Problem::forbidden("the municipality's caseworkers and administrators handle subject requests"));
     }
-    Ok((case_id, loaded.aggregate, loaded.version))
+    Ok(cases)
 }
 
-/// One disclosure of the subject's data.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ExportedDisclosure {
     /// When.
     pub at: String,
@@ -70,7 +72,7 @@ pub struct ExportedDisclosure {
 }
 
 /// The basis of one disclosed item.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ExportedBasis {
     /// Category.
     pub category: String,
@@ -80,11 +82,9 @@ pub struct ExportedBasis {
     pub purpose: String,
 }
 
-/// What is held and shared about a subject.
+/// What is held and shared about a subject in one case.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SubjectExport {
-    /// The subject (the young person's id).
-    pub subject: String,
+pub struct SubjectCaseExport {
     /// The case.
     pub case: String,
     /// Everything held in the case, from every organisation.
@@ -95,7 +95,26 @@ pub struct SubjectExport {
     pub reads: Vec<SubjectAccessEntry>,
 }
 
-/// What is held about a subject, every disclosure and every read (GDPR art. 15).
+/// What is held and shared about a subject.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectExport {
+    /// The subject (the young person's id).
+    pub subject: String,
+    /// The newest case.
+    pub case: String,
+    /// Everything held in the newest case, from every organisation.
+    pub held: CaseView,
+    /// Every disclosure of the newest case: to whom, when, purpose, basis.
+    pub disclosures: Vec<ExportedDisclosure>,
+    /// Every read of the newest case's data: when and why, not by whom.
+    pub reads: Vec<SubjectAccessEntry>,
+    /// Every case of the subject, oldest first (a re-referral is a new case of the same
+    /// person), the newest included.
+    pub cases: Vec<SubjectCaseExport>,
+}
+
+/// What is held about a subject, every disclosure and every read (GDPR art. 15), over every
+/// case of the subject.
 #[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "subjects",
     params(("id" = String, Path, description = "the young person's id")),
     responses((status = 200, body = SubjectExport), (status = 404, body = crate::api::problem::ProblemBody)),
@@ -105,16 +124,39 @@ pub async fn export_subject(
     Auth(caller): Auth,
     Path(subject): Path<String>,
 ) -> Result<Response, Problem> {
-    let (case_id, case, version) = subject_case(&state, &caller, &subject).await?;
     let now = Utc::now();
+    let mut cases = Vec::new();
+    for (case_id, case, version) in subject_cases(&state, &caller, &subject).await? {
+        cases.push(export_case(&state, &caller, case_id, &case, version, now).await?);
+    }
+    let newest = cases.last().ok_or_else(|| Problem::not_found("subject"))?;
+    let body = SubjectExport {
+        subject,
+        case: newest.case.clone(),
+        held: newest.held.clone(),
+        disclosures: newest.disclosures.clone(),
+        reads: newest.reads.clone(),
+        cases,
+    };
+    Ok(json_response(StatusCode::OK, Default::default(), &body))
+}
+
+async fn export_case(
+    state: &AppState,
+    caller: &Caller,
+    case_id: CaseId,
+    case: &Case,
+    version: usize,
+    now: chrono::DateTime<Utc>,
+) -> Result<SubjectCaseExport, Problem> {
     // Everything the caller's organisation holds about the subject, and what was disclosed to
     // it: each organisation answers as the controller of its own records (DESIGN §4).
     let full = Reader::staff(caller.org.clone(), Role::Auditor);
-    let held = case_view(&case, version, &full, now).ok_or_else(|| Problem::not_found("subject"))?;
+    let held = case_view(case, version, &full, now).ok_or_else(|| Problem::not_found("subject"))?;
     let categories = held.items.iter().map(|i| i.category).collect::<std::collections::BTreeSet<_>>();
     log_read(
-        &state,
-        &caller,
+        state,
+        caller,
         &case_id.to_string(),
         "subject_export",
         categories,
@@ -149,8 +191,7 @@ pub async fn export_subject(
         })
         .collect();
     let log = state.store.access_log(&case_id.to_string()).await?;
-    let body = SubjectExport { subject, case: case_id.to_string(), held, disclosures, reads: subject_form(&log) };
-    Ok(json_response(StatusCode::OK, Default::default(), &body))
+    Ok(SubjectCaseExport { case: case_id.to_string(), held, disclosures, reads: subject_form(&log) })
 }
 
 /// An erasure request.
@@ -166,15 +207,18 @@ pub struct Erasure {
 pub struct Erased {
     /// The subject.
     pub subject: String,
-    /// The case.
+    /// The newest case.
     pub case: String,
+    /// Every case erased, oldest first.
+    pub cases: Vec<String>,
     /// Data keys destroyed.
     pub keys_destroyed: u64,
 }
 
-/// Erase a subject's personal data by destroying its keys: the history stays and still
-/// verifies, every personal value reads as erased. Refused (409) while a concern is open or
-/// while the municipality must keep the record.
+/// Erase a subject's personal data in every case of the subject by destroying its keys: the
+/// history stays and still verifies, every personal value reads as erased. All or nothing:
+/// refused (409, naming the case) while a concern of any case is open or while the municipality
+/// must keep any case's record.
 #[utoipa::path(post, path = "/v1/subjects/{id}/erasure", tag = "subjects", request_body = Erasure,
     params(("id" = String, Path, description = "the young person's id")),
     responses((status = 200, body = Erased), (status = 404, body = crate::api::problem::ProblemBody),
@@ -187,24 +231,37 @@ pub async fn erase_subject(
     Path(subject): Path<String>,
     Body(body): Body<Erasure>,
 ) -> Result<Response, Problem> {
-    let (case_id, case, _) = subject_case(&state, &caller, &subject).await?;
-    if case.erased_at.is_none() {
-        let action = CaseAction::EraseSubject { reason: body.reason, retention_days: state.municipal_retention_days };
-        let command = || CaseCommand { actor: actor(&caller), action: action.clone() };
-        execute::<Case>(&state, &caller, &case_id.to_string(), command, None, &request_id).await?;
+    let cases = subject_cases(&state, &caller, &subject).await?;
+    let action = CaseAction::EraseSubject { reason: body.reason, retention_days: state.municipal_retention_days };
+    let command = || CaseCommand { actor: actor(&caller), action: action.clone() };
+    // Every case may be erased, or none is: asked of each before anything is written.
+    for (case_id, case, _) in cases.iter().filter(|(_, c, _)| c.erased_at.is_none()) {
+        if let Err(refused) = case.decide(command()) {
+            let problem = super::DomainProblem::problem(&refused, &caller.org);
+            return Err(problem.prefixed(&format!("case {case_id}")));
+        }
     }
-    // Recorded first, then shredded: a retry after a failure here finishes the job.
-    let destroyed = state
-        .store
-        .destroy_keys(
-            &crate::store::data_key_prefix(<Case as cqrs_es::Aggregate>::TYPE, &case_id.to_string()),
-            "erasure of the subject (GDPR art. 17)",
-        )
-        .await?;
-    tracing::info!(case.id = %case_id, keys = destroyed, "erased the subject's personal data");
+    let mut destroyed = 0;
+    for (case_id, case, _) in &cases {
+        if case.erased_at.is_none() {
+            execute::<Case>(&state, &caller, &case_id.to_string(), command, None, &request_id).await?;
+        }
+        // Recorded first, then shredded: a retry after a failure here finishes the job.
+        destroyed += state
+            .store
+            .destroy_keys(
+                &crate::store::data_key_prefix(<Case as cqrs_es::Aggregate>::TYPE, &case_id.to_string()),
+                "erasure of the subject (GDPR art. 17)",
+            )
+            .await?;
+        tracing::info!(case.id = %case_id, "erased the subject's personal data");
+    }
+    tracing::info!(cases = cases.len(), keys = destroyed, "erased a subject");
+    let ids: Vec<String> = cases.iter().map(|(id, _, _)| id.to_string()).collect();
+    let newest = ids.last().cloned().unwrap_or_default();
     Ok(json_response(
         StatusCode::OK,
         Default::default(),
-        &Erased { subject, case: case_id.to_string(), keys_destroyed: destroyed },
+        &Erased { subject, case: newest, cases: ids, keys_destroyed: destroyed },
     ))
 }

@@ -271,12 +271,16 @@ impl Store {
             .collect()
     }
 
-    /// The case of a young person (subject), from the case view.
-    pub async fn case_of_subject(&self, subject: &str) -> Result<Option<String>, StoreError> {
+    /// Every case of a young person (subject), oldest first: a re-referral carries the same
+    /// person id (from the case view).
+    pub async fn cases_of_subject(&self, subject: &str) -> Result<Vec<String>, StoreError> {
         let rows = self
-            .fetch_rows("SELECT case_id FROM case_summaries WHERE young_person_id = $1", vec![subject.into()])
+            .fetch_rows(
+                "SELECT case_id FROM case_summaries WHERE young_person_id = $1 ORDER BY opened_at, case_id",
+                vec![subject.into()],
+            )
             .await?;
-        rows.first().map(|r| r.text(0)).transpose()
+        rows.iter().map(|r| r.text(0)).collect()
     }
 
     /// The ids of every case `org` is a party to (from the case view).

@@ -8,7 +8,7 @@ use chrono::{NaiveDate, Utc};
 
 use super::prelude::*;
 use crate::api::case_access::{page_size, wait_for_position};
-use crate::api::{Auth, Params, Purpose, RequestId, acting_role, log_read};
+use crate::api::{Auth, Params, Purpose, RequestId, acting_role, load, log_read};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,11 +42,17 @@ pub struct OpenCase {
     /// Optional client-chosen id.
     #[serde(default)]
     pub id: Option<uuid::Uuid>,
-    /// The young person.
-    pub young_person: NewYoungPerson,
-    /// Custody holders.
+    /// The young person (required, unless `earlier_case` is given).
+    #[serde(default)]
+    pub young_person: Option<NewYoungPerson>,
+    /// Custody holders (leave out with `earlier_case`).
     #[serde(default)]
     pub custody_holders: Vec<NewCustodyHolder>,
+    /// A re-referral: the ended earlier case of the same young person. The new case carries
+    /// its young person and custody holders with the same person ids, so that a subject's
+    /// export and erasure find every case.
+    #[serde(default)]
+    pub earlier_case: Option<uuid::Uuid>,
 }
 
 /// A person id of a new case.
@@ -83,17 +89,48 @@ pub async fn open_case(
     Body(body): Body<OpenCase>,
 ) -> Result<Response, Problem> {
     let id = CaseId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
-    let young_person = YoungPerson {
-        id: PersonId::new(),
-        first_name: Personal::new(body.young_person.first_name),
-        last_name: Personal::new(body.young_person.last_name),
-        birth_date: Personal::new(body.young_person.birth_date),
+    let (young_person, custody_holders, earlier) = match (body.earlier_case, body.young_person) {
+        (None, None) => return Err(Problem::invalid_body("young_person: required (or name an earlier_case)")),
+        (Some(_), Some(_)) => {
+            return Err(Problem::invalid_body(
+                "young_person: leave it out of a re-referral; it is the earlier case's young person",
+            ));
+        }
+        (Some(_), None) if !body.custody_holders.is_empty() => {
+            return Err(Problem::invalid_body(
+                "custody_holders: leave them out of a re-referral; they are the earlier case's",
+            ));
+        }
+        (Some(earlier), None) => {
+            let loaded = load::<brobyg_domain::case::Case>(&state, &earlier.to_string()).await?;
+            let found = loaded.aggregate;
+            let person = found.young_person.clone().filter(|_| found.municipality.as_ref() == Some(&caller.org));
+            let Some(person) = person else {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-case",
+                    "Unknown earlier case",
+                    "earlier_case: no case of your municipality has that id",
+                ));
+            };
+            let holders = found.custody_holders.clone();
+            (person, holders, Some(Box::new(found)))
+        }
+        (None, Some(p)) => {
+            let person = YoungPerson {
+                id: PersonId::new(),
+                first_name: Personal::new(p.first_name),
+                last_name: Personal::new(p.last_name),
+                birth_date: Personal::new(p.birth_date),
+            };
+            let holders = body
+                .custody_holders
+                .into_iter()
+                .map(|h| CustodyHolder { id: PersonId::new(), name: Personal::new(h.name) })
+                .collect();
+            (person, holders, None)
+        }
     };
-    let custody_holders: Vec<CustodyHolder> = body
-        .custody_holders
-        .into_iter()
-        .map(|h| CustodyHolder { id: PersonId::new(), name: Personal::new(h.name) })
-        .collect();
     let answer = CaseOpened {
         id: id.0,
         state: "opened".into(),
@@ -101,7 +138,7 @@ pub async fn open_case(
         young_person: PersonRef { id: young_person.id.0 },
         custody_holders: custody_holders.iter().map(|h| PersonRef { id: h.id.0 }).collect(),
     };
-    let action = CaseAction::Open { case: id, young_person, custody_holders };
+    let action = CaseAction::Open { case: id, young_person, custody_holders, earlier };
     let request = CaseRequest { caller, id, if_match: None, request_id };
     let CaseCommitted { committed, position, .. } = case_command(&state, &request, action, StatusCode::CREATED).await?;
     let mut headers = version_headers(committed.version, position);
