@@ -1,6 +1,6 @@
-//! Stores outlive versions: a store written by an earlier landed version (1981a38, and the one
-//! before this change, adeeb88) opens, migrates and verifies, keeps every case and key, and goes
-//! on under the current encodings.
+//! Stores outlive versions: a store written by an earlier landed version (1981a38, adeeb88, and
+//! the one before this change, 376147f) opens, migrates and verifies, keeps every case and key,
+//! and goes on under the current encodings.
 
 use serde_json::json;
 
@@ -26,8 +26,18 @@ async fn a_store_of_version_1981a38_opens_verifies_and_goes_on() {
 }
 
 #[tokio::test]
-async fn a_store_of_the_previous_version_opens_verifies_and_goes_on() {
+async fn a_store_of_version_adeeb88_opens_verifies_and_goes_on() {
     opens_verifies_and_goes_on("adeeb88").await;
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_version_opens_verifies_and_goes_on() {
+    opens_verifies_and_goes_on("376147f").await;
+}
+
+/// Whether the fixture's closing meetings carry outcomes in the clear (before 376147f).
+fn legacy_outcomes(version: &str) -> bool {
+    matches!(version, "1981a38" | "adeeb88")
 }
 
 async fn opens_verifies_and_goes_on(version: &str) {
@@ -81,6 +91,38 @@ async fn opens_verifies_and_goes_on(version: &str) {
         .await
         .expect("json");
     assert!(read["young_person"]["last_name"].as_str().is_some_and(|n| n != "[erased]" && !n.is_empty()), "{read}");
+    // Meetings recorded before they were planned read as held, with who took part; the timeline
+    // reads every old event.
+    let in_course = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["state"] == "in_course"))
+        .and_then(|c| c["id"].as_str())
+        .expect("a case in course")
+        .to_owned();
+    let course: serde_json::Value = client
+        .get(format!("{base}/v1/cases/{in_course}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(course["meetings"][0]["status"], "held", "{course}");
+    assert!(course["meetings"][0]["present"].as_array().is_some_and(|p| !p.is_empty()), "{course}");
+    let timeline: serde_json::Value = client
+        .get(format!("{base}/v1/cases/{in_course}/timeline"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("timeline")
+        .json()
+        .await
+        .expect("json");
+    let events = timeline["entries"].as_array().expect("entries");
+    assert!(events.iter().any(|e| e["event"] == "pre_meeting_held"), "{timeline}");
+    let sequences: Vec<u64> = events.iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]) && sequences.first() == Some(&1), "{timeline}");
     // A new event on an old chain is hashed under the current encoding.
     let added = client
         .post(format!("{base}/v1/cases/{case}/items"))
@@ -92,7 +134,7 @@ async fn opens_verifies_and_goes_on(version: &str) {
     assert_eq!(added.status(), 201);
     // The list views go on from the cursor the old version stored: the new event is in them.
     let position = added.headers()["x-brobyg-position"].to_str().expect("position").to_owned();
-    let version = added.headers()["etag"].to_str().expect("etag").trim_matches('"').to_owned();
+    let etag = added.headers()["etag"].to_str().expect("etag").trim_matches('"').to_owned();
     let list: serde_json::Value = client
         .get(format!("{base}/v1/cases?limit=500&min_position={position}"))
         .bearer_auth(&token)
@@ -103,7 +145,7 @@ async fn opens_verifies_and_goes_on(version: &str) {
         .await
         .expect("json");
     let row = list["items"].as_array().and_then(|items| items.iter().find(|c| c["id"] == case.as_str())).cloned();
-    assert_eq!(row.map(|r| r["version"].to_string()), Some(version), "{list}");
+    assert_eq!(row.map(|r| r["version"].to_string()), Some(etag), "{list}");
     // Outcomes older closing meetings carried in the clear are the NGO's: its systems receive
     // them, the municipality's do not.
     let closing_data = |org: &'static str| {
@@ -132,7 +174,8 @@ async fn opens_verifies_and_goes_on(version: &str) {
         }
     };
     let for_ngo = closing_data(NGO).await;
-    assert!(for_ngo.iter().any(|d| d["outcomes"].as_array().is_some_and(|o| !o.is_empty())), "{for_ngo:?}");
+    let carried = for_ngo.iter().any(|d| d["outcomes"].as_array().is_some_and(|o| !o.is_empty()));
+    assert_eq!(carried, legacy_outcomes(version), "{for_ngo:?}");
     let for_municipality = closing_data(MUNI).await;
     assert!(!for_municipality.is_empty());
     assert!(for_municipality.iter().all(|d| d.get("outcomes").is_none()), "{for_municipality:?}");
