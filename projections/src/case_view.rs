@@ -56,6 +56,8 @@ pub struct CustodyHolderView {
     pub id: uuid::Uuid,
     /// Name.
     pub name: String,
+    /// A guardian (værge) rather than a custody holder.
+    pub guardian: bool,
 }
 
 /// A visible information item.
@@ -542,7 +544,10 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
         custody_holders: full.then(|| {
-            case.custody_holders.iter().map(|h| CustodyHolderView { id: h.id.0, name: shown(&h.name) }).collect()
+            case.custody_holders
+                .iter()
+                .map(|h| CustodyHolderView { id: h.id.0, name: shown(&h.name), guardian: h.guardian })
+                .collect()
         }),
         items,
         consents,

@@ -6,7 +6,7 @@
 //!
 //! | event | municipality | NGO (once referred) |
 //! |---|---|---|
-//! | `case_opened` | all | — |
+//! | `case_opened`, `custody_holder_added`, `custody_holder_removed` | all | — |
 //! | `item_added` | its own items | its own items |
 //! | `consent_given` / `consent_revoked` | all | without `evidence` / `reason` |
 //! | `referral_submitted`, `referral_accepted`, `referral_declined`, `volunteer_matched`, `case_withdrawn`, `personal_data_erased`, `meeting_planned` | all | all |
@@ -115,6 +115,9 @@ fn personal_kinds(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>)
             kinds
         }
         CaseEvent::ItemAdded { item } => BTreeSet::from([item.category.as_str()]),
+        CaseEvent::CustodyHolderAdded { .. } | CaseEvent::CustodyHolderRemoved { .. } => {
+            BTreeSet::from([Category::Family.as_str()])
+        }
         CaseEvent::InformationDisclosed { disclosure, .. } => disclosure
             .items
             .iter()
@@ -133,7 +136,9 @@ fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Ut
     let municipality = side == Side::Municipality;
     let all = || Some(body(event));
     let data = match event {
-        CaseEvent::CaseOpened { .. } => municipality.then(|| body(event)),
+        CaseEvent::CaseOpened { .. }
+        | CaseEvent::CustodyHolderAdded { .. }
+        | CaseEvent::CustodyHolderRemoved { .. } => municipality.then(|| body(event)),
         CaseEvent::ItemAdded { item } => (&item.owner == org).then(|| body(event)),
         CaseEvent::ConsentGiven { .. } => {
             let b = body(event);

@@ -181,7 +181,11 @@ impl Journey {
                     last_name: Personal::new("Jensen".into()),
                     birth_date: Personal::new(BIRTH.parse().expect("date")),
                 },
-                custody_holders: vec![CustodyHolder { id: MOTHER, name: Personal::new("Anne".into()) }],
+                custody_holders: vec![CustodyHolder {
+                    id: MOTHER,
+                    name: Personal::new("Anne".into()),
+                    guardian: false,
+                }],
                 earlier: None,
             },
         );

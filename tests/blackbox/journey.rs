@@ -12,6 +12,7 @@ crate::on_both_backends!(
     a_course_closes_after_the_volunteer_left_and_is_followed_up,
     mistakes_the_service_refuses_with_what_to_type,
     a_young_person_referred_again_is_one_subject_to_export_and_erase,
+    custody_changes_follow_the_consent_rule_and_stay_with_the_municipality,
 );
 
 fn today() -> chrono::NaiveDate {
@@ -360,4 +361,38 @@ async fn a_young_person_referred_again_is_one_subject_to_export_and_erase(db: &T
         let view = app.get(&format!("/v1/cases/{case}"), &cw).await.ok().body;
         assert_eq!(view["young_person"]["first_name"], "[erased]", "{case}");
     }
+}
+
+async fn custody_changes_follow_the_consent_rule_and_stay_with_the_municipality(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = app.approved_agreement().await;
+    let (case, _, holders) = app.open_case("2012-03-14").await;
+    let school = app.add_item(&case, &cw, "school", "7th grade").await;
+    app.consent(&case, &holders, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();
+    let path = |s: &str| format!("/v1/cases/{case}{s}");
+    // A guardian is for a young person nobody holds custody of.
+    app.post(&path("/custody-holders"), &cw, json!({ "name": "Værge Hansen", "guardian": true }))
+        .await
+        .problem(422, "invalid-field");
+    let stepmother = app.post(&path("/custody-holders"), &cw, json!({ "name": "Lise Jensen" })).await.ok().id();
+    app.post(&path("/custody-holders"), &co, json!({ "name": "x" })).await.problem(404, "not-found");
+    // The consent the parents gave lacks the new custody holder's grant: nothing crosses on it.
+    let refused = app.refer(&case, &agreement, &[&school]).await;
+    refused.problem(422, "grantor-missing");
+    assert!(refused.body["detail"].as_str().is_some_and(|d| d.contains(&stepmother)));
+    app.post(&path(&format!("/custody-holders/{}/removal", holders[1])), &cw, json!({ "reason": "custody decision" }))
+        .await
+        .ok();
+    let today: Vec<String> = vec![holders[0].clone(), stepmother.clone()];
+    app.consent(&case, &today, (NGO, "coordinator"), &["school"], &["referral"]).await.ok();
+    app.refer(&case, &agreement, &[&school]).await.ok();
+    let view = app.get(&path(""), &cw).await.ok().body;
+    let names: Vec<&str> =
+        view["custody_holders"].as_array().expect("holders").iter().filter_map(|h| h["name"].as_str()).collect();
+    assert_eq!(names, vec!["Anne Jensen", "Lise Jensen"]);
+    // The family's changes stay with the municipality.
+    let ngo_line = whole_timeline(&app, &case, &co, 100).await;
+    assert!(!events(&ngo_line).iter().any(|e| e.starts_with("custody_holder")), "{ngo_line:?}");
+    assert!(!serde_json::to_string(&ngo_line).expect("json").contains("Lise"));
 }

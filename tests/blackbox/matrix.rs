@@ -69,6 +69,8 @@ const TABLE: &[(&str, &str)] = &[
     ("POST /v1/cases/{id}/concerns/{cid}/receipt", /*   */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/consents", /*                 */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/consents/{cid}/revocation", /**/ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/custody-holders", /*          */ "A F F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/custody-holders/{pid}/removal", "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/disclosures", /*              */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/items", /*                    */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/match", /*                    */ "F A F F F F F F N N N N N F F U"),
@@ -182,6 +184,7 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         .replace("consents/{cid}", &format!("consents/{}", f.consent))
         .replace("concerns/{cid}", &format!("concerns/{}", f.concern))
         .replace("meetings/{mid}", &format!("meetings/{}", f.meeting))
+        .replace("custody-holders/{pid}", &format!("custody-holders/{}", uuid::Uuid::new_v4()))
         .replace("{programme}", "klub-move");
     let path = match template {
         "/v1/audit/cases/{id}/state" => {
@@ -214,6 +217,8 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         | "/v1/subjects/{id}/erasure" => Some(json!({ "reason": "matrix" })),
         "/v1/cases/{id}/items" => Some(json!({ "category": "school", "content": "x" })),
         "/v1/cases/{id}/disclosures" => Some(json!({ "checkpoint": "pre_meeting", "items": [] })),
+        "/v1/cases/{id}/custody-holders" => Some(json!({ "name": "", "guardian": false })),
+        "/v1/cases/{id}/custody-holders/{pid}/removal" => Some(json!({ "reason": "matrix" })),
         "/v1/cases/{id}/measures" => {
             Some(json!({ "instrument": "sdq_total", "point": "baseline", "on": "2026-11-01", "value": 1 }))
         }

@@ -151,7 +151,11 @@ pub fn open_case(case: CaseId) -> CaseCommand {
                 last_name: Personal::new("Jensen".into()),
                 birth_date: Personal::new(date("2010-03-14")),
             },
-            custody_holders: vec![CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()) }],
+            custody_holders: vec![CustodyHolder {
+                id: MOTHER,
+                name: Personal::new("Anne Jensen".into()),
+                guardian: false,
+            }],
             earlier: None,
         },
     }

@@ -19,6 +19,11 @@ pub enum CaseAction {
     /// Open the case (caseworker of the municipality); a re-referral names the earlier case
     /// of the same young person, as the application found it.
     Open { case: CaseId, young_person: YoungPerson, custody_holders: Vec<CustodyHolder>, earlier: Option<Box<Case>> },
+    /// Register a custody holder, or a guardian where the young person has none (caseworker).
+    AddCustodyHolder { holder: CustodyHolder },
+    /// A custody holder or guardian no longer holds custody (caseworker); `reason` names the
+    /// legal change.
+    RemoveCustodyHolder { holder: PersonId, reason: String },
     /// Record an information item owned by the actor's organisation.
     AddItem { item: ItemId, category: Category, content: Personal<String> },
     /// Record the grantors' consent.
@@ -112,6 +117,8 @@ impl CaseAction {
         match self {
             Self::Open { .. } => "open",
             Self::AddItem { .. } => "add_item",
+            Self::AddCustodyHolder { .. } => "add_custody_holder",
+            Self::RemoveCustodyHolder { .. } => "remove_custody_holder",
             Self::GiveConsent { .. } => "give_consent",
             Self::RevokeConsent { .. } => "revoke_consent",
             Self::SubmitReferral { .. } => "refer",

@@ -136,6 +136,40 @@ impl Case {
                     },
                 }])
             }
+            CaseAction::AddCustodyHolder { holder } => {
+                self.municipality_caseworker(&actor, name)?;
+                if self.erased_at.is_some() {
+                    return Err(CaseError::AlreadyErased);
+                }
+                non_empty(&holder.name, "name: empty")?;
+                let taken = self.young_person.as_ref().is_some_and(|p| p.id == holder.id)
+                    || self.custody_holders.iter().any(|h| h.id == holder.id);
+                if taken {
+                    return Err(CaseError::Invalid("person id: already a person of this case"));
+                }
+                // A guardian is appointed where nobody holds custody, and gives way to one.
+                if holder.guardian && !self.custody_holders.is_empty() {
+                    return Err(CaseError::Invalid(
+                        "guardian: the young person has a custody holder; a guardian is for one who has none",
+                    ));
+                }
+                if !holder.guardian && self.custody_holders.iter().any(|h| h.guardian) {
+                    return Err(CaseError::Invalid(
+                        "custody holder: a guardian is registered; remove the guardian when custody returns",
+                    ));
+                }
+                Ok(vec![CaseEvent::CustodyHolderAdded { holder, by: actor.user, at: actor.at }])
+            }
+            CaseAction::RemoveCustodyHolder { holder, reason } => {
+                self.municipality_caseworker(&actor, name)?;
+                if !self.custody_holders.iter().any(|h| h.id == holder) {
+                    return Err(CaseError::UnknownGrantor(holder));
+                }
+                if reason.trim().is_empty() {
+                    return Err(CaseError::Invalid("reason: name the legal change, e.g. a custody decision"));
+                }
+                Ok(vec![CaseEvent::CustodyHolderRemoved { holder, reason, by: actor.user, at: actor.at }])
+            }
             CaseAction::GiveConsent {
                 consent,
                 grantors,
@@ -588,6 +622,11 @@ impl Case {
         non_empty(&young_person.first_name, "young_person.first_name: empty")?;
         if *young_person.birth_date.expose() > copenhagen_date(actor.at) {
             return Err(CaseError::Invalid("young_person.birth_date: in the future"));
+        }
+        if custody_holders.iter().any(|h| h.guardian) && custody_holders.iter().any(|h| !h.guardian) {
+            return Err(CaseError::Invalid(
+                "custody_holders: a guardian is for a young person nobody holds custody of",
+            ));
         }
         if custody_holders.iter().any(|h| h.name.expose().trim().is_empty()) {
             return Err(CaseError::Invalid("custody_holders: a name is empty"));

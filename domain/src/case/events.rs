@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Personal;
-use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, MeetingId, Org, UserId, VolunteerId};
+use crate::ids::{AgreementId, CaseId, ConcernId, ConsentId, MeetingId, Org, PersonId, UserId, VolunteerId};
 use crate::vocab::{CaseState, Checkpoint, Participant, WithdrawnBy};
 
 use super::*;
@@ -27,6 +27,11 @@ pub enum CaseEvent {
         by: UserId,
         at: DateTime<Utc>,
     },
+    /// A custody holder (or, where there is none, a guardian) was registered.
+    CustodyHolderAdded { holder: CustodyHolder, by: UserId, at: DateTime<Utc> },
+    /// A custody holder or guardian no longer holds custody; `reason` names the legal change
+    /// (never a person's details).
+    CustodyHolderRemoved { holder: PersonId, reason: String, by: UserId, at: DateTime<Utc> },
     /// An information item was recorded by its owner.
     ItemAdded { item: Item },
     /// Consent was given.
@@ -177,6 +182,8 @@ impl CaseEvent {
             | Self::MeetingPlanned { .. }
             | Self::MeetingMoved { .. }
             | Self::MeetingMissed { .. }
+            | Self::CustodyHolderAdded { .. }
+            | Self::CustodyHolderRemoved { .. }
             | Self::ConcernReported { .. }
             | Self::ConcernAcknowledged { .. }
             | Self::PersonalDataErased { .. } => return None,
@@ -197,6 +204,8 @@ impl CaseEvent {
             | Self::MatchEnded { at, .. }
             | Self::ActivityLogged { at, .. }
             | Self::MeetingPlanned { at, .. }
+            | Self::CustodyHolderAdded { at, .. }
+            | Self::CustodyHolderRemoved { at, .. }
             | Self::MeetingMoved { at, .. }
             | Self::MeetingMissed { at, .. }
             | Self::ClosingMeetingHeld { at, .. }
@@ -226,6 +235,8 @@ impl CaseEvent {
             | Self::MatchEnded { by, .. }
             | Self::ActivityLogged { by, .. }
             | Self::MeetingPlanned { by, .. }
+            | Self::CustodyHolderAdded { by, .. }
+            | Self::CustodyHolderRemoved { by, .. }
             | Self::MeetingMoved { by, .. }
             | Self::MeetingMissed { by, .. }
             | Self::ClosingMeetingHeld { by, .. }
@@ -256,6 +267,8 @@ impl CaseEvent {
             Self::MatchEnded { .. } => "match_ended",
             Self::ActivityLogged { .. } => "activity_logged",
             Self::MeetingPlanned { .. } => "meeting_planned",
+            Self::CustodyHolderAdded { .. } => "custody_holder_added",
+            Self::CustodyHolderRemoved { .. } => "custody_holder_removed",
             Self::MeetingMoved { .. } => "meeting_moved",
             Self::MeetingMissed { .. } => "meeting_missed",
             Self::ConcernReported { .. } => "concern_reported",

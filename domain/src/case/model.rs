@@ -27,13 +27,17 @@ pub struct YoungPerson {
     pub birth_date: Personal<NaiveDate>,
 }
 
-/// A custody holder (forældremyndighedsindehaver).
+/// A custody holder (forældremyndighedsindehaver), or a guardian (værge) appointed where the
+/// young person has none: either grants consent for a minor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustodyHolder {
     /// Person id, used as grantor id.
     pub id: PersonId,
     /// Full name.
     pub name: Personal<String>,
+    /// A guardian rather than a custody holder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guardian: bool,
 }
 
 /// One piece of case knowledge, owned by the organisation that recorded it.
@@ -519,6 +523,8 @@ impl Case {
             CaseEvent::ItemAdded { item } => {
                 self.items.insert(item.id, item.clone());
             }
+            CaseEvent::CustodyHolderAdded { holder, .. } => self.custody_holders.push(holder.clone()),
+            CaseEvent::CustodyHolderRemoved { holder, .. } => self.custody_holders.retain(|h| h.id != *holder),
             CaseEvent::ConsentGiven { consent } => {
                 self.consents.insert(consent.id, consent.clone());
             }

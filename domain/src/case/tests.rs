@@ -125,8 +125,8 @@ pub(crate) mod fixtures {
 
     pub fn holders() -> Vec<CustodyHolder> {
         vec![
-            CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()) },
-            CustodyHolder { id: FATHER, name: Personal::new("Peter Jensen".into()) },
+            CustodyHolder { id: MOTHER, name: Personal::new("Anne Jensen".into()), guardian: false },
+            CustodyHolder { id: FATHER, name: Personal::new("Peter Jensen".into()), guardian: false },
         ]
     }
 
@@ -2041,4 +2041,63 @@ fn a_young_person_referred_again_keeps_their_person_ids_and_the_link() {
     assert_eq!(s.case.earlier_case, Some(CASE));
     assert_eq!(s.case.young_person.as_ref().map(|p| p.id), Some(YP));
     assert_eq!(s.case.state, Some(CaseState::Opened));
+}
+
+#[test]
+fn a_guardian_grants_consent_where_nobody_holds_custody() {
+    let mut s = Scenario::new();
+    s.as_caseworker(CaseAction::Open {
+        case: CASE,
+        young_person: young_person(BORN_14),
+        custody_holders: vec![],
+        earlier: None,
+    });
+    assert_eq!(s.case.required_grantors(copenhagen_date(s.now)), Err(CaseError::NoCustodyHolder));
+    let guardian = PersonId(Uuid::from_u128(13));
+    let a = s.coordinator();
+    let add = |id, guardian| CaseAction::AddCustodyHolder {
+        holder: CustodyHolder { id, name: Personal::new("Værge Hansen".into()), guardian },
+    };
+    assert!(matches!(
+        refusal(&mut s, a, add(guardian, true)),
+        CaseError::NotAParty(..) | CaseError::NotPermitted { .. }
+    ));
+    s.as_caseworker(add(guardian, true));
+    assert_eq!(s.case.required_grantors(copenhagen_date(s.now)), Ok(set(&[guardian])));
+    // Custody returns to a parent: the guardian is removed first.
+    let a = s.caseworker();
+    assert!(matches!(refusal(&mut s, a, add(MOTHER, false)), CaseError::Invalid(m) if m.contains("guardian")));
+    let a = s.caseworker();
+    let no_reason = CaseAction::RemoveCustodyHolder { holder: guardian, reason: " ".into() };
+    assert!(matches!(refusal(&mut s, a, no_reason), CaseError::Invalid(_)));
+    s.as_caseworker(CaseAction::RemoveCustodyHolder { holder: guardian, reason: "custody decision 2026-11".into() });
+    s.as_caseworker(add(MOTHER, false));
+    assert_eq!(s.case.required_grantors(copenhagen_date(s.now)), Ok(set(&[MOTHER])));
+    let a = s.caseworker();
+    let unknown = CaseAction::RemoveCustodyHolder { holder: FATHER, reason: "x".into() };
+    assert_eq!(refusal(&mut s, a, unknown), CaseError::UnknownGrantor(FATHER));
+}
+
+#[test]
+fn a_new_custody_holder_must_grant_what_crosses_from_now_on() {
+    let mut s = Scenario::consented(BORN_14);
+    let stepmother = PersonId(Uuid::from_u128(14));
+    s.as_caseworker(CaseAction::AddCustodyHolder {
+        holder: CustodyHolder { id: stepmother, name: Personal::new("Lise Jensen".into()), guardian: false },
+    });
+    let refer = s.refer(&[IDENTITY, SCHOOL]);
+    let a = s.caseworker();
+    assert_eq!(refusal(&mut s, a, refer), CaseError::GrantorMissing(vec![stepmother]));
+    // The father no longer holds custody: the old consent (mother, father) still lacks the
+    // stepmother; one from the holders of today covers the referral.
+    s.as_caseworker(CaseAction::RemoveCustodyHolder { holder: FATHER, reason: "custody decision".into() });
+    s.give_consent(
+        ConsentId(Uuid::from_u128(33)),
+        Recipient { org: ngo(), role: RecipientRole::Coordinator },
+        &[Category::Identity, Category::School],
+        &[Purpose::Referral],
+    );
+    let refer = s.refer(&[IDENTITY, SCHOOL]);
+    s.as_caseworker(refer);
+    assert_eq!(s.case.state, Some(CaseState::Referred));
 }

@@ -47,7 +47,11 @@ fn base_case() -> Case {
             last_name: Personal::new("Jensen".into()),
             birth_date: Personal::new(d("2012-03-14")),
         },
-        custody_holders: vec![CustodyHolder { id: PersonId(Uuid::from_u128(3)), name: Personal::new("Anne".into()) }],
+        custody_holders: vec![CustodyHolder {
+            id: PersonId(Uuid::from_u128(3)),
+            name: Personal::new("Anne".into()),
+            guardian: false,
+        }],
         by: UserId("cw".into()),
         at,
     });

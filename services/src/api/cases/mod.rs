@@ -2,6 +2,7 @@
 //!
 //! - `open`: open a case, the caseload, the case and the volunteer brief
 //! - `items`: information items and consent
+//! - `family`: custody holders and guardians as they change
 //! - `referral`: checkpoint 1 and the NGO's decision
 //! - `meetings`: checkpoints 2 and 3
 //! - `matching`: match, end a match, suggestions
@@ -9,6 +10,7 @@
 //! - `timeline`: the case's events as the reader may see them
 
 mod ending;
+mod family;
 mod items;
 mod matching;
 mod meetings;
@@ -35,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(open::router())
         .merge(items::router())
+        .merge(family::router())
         .merge(referral::router())
         .merge(meetings::router())
         .merge(matching::router())

@@ -33,6 +33,9 @@ pub struct NewYoungPerson {
 pub struct NewCustodyHolder {
     /// Full name.
     pub name: String,
+    /// A guardian (værge) appointed because nobody holds custody.
+    #[serde(default)]
+    pub guardian: bool,
 }
 
 /// A new case.
@@ -126,7 +129,7 @@ pub async fn open_case(
             let holders = body
                 .custody_holders
                 .into_iter()
-                .map(|h| CustodyHolder { id: PersonId::new(), name: Personal::new(h.name) })
+                .map(|h| CustodyHolder { id: PersonId::new(), name: Personal::new(h.name), guardian: h.guardian })
                 .collect();
             (person, holders, None)
         }
