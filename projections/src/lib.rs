@@ -5,6 +5,7 @@
 //! returns what they produce.
 
 pub mod case_view;
+pub mod caseload;
 pub mod feed;
 pub mod matching;
 pub mod policy;

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     mistakes_the_service_refuses_with_what_to_type,
     a_young_person_referred_again_is_one_subject_to_export_and_erase,
     custody_changes_follow_the_consent_rule_and_stay_with_the_municipality,
+    a_caseload_people_can_read,
 );
 
 fn today() -> chrono::NaiveDate {
@@ -395,4 +396,114 @@ async fn custody_changes_follow_the_consent_rule_and_stay_with_the_municipality(
     let ngo_line = whole_timeline(&app, &case, &co, 100).await;
     assert!(!events(&ngo_line).iter().any(|e| e.starts_with("custody_holder")), "{ngo_line:?}");
     assert!(!serde_json::to_string(&ngo_line).expect("json").contains("Lise"));
+}
+
+/// Opens a case for `first last` born `birth`, with an identity item and a consent that lets it
+/// reach the NGO at the referral; returns (case, identity item).
+async fn named_case(app: &TestApp, first: &str, last: &str, birth: &str) -> (String, String) {
+    let cw = app.caseworker();
+    let opened = app
+        .post(
+            "/v1/cases",
+            &cw,
+            json!({ "young_person": { "first_name": first, "last_name": last, "birth_date": birth },
+                    "custody_holders": [ { "name": format!("Forælder {last}") } ] }),
+        )
+        .await
+        .ok();
+    let case = opened.id();
+    let mut grantors: Vec<String> = opened.body["custody_holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_owned())
+        .collect();
+    grantors.push(opened.body["young_person"]["id"].as_str().expect("id").to_owned());
+    let identity = app.add_item(&case, &cw, "identity", &format!("{first} {last}")).await;
+    app.consent(&case, &grantors, (NGO, "coordinator"), &["identity", "school"], &["referral"]).await.ok();
+    (case, identity)
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"].as_array().expect("items").iter().map(|i| i["name"].as_str().unwrap_or("-").to_owned()).collect()
+}
+
+async fn a_caseload_people_can_read(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = app.approved_agreement().await;
+    let (mikkel, identity) = named_case(&app, "Mikkel", "Jensen", "2012-03-14").await;
+    let (ida, _) = named_case(&app, "Ida", "Holm", "2011-05-02").await;
+    let (aya, _) = named_case(&app, "Aya", "Nielsen", "2010-08-20").await;
+    app.refer(&mikkel, &agreement, &[&identity]).await.ok();
+    // Aya is referred without her identity item: the NGO does not learn her name.
+    let last = app.refer(&aya, &agreement, &[]).await.ok();
+    app.post(&format!("/v1/cases/{aya}/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    let in_five = today() + chrono::TimeDelta::days(5);
+    app.post(
+        &format!("/v1/cases/{aya}/meetings"),
+        &cw,
+        json!({ "checkpoint": "pre_meeting", "on": in_five.to_string(), "invited": ["coordinator", "caseworker"] }),
+    )
+    .await
+    .ok();
+    let concern = app
+        .post(
+            &format!("/v1/cases/{mikkel}/concerns"),
+            &co,
+            json!({ "grounds": ["needs_support"], "text": "Seemed hungry", "observed_on": today().to_string() }),
+        )
+        .await
+        .ok();
+    let position = concern.header("x-brobyg-position").or(last.header("x-brobyg-position")).expect("position");
+    let list = |query: String, token: String| {
+        let (app, position) = (&app, position.clone());
+        async move { app.get(&format!("/v1/cases?min_position={position}&{query}"), &token).await.ok().body }
+    };
+
+    // The caseworker sees names, what each case waits for, and the next deadline.
+    let all = list(String::new(), cw.clone()).await;
+    assert_eq!(names(&all), vec!["Mikkel Jensen", "Ida Holm", "Aya Nielsen"]);
+    let rows = all["items"].as_array().expect("items");
+    assert_eq!(rows[0]["waits_for"], "concern_receipt");
+    assert_eq!(rows[0]["next_deadline"]["kind"], "concern_receipt");
+    assert_eq!(rows[1]["waits_for"], "referral");
+    assert!(rows[1].get("next_deadline").is_none());
+    assert_eq!(rows[2]["waits_for"], "pre_meeting");
+    assert_eq!(rows[2]["next_deadline"], json!({ "on": in_five.to_string(), "kind": "meeting" }));
+    assert_eq!(rows[1]["age"], 15);
+    // Sorted and filtered.
+    assert_eq!(names(&list("sort=name".into(), cw.clone()).await), vec!["Aya Nielsen", "Ida Holm", "Mikkel Jensen"]);
+    assert_eq!(
+        names(&list("sort=deadline".into(), cw.clone()).await),
+        vec!["Mikkel Jensen", "Aya Nielsen", "Ida Holm"]
+    );
+    assert_eq!(names(&list("name=HOLM".into(), cw.clone()).await), vec!["Ida Holm"]);
+    assert_eq!(names(&list("state=opened".into(), cw.clone()).await), vec!["Ida Holm"]);
+    assert_eq!(
+        names(&list("programme=klub-move&sort=name".into(), cw.clone()).await),
+        vec!["Aya Nielsen", "Mikkel Jensen"]
+    );
+    let first = list("sort=name&limit=2".into(), cw.clone()).await;
+    assert_eq!(first["next_cursor"], "2");
+    assert_eq!(names(&list("sort=name&limit=2&cursor=2".into(), cw.clone()).await), vec!["Mikkel Jensen"]);
+    let keyset = list("limit=2".into(), cw.clone()).await;
+    let cursor = keyset["next_cursor"].as_str().expect("cursor").replace('|', "%7C");
+    assert_eq!(names(&list(format!("limit=2&cursor={cursor}"), cw.clone()).await), vec!["Aya Nielsen"]);
+    app.get("/v1/cases?sort=surname", &cw).await.problem(400, "invalid-request");
+
+    // The coordinator sees the first name and age once the identity item reached the NGO.
+    let ngo = list(String::new(), co.clone()).await;
+    let rows = ngo["items"].as_array().expect("items");
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["name"].as_str(), rows[0]["age"].as_u64()), (Some("Mikkel"), Some(14)));
+    assert!(rows[1].get("name").is_none() && rows[1].get("age").is_none(), "{ngo}");
+    assert!(!ngo.to_string().contains("Jensen") && !ngo.to_string().contains("Aya"));
+    assert_eq!(rows[1]["waits_for"], "pre_meeting");
+    assert!(names(&list("name=aya".into(), co.clone()).await).is_empty(), "a name the NGO does not see is no match");
+
+    // Showing a name is a read: in the access log.
+    let auditor = app.token(MUNI, "auditor", "aud-m");
+    let log = app.get(&format!("/v1/audit/cases/{ida}/access-log"), &auditor).await.ok().body;
+    assert!(log["entries"].as_array().expect("entries").iter().any(|e| e["endpoint"] == "caseload"), "{log}");
 }

@@ -59,7 +59,8 @@ async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let mut states = std::collections::BTreeSet::new();
     let mut cases = 0;
     for org in ["municipality:0746", "municipality:0101"] {
-        let rows = store.case_summaries(&org.parse().expect("org"), None, 500).await.expect("caseload");
+        let rows =
+            store.case_summaries(&org.parse().expect("org"), &Default::default(), None, 500).await.expect("caseload");
         cases += rows.len();
         states.extend(rows.into_iter().map(|r| r.state));
     }
@@ -92,7 +93,7 @@ async fn views_of(store: &brobyg::store::Store) -> Views {
     let mut views = Views { cases: vec![], concerns: vec![], volunteers: vec![] };
     for org in ["municipality:0746", "municipality:0101", "ngo:kfum-sa", "ngo:roede-kors"] {
         let org: brobyg_domain::Org = org.parse().expect("org");
-        views.cases.extend(store.case_summaries(&org, None, 500).await.expect("caseload"));
+        views.cases.extend(store.case_summaries(&org, &Default::default(), None, 500).await.expect("caseload"));
         views.concerns.extend(store.concern_summaries(&org, false).await.expect("concerns"));
         if !org.is_municipality() {
             views.volunteers.extend(store.volunteer_summaries(&org).await.expect("volunteers"));

@@ -35,7 +35,7 @@ pub use cursor::{CURSOR_PATTERN, Cursor, InvalidCursor};
 pub use feed::{FeedEvent, FeedPage};
 pub use idempotency::{KeyState, StoredResponse};
 pub use sealing::{Kek, KekError, data_key_id, data_key_prefix};
-pub use views::{CaseSummary, ConcernSummary, VIEWS_CONSUMER, VolunteerSummary};
+pub use views::{CaseFilter, CaseSummary, ConcernSummary, VIEWS_CONSUMER, VolunteerSummary};
 pub use webhooks::{Delivery, Subscription};
 
 /// Which database backs the store.

@@ -116,6 +116,15 @@ pub struct CaseSummary {
     pub updated_at: String,
 }
 
+/// What a caseload is narrowed to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only cases in this state.
+    pub state: Option<brobyg_domain::CaseState>,
+    /// Only cases of this programme.
+    pub programme: Option<String>,
+}
+
 /// A concern row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConcernSummary {
@@ -184,11 +193,12 @@ impl Store {
         self.run_statements(&statements).await.map(drop)
     }
 
-    /// The caseload of `org`: cases it owns (municipality) or was referred (NGO), oldest first,
-    /// after the keyset `after` (`opened_at`, `case_id`).
+    /// The caseload of `org`: cases it owns (municipality) or was referred (NGO) that pass
+    /// `filter`, oldest first, after the keyset `after` (`opened_at`, `case_id`).
     pub async fn case_summaries(
         &self,
         org: &Org,
+        filter: &CaseFilter,
         after: Option<(String, String)>,
         limit: u32,
     ) -> Result<Vec<CaseSummary>, StoreError> {
@@ -196,11 +206,24 @@ impl Store {
         let sql = format!(
             "SELECT case_id, municipality, ngo, programme, state, version, opened_at, updated_at \
                FROM case_summaries WHERE {column} = $1 AND (opened_at, case_id) > ($2, $3) \
+                AND ($5 = '' OR state = $5) AND ($6 = '' OR programme = $6) \
               ORDER BY opened_at, case_id LIMIT $4"
         );
         let (after_at, after_id) = after.unwrap_or_default();
+        let state = filter.state.map(|s| s.as_str()).unwrap_or_default();
+        let programme = filter.programme.clone().unwrap_or_default();
         let rows = self
-            .fetch_rows(&sql, vec![org.as_str().into(), after_at.into(), after_id.into(), i64::from(limit).into()])
+            .fetch_rows(
+                &sql,
+                vec![
+                    org.as_str().into(),
+                    after_at.into(),
+                    after_id.into(),
+                    i64::from(limit).into(),
+                    state.into(),
+                    programme.into(),
+                ],
+            )
             .await?;
         rows.into_iter()
             .map(|r| {

@@ -151,7 +151,7 @@ pub async fn open_case(
     Ok(json_response(StatusCode::CREATED, headers, &answer))
 }
 
-/// One row of a caseload.
+/// One row of a caseload, as the caller may see the case.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CaseListItem {
     /// Case id.
@@ -172,18 +172,45 @@ pub struct CaseListItem {
     pub opened_at: String,
     /// Last change.
     pub updated_at: String,
+    /// Who the case is about: the municipality sees the young person's name, the NGO the first
+    /// name once an identity item reached it under a basis that holds (`[erased]` once erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The young person's age today, beside the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age: Option<u32>,
+    /// The next deadline: a concern's receipt, a planned meeting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_deadline: Option<brobyg_projections::caseload::Deadline>,
+    /// What the case waits for next: `referral`, `ngo_decision`, `pre_meeting`, `match`,
+    /// `closing_meeting` or `concern_receipt`; absent once it has ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
 }
 
 /// A page of a caseload.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CaseList {
-    /// Cases, oldest first.
+    /// Cases, in the order asked for (oldest first by default).
     pub items: Vec<CaseListItem>,
     /// The cursor of the next page, if there may be one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// The feed position the list reflects.
     pub position: String,
+}
+
+/// The order of a caseload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseSort {
+    /// Oldest first (the default; pages with a keyset cursor).
+    #[default]
+    OpenedAt,
+    /// By the name the caller sees, A to Z; cases without one last.
+    Name,
+    /// By the next deadline, soonest first; cases without one last.
+    Deadline,
 }
 
 /// Caseload parameters.
@@ -195,9 +222,10 @@ pub struct CaseListParams {
     #[param(pattern = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$")]
     #[serde(default)]
     pub min_position: Option<String>,
-    /// The page cursor from `next_cursor` (`<opened_at>|<case id>`: go on after that case).
+    /// The page cursor from `next_cursor`: `<opened_at>|<case id>` in the default order, a
+    /// row offset when sorted by name or deadline or filtered by name.
     #[param(
-        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+        pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9]{1,5})$"
     )]
     #[serde(default)]
     pub cursor: Option<String>,
@@ -209,13 +237,35 @@ pub struct CaseListParams {
     /// or 18 (a page may hold fewer than `limit` cases; follow `next_cursor`).
     #[serde(default)]
     pub consent_renewal_due: Option<bool>,
+    /// Only cases in this state.
+    #[param(value_type = Option<brobyg_domain::CaseState>)]
+    #[serde(default)]
+    pub state: Option<brobyg_domain::CaseState>,
+    /// Only cases of this programme.
+    #[param(min_length = 1, max_length = 100)]
+    #[serde(default)]
+    pub programme: Option<String>,
+    /// Only cases whose name (as the caller sees it) contains this text, ignoring case.
+    #[param(min_length = 1, max_length = 100)]
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `opened_at` (default), `name` or `deadline`.
+    #[param(value_type = Option<CaseSort>)]
+    #[serde(default)]
+    pub sort: Option<CaseSort>,
 }
 
 /// How many list rows one filtered caseload request examines at most before it answers with
 /// what it found and a cursor to go on from.
 const RENEWAL_SCAN_MAX: usize = 2_000;
 
-/// The caller's caseload: a caseworker's municipality's cases, a coordinator's referred cases.
+/// How many cases a caseload sorted or filtered by name or deadline reads at most: the names and
+/// deadlines live in the sealed cases, not in the list view.
+const SORT_SCAN_MAX: usize = 2_000;
+
+/// The caller's caseload: a caseworker's municipality's cases, a coordinator's referred cases,
+/// each with the name the caller may see, the next deadline and what the case waits for.
+/// Showing names is a read of identity data: each case shown is in the access log.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseListParams),
     responses((status = 200, body = CaseList), (status = 400, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
@@ -224,18 +274,108 @@ pub async fn list_cases(
     Auth(caller): Auth,
     Params(params): Params<CaseListParams>,
 ) -> Result<Response, Problem> {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let role = acting_role(&caller);
     if !matches!(role, brobyg_domain::Role::Caseworker | brobyg_domain::Role::Coordinator) {
         return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
     }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
     let limit = page_size(params.limit)?;
+    let filter = crate::store::CaseFilter { state: params.state, programme: params.programme.clone() };
+    let sort = params.sort.unwrap_or_default();
+    let scan = sort != CaseSort::OpenedAt || params.name.is_some();
+    let (rows, next_cursor) = if scan {
+        sorted_rows(&state, &caller, &params, &filter, sort, limit).await?
+    } else {
+        keyset_rows(&state, &caller, &params, &filter, limit).await?
+    };
+    let now = Utc::now();
+    let entries: Vec<crate::store::AccessEntry> = rows
+        .iter()
+        .filter(|(_, row)| row.name.is_some())
+        .map(|(summary, _)| crate::store::AccessEntry {
+            case_id: summary.case_id.clone(),
+            reader_sub: caller.user.to_string(),
+            reader_org: caller.org.to_string(),
+            reader_role: role.as_str().to_owned(),
+            purpose: "case_work".to_owned(),
+            categories: Category::Identity.as_str().to_owned(),
+            endpoint: "caseload".to_owned(),
+            read_at: now,
+        })
+        .collect();
+    state.access_log.record_all(entries).await?;
+    let items = rows
+        .into_iter()
+        .map(|(r, row)| CaseListItem {
+            id: r.case_id,
+            state: r.state,
+            version: r.version,
+            municipality: r.municipality,
+            ngo: r.ngo,
+            programme: r.programme,
+            opened_at: r.opened_at,
+            updated_at: r.updated_at,
+            name: row.name,
+            age: row.age,
+            next_deadline: row.deadline,
+            waits_for: row.waits_for.map(str::to_owned),
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        Default::default(),
+        &CaseList { items, next_cursor, position: position.to_string() },
+    ))
+}
+
+type Row = (crate::store::CaseSummary, brobyg_projections::caseload::CaseloadRow);
+
+/// The rows of `summaries` as the caller may see them, reading each case through the policy.
+async fn with_cases(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    summaries: Vec<crate::store::CaseSummary>,
+    renewal_only: bool,
+) -> Result<Vec<Row>, Problem> {
+    let ids: Vec<String> = summaries.iter().map(|r| r.case_id.clone()).collect();
+    let mut loaded: std::collections::HashMap<String, brobyg_domain::case::Case> = state
+        .store
+        .load_many::<brobyg_domain::case::Case>(&ids)
+        .await?
+        .into_iter()
+        .map(|(id, l)| (id, l.aggregate))
+        .collect();
+    let now = Utc::now();
+    let reader = reader(caller);
+    Ok(summaries
+        .into_iter()
+        .filter_map(|summary| {
+            let case = loaded.remove(&summary.case_id)?;
+            // The age is personal data, not in the list view: the case is read and the
+            // policy's own rule decides, never a derived birthday stored in the clear.
+            if renewal_only && !case.consent_renewal_due(now) {
+                return None;
+            }
+            let row = brobyg_projections::caseload::caseload_row(&case, &reader, now)?;
+            Some((summary, row))
+        })
+        .collect())
+}
+
+/// The default order: oldest first, a keyset cursor.
+async fn keyset_rows(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    params: &CaseListParams,
+    filter: &crate::store::CaseFilter,
+    limit: u32,
+) -> Result<(Vec<Row>, Option<String>), Problem> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bad = || Problem::invalid_request("cursor is not one this service gave");
     let mut after = match params.cursor.as_deref() {
         None => None,
         Some(raw) => {
-            let bad = || Problem::invalid_request("cursor is not one this service gave");
             // `<opened_at>|<case id>`; earlier versions gave it base64url-encoded.
             let text = if raw.contains('|') {
                 raw.to_owned()
@@ -251,24 +391,13 @@ pub async fn list_cases(
     let mut more;
     let mut examined = 0;
     loop {
-        let page = state.store.case_summaries(&caller.org, after.clone(), limit).await?;
+        let page = state.store.case_summaries(&caller.org, filter, after.clone(), limit).await?;
         let full = page.len() == limit as usize;
         examined += page.len();
         if let Some(last) = page.last() {
             after = Some((last.opened_at.clone(), last.case_id.clone()));
         }
-        if renewal_only {
-            // The age is personal data, not in the list view: the cases are read (and the
-            // policy's own rule decides), never a derived birthday stored in the clear.
-            let ids: Vec<String> = page.iter().map(|r| r.case_id.clone()).collect();
-            let loaded = state.store.load_many::<brobyg_domain::case::Case>(&ids).await?;
-            let now = Utc::now();
-            let due: std::collections::BTreeSet<String> =
-                loaded.into_iter().filter(|(_, l)| l.aggregate.consent_renewal_due(now)).map(|(id, _)| id).collect();
-            rows.extend(page.into_iter().filter(|r| due.contains(&r.case_id)));
-        } else {
-            rows.extend(page);
-        }
+        rows.extend(with_cases(state, caller, page, renewal_only).await?);
         more = full;
         if !renewal_only || !full || rows.len() >= limit as usize || examined >= RENEWAL_SCAN_MAX {
             break;
@@ -276,28 +405,53 @@ pub async fn list_cases(
     }
     if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        after = rows.last().map(|r| (r.opened_at.clone(), r.case_id.clone()));
+        after = rows.last().map(|(r, _)| (r.opened_at.clone(), r.case_id.clone()));
         more = true;
     }
-    let next_cursor = more.then(|| after.map(|(at, id)| URL_SAFE_NO_PAD.encode(format!("{at}|{id}")))).flatten();
-    let items = rows
-        .into_iter()
-        .map(|r| CaseListItem {
-            id: r.case_id,
-            state: r.state,
-            version: r.version,
-            municipality: r.municipality,
-            ngo: r.ngo,
-            programme: r.programme,
-            opened_at: r.opened_at,
-            updated_at: r.updated_at,
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        Default::default(),
-        &CaseList { items, next_cursor, position: position.to_string() },
-    ))
+    let next_cursor = more.then(|| after.map(|(at, id)| format!("{at}|{id}"))).flatten();
+    Ok((rows, next_cursor))
+}
+
+/// Sorted by name or deadline, or filtered by name: every matching case is read (at most
+/// [`SORT_SCAN_MAX`]), then ordered; the cursor is the offset of the next row.
+async fn sorted_rows(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    params: &CaseListParams,
+    filter: &crate::store::CaseFilter,
+    sort: CaseSort,
+    limit: u32,
+) -> Result<(Vec<Row>, Option<String>), Problem> {
+    let offset: usize = match params.cursor.as_deref() {
+        None => 0,
+        Some(raw) => raw.parse().map_err(|_| {
+            Problem::invalid_request("cursor: a sorted or name-filtered caseload goes on from the number it gave")
+        })?,
+    };
+    let cap = u32::try_from(SORT_SCAN_MAX + 1).unwrap_or(u32::MAX);
+    let summaries = state.store.case_summaries(&caller.org, filter, None, cap).await?;
+    if summaries.len() > SORT_SCAN_MAX {
+        return Err(Problem::invalid_request(format!(
+            "more than {SORT_SCAN_MAX} cases to sort or search by name: narrow the list with state or programme"
+        )));
+    }
+    let mut rows = with_cases(state, caller, summaries, params.consent_renewal_due == Some(true)).await?;
+    if let Some(wanted) = params.name.as_deref().map(str::to_lowercase) {
+        rows.retain(|(_, row)| row.name.as_ref().is_some_and(|n| n.to_lowercase().contains(&wanted)));
+    }
+    match sort {
+        CaseSort::OpenedAt => {}
+        CaseSort::Name => rows.sort_by_cached_key(|(r, row)| {
+            (row.name.is_none(), row.name.as_ref().map(|n| n.to_lowercase()), r.opened_at.clone(), r.case_id.clone())
+        }),
+        CaseSort::Deadline => rows.sort_by_cached_key(|(r, row)| {
+            (row.deadline.is_none(), row.deadline.as_ref().map(|d| d.on), r.opened_at.clone(), r.case_id.clone())
+        }),
+    }
+    let total = rows.len();
+    let page: Vec<Row> = rows.into_iter().skip(offset).take(limit as usize).collect();
+    let next = offset + page.len();
+    Ok((page, (next < total).then(|| next.to_string())))
 }
 
 /// The case as the caller may see it.
