@@ -331,6 +331,9 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                         json!({ "decision": "decline", "reason": "No volunteer nearby" }),
                     )
                     .await?;
+                    // Referred again later: a new case of the same young person, linked.
+                    d.post("re-referral", m, "caseworker", "/v1/cases", json!({ "earlier_case": cid })).await?;
+                    summary.cases += 1;
                     continue;
                 }
                 _ => {}
