@@ -887,6 +887,12 @@ impl Case {
         let to = self.other_party(from)?;
         let mut events = Vec::new();
         for request in requests {
+            if &request.to == from {
+                return Err(CaseError::Invalid(
+                    "disclosures: each party discloses its own items to the other; the other party records its own \
+                     disclosure at this meeting under its own user (POST /v1/cases/{id}/disclosures)",
+                ));
+            }
             if &request.to != to {
                 return Err(CaseError::NotAParty(request.to, "receive this disclosure"));
             }
