@@ -61,6 +61,10 @@ pub struct Terms {
     /// Reporting duties of the NGO's reporters.
     #[serde(default)]
     pub reporting_duties: ReportingDuties,
+    /// Whether the municipality may follow a running course between checkpoints: whether it is
+    /// active, the last contact day and the coordinator's on-track judgement — no content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interim_status: bool,
 }
 
 /// The longest retention an agreement may set: ten years after the case ended.

@@ -405,10 +405,50 @@ pub struct CaseView {
     /// The course log (the NGO only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activities: Option<Vec<ActivityView>>,
+    /// The course between checkpoints, for the municipality where the agreement in force allows
+    /// it: active or not, the last contact day, the coordinator's latest on-track judgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interim: Option<InterimView>,
     /// For a re-referral: the earlier case of the same young person (the municipality only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub earlier_case: Option<uuid::Uuid>,
+}
+
+/// A running course as the municipality may follow it between checkpoints: no content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InterimView {
+    /// Whether a volunteer is matched now.
+    pub course_active: bool,
+    /// The day of the latest activity the NGO logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact_on: Option<NaiveDate>,
+    /// The coordinator's latest judgement whether the course is on track.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_track: Option<bool>,
+}
+
+/// The interim status of `case` for `reader` at `now` under the agreement terms in force:
+/// only for the municipality's readers, only where the terms allow it, only once matched.
+#[must_use]
+pub fn interim_status(
+    case: &Case,
+    terms: &brobyg_domain::agreement::Terms,
+    reader: &Reader,
+    now: DateTime<Utc>,
+) -> Option<InterimView> {
+    let municipality =
+        matches!(access(case, reader), Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality));
+    if !municipality || !terms.interim_status || case.first_matched_on.is_none() {
+        return None;
+    }
+    let logged: Vec<_> = case.activities.iter().filter(|a| a.at <= now).collect();
+    Some(InterimView {
+        course_active: case.current_match.is_some() && !case.state.is_some_and(CaseState::is_final),
+        last_contact_on: logged.iter().map(|a| a.on).max(),
+        on_track: logged.iter().rev().find_map(|a| a.on_track),
+    })
 }
 
 /// Whether `reader` may read `case` at all (as a party or an auditor in scope).
@@ -574,6 +614,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
             })
             .collect(),
         earlier_case: case.earlier_case.filter(|_| full).map(|c| c.0),
+        interim: None,
         activities: (!full).then(|| {
             case.activities
                 .iter()
@@ -727,4 +768,73 @@ pub fn volunteer_brief(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Opti
             .map(|b| brobyg_domain::case::age_on(*b, copenhagen_date(now))),
         items,
     })
+}
+
+#[cfg(test)]
+mod interim_tests {
+    use super::*;
+    use crate::policy::Reader;
+    use brobyg_domain::agreement::{ReportingDuties, Terms};
+    use brobyg_domain::case::{Activity, Match, Referral};
+    use brobyg_domain::{AgreementId, CaseId, PersonId, Personal, Role, UserId, VolunteerId};
+
+    #[test]
+    fn the_interim_status_is_the_municipalitys_where_the_terms_allow_and_holds_no_content() {
+        let (muni, ngo): (Org, Org) = ("municipality:0746".parse().expect("org"), "ngo:kfum-sa".parse().expect("org"));
+        let now: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().expect("time");
+        let mut case = Case {
+            id: Some(CaseId::new()),
+            state: Some(CaseState::InCourse),
+            municipality: Some(muni.clone()),
+            young_person: Some(brobyg_domain::case::YoungPerson {
+                id: PersonId::new(),
+                first_name: Personal::new("M".into()),
+                last_name: Personal::new("J".into()),
+                birth_date: Personal::new("2012-03-14".parse().expect("date")),
+            }),
+            referral: Some(Referral {
+                agreement: AgreementId::new(),
+                agreement_version: 1,
+                ngo: ngo.clone(),
+                programme: "klub-move".into(),
+                at: now,
+                note: Personal::new("n".into()),
+            }),
+            current_match: Some(Match { volunteer: VolunteerId::new(), since: "2026-11-20".parse().expect("date") }),
+            first_matched_on: Some("2026-11-20".parse().expect("date")),
+            ..Case::default()
+        };
+        for (on, on_track) in [("2026-11-25", Some(true)), ("2026-11-28", None), ("2026-11-27", Some(false))] {
+            case.activities.push(Activity {
+                on: on.parse().expect("date"),
+                kind: "climbing".into(),
+                note: Personal::new("secret".into()),
+                on_track,
+                by: UserId("co".into()),
+                at: now - chrono::TimeDelta::hours(1),
+            });
+        }
+        let mut terms = Terms {
+            municipality: muni.clone(),
+            ngo: ngo.clone(),
+            programme: "klub-move".into(),
+            flows: vec![],
+            retention_days_after_closing: 180,
+            reporting_duties: ReportingDuties::default(),
+            interim_status: false,
+        };
+        let caseworker = Reader::staff(muni, Role::Caseworker);
+        assert_eq!(interim_status(&case, &terms, &caseworker, now), None);
+        terms.interim_status = true;
+        let shown = interim_status(&case, &terms, &caseworker, now).expect("shown");
+        assert_eq!(
+            shown,
+            InterimView {
+                course_active: true,
+                last_contact_on: Some("2026-11-28".parse().expect("date")),
+                on_track: Some(false),
+            }
+        );
+        assert_eq!(interim_status(&case, &terms, &Reader::staff(ngo, Role::Coordinator), now), None);
+    }
 }

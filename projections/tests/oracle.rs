@@ -95,6 +95,7 @@ fn agreement(version: u32, outcome_flow: bool) -> Agreement {
         ],
         retention_days_after_closing: 180,
         reporting_duties: ReportingDuties::default(),
+        interim_status: false,
     };
     Agreement {
         id: Some(AGREEMENT),

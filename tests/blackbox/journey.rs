@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_young_person_referred_again_is_one_subject_to_export_and_erase,
     custody_changes_follow_the_consent_rule_and_stay_with_the_municipality,
     a_caseload_people_can_read,
+    the_municipality_follows_a_running_course_where_the_agreement_allows,
 );
 
 fn today() -> chrono::NaiveDate {
@@ -506,4 +507,57 @@ async fn a_caseload_people_can_read(db: &TestDb) {
     let auditor = app.token(MUNI, "auditor", "aud-m");
     let log = app.get(&format!("/v1/audit/cases/{ida}/access-log"), &auditor).await.ok().body;
     assert!(log["entries"].as_array().expect("entries").iter().any(|e| e["endpoint"] == "caseload"), "{log}");
+}
+
+async fn the_municipality_follows_a_running_course_where_the_agreement_allows(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let (adm_m, adm_n) = (app.token(MUNI, "admin", "adm-m"), app.token(NGO, "admin", "adm-n"));
+    let mut body = agreement_body();
+    body["interim_status"] = json!(true);
+    let agreement = app.post("/v1/agreements", &adm_m, body).await.ok().id();
+    for admin in [&adm_m, &adm_n] {
+        app.post(&format!("/v1/agreements/{agreement}/approvals"), admin, json!({ "version": 1 })).await.ok();
+    }
+    let plain = app.approved_agreement().await;
+    let mut cases = Vec::new();
+    for agreement in [&agreement, &plain] {
+        let volunteer = app.volunteer(Some("2026-09-01")).await;
+        let (case, _) = app.referred_case(agreement).await;
+        let path = |s: &str| format!("/v1/cases/{case}{s}");
+        app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+        app.post(
+            &path("/pre-meeting"),
+            &co,
+            json!({ "held_on": today().to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+        )
+        .await
+        .ok();
+        let before = app.get(&path(""), &cw).await.ok().body;
+        assert!(before.get("interim").is_none(), "nothing to follow before a match");
+        app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+        app.post(
+            &path("/activities"),
+            &co,
+            json!({ "on": today().to_string(), "kind": "climbing", "note": "Cried after school", "on_track": false }),
+        )
+        .await
+        .ok();
+        app.post(&path("/match/end"), &co, json!({ "reason": "Paused for the holidays" })).await.ok();
+        app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
+        cases.push(case);
+    }
+    let followed = app.get(&format!("/v1/cases/{}", cases[0]), &cw).await.ok().body;
+    assert_eq!(
+        followed["interim"],
+        json!({ "course_active": true, "last_contact_on": today().to_string(), "on_track": false })
+    );
+    assert!(!followed.to_string().contains("Cried") && !followed.to_string().contains("holidays"));
+    // Without the agreement's word, nothing between checkpoints; the NGO has its log instead.
+    let unfollowed = app.get(&format!("/v1/cases/{}", cases[1]), &cw).await.ok().body;
+    assert!(unfollowed.get("interim").is_none(), "{unfollowed}");
+    let ngo = app.get(&format!("/v1/cases/{}", cases[0]), &co).await.ok().body;
+    assert!(ngo.get("interim").is_none());
+    let terms = app.get(&format!("/v1/agreements/{agreement}"), &cw).await.ok().body;
+    assert_eq!(terms["interim_status"], true);
 }

@@ -89,6 +89,7 @@ pub(crate) mod fixtures {
             flows: flows(),
             retention_days_after_closing: 180,
             reporting_duties: ReportingDuties::default(),
+            interim_status: false,
         }
     }
 

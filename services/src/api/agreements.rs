@@ -84,6 +84,10 @@ pub struct DraftAgreement {
     /// Reporting duties.
     #[serde(default)]
     pub reporting_duties: Option<DutiesBody>,
+    /// Let the municipality follow a running course between checkpoints (active, last contact
+    /// day, on track or not; no content).
+    #[serde(default)]
+    pub interim_status: bool,
 }
 
 /// An agreement as its parties see it.
@@ -112,6 +116,8 @@ pub struct AgreementResponse {
     pub retention_days_after_closing: u32,
     /// Reporting duties.
     pub reporting_duties: DutiesBody,
+    /// Whether the municipality may follow a running course between checkpoints.
+    pub interim_status: bool,
 }
 
 fn response(a: &Agreement) -> Option<AgreementResponse> {
@@ -141,6 +147,7 @@ fn response(a: &Agreement) -> Option<AgreementResponse> {
             coordinator: terms.reporting_duties.coordinator,
             volunteer: terms.reporting_duties.volunteer,
         },
+        interim_status: terms.interim_status,
     })
 }
 
@@ -165,6 +172,7 @@ fn terms_of(body: DraftAgreement) -> Terms {
             .reporting_duties
             .map(|d| ReportingDuties { coordinator: d.coordinator, volunteer: d.volunteer })
             .unwrap_or_default(),
+        interim_status: body.interim_status,
     }
 }
 

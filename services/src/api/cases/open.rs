@@ -469,7 +469,15 @@ pub async fn get_case(
     let (case, version) = load_case_for(&state, &caller, id).await?;
     let now = Utc::now();
     let reader = reader(&caller);
-    let view = case_view(&case, version, &reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    let mut view = case_view(&case, version, &reader, now).ok_or_else(|| Problem::not_found("case"))?;
+    // The municipality follows a running course between checkpoints where the agreement in
+    // force lets it (no content; the terms decide, the policy's function shapes it).
+    if case.municipality.as_ref() == Some(&caller.org) && case.first_matched_on.is_some() {
+        let agreement = load_agreement_of(&state, &case).await?;
+        if let Some((_, terms)) = agreement.in_force.as_ref() {
+            view.interim = brobyg_projections::case_view::interim_status(&case, terms, &reader, now);
+        }
+    }
     let default = if view.access == ViewAccess::Audit { "audit" } else { "case_work" };
     let role = acting_role(&caller).as_str();
     let categories = visible_categories(&case, &reader, now);
