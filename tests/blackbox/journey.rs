@@ -327,7 +327,8 @@ async fn a_young_person_referred_again_is_one_subject_to_export_and_erase(db: &T
     // The re-referral carries the earlier case's persons: no names typed again, the same ids.
     app.post("/v1/cases", &cw, json!({ "earlier_case": first, "young_person": { "first_name": "M", "last_name": "J", "birth_date": "2012-03-14" } }))
         .await
-        .problem(400, "invalid-body");
+        .problem(422, "invalid-field");
+    app.post("/v1/cases", &cw, json!({})).await.problem(422, "invalid-field");
     app.post("/v1/cases", &cw, json!({ "earlier_case": uuid::Uuid::new_v4() })).await.problem(422, "unknown-case");
     let other_muni = app.token(OTHER_MUNI, "caseworker", "cw-x");
     app.post("/v1/cases", &other_muni, json!({ "earlier_case": first })).await.problem(422, "unknown-case");
@@ -492,6 +493,7 @@ async fn a_caseload_people_can_read(db: &TestDb) {
     let cursor = keyset["next_cursor"].as_str().expect("cursor").replace('|', "%7C");
     assert_eq!(names(&list(format!("limit=2&cursor={cursor}"), cw.clone()).await), vec!["Aya Nielsen"]);
     app.get("/v1/cases?sort=surname", &cw).await.problem(400, "invalid-request");
+    app.get(&format!("/v1/cases?sort=name&cursor={cursor}"), &cw).await.problem(422, "invalid-field");
 
     // The coordinator sees the first name and age once the identity item reached the NGO.
     let ngo = list(String::new(), co.clone()).await;

@@ -93,16 +93,14 @@ pub async fn open_case(
 ) -> Result<Response, Problem> {
     let id = CaseId(body.id.unwrap_or_else(uuid::Uuid::new_v4));
     let (young_person, custody_holders, earlier) = match (body.earlier_case, body.young_person) {
-        (None, None) => return Err(Problem::invalid_body("young_person: required (or name an earlier_case)")),
+        (None, None) => return Err(invalid_field("young_person: required (or name an earlier_case)")),
         (Some(_), Some(_)) => {
-            return Err(Problem::invalid_body(
+            return Err(invalid_field(
                 "young_person: leave it out of a re-referral; it is the earlier case's young person",
             ));
         }
         (Some(_), None) if !body.custody_holders.is_empty() => {
-            return Err(Problem::invalid_body(
-                "custody_holders: leave them out of a re-referral; they are the earlier case's",
-            ));
+            return Err(invalid_field("custody_holders: leave them out of a re-referral; they are the earlier case's"));
         }
         (Some(earlier), None) => {
             let loaded = load::<brobyg_domain::case::Case>(&state, &earlier.to_string()).await?;
@@ -149,6 +147,11 @@ pub async fn open_case(
         headers.insert(axum::http::header::LOCATION, v);
     }
     Ok(json_response(StatusCode::CREATED, headers, &answer))
+}
+
+/// 422: the request parses, but its fields do not go together.
+fn invalid_field(detail: &str) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field", detail)
 }
 
 /// One row of a caseload, as the caller may see the case.
@@ -250,7 +253,7 @@ pub struct CaseListParams {
     #[serde(default)]
     pub name: Option<String>,
     /// `opened_at` (default), `name` or `deadline`.
-    #[param(value_type = Option<CaseSort>)]
+    #[param(inline)]
     #[serde(default)]
     pub sort: Option<CaseSort>,
 }
@@ -267,7 +270,8 @@ const SORT_SCAN_MAX: usize = 2_000;
 /// each with the name the caller may see, the next deadline and what the case waits for.
 /// Showing names is a read of identity data: each case shown is in the access log.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseListParams),
-    responses((status = 200, body = CaseList), (status = 400, body = crate::api::problem::ProblemBody)),
+    responses((status = 200, body = CaseList), (status = 400, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
 pub async fn list_cases(
     State(state): State<AppState>,
@@ -424,14 +428,14 @@ async fn sorted_rows(
 ) -> Result<(Vec<Row>, Option<String>), Problem> {
     let offset: usize = match params.cursor.as_deref() {
         None => 0,
-        Some(raw) => raw.parse().map_err(|_| {
-            Problem::invalid_request("cursor: a sorted or name-filtered caseload goes on from the number it gave")
-        })?,
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| invalid_field("cursor: a sorted or name-filtered caseload goes on from the number it gave"))?,
     };
     let cap = u32::try_from(SORT_SCAN_MAX + 1).unwrap_or(u32::MAX);
     let summaries = state.store.case_summaries(&caller.org, filter, None, cap).await?;
     if summaries.len() > SORT_SCAN_MAX {
-        return Err(Problem::invalid_request(format!(
+        return Err(invalid_field(&format!(
             "more than {SORT_SCAN_MAX} cases to sort or search by name: narrow the list with state or programme"
         )));
     }
