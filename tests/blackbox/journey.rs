@@ -35,6 +35,20 @@ async fn whole_timeline(app: &TestApp, case: &str, token: &str, limit: u32) -> V
     }
 }
 
+/// Accepts a referred case and records its pre-meeting on `held_on`, with everyone present.
+async fn accepted_and_met(app: &TestApp, case: &str, held_on: chrono::NaiveDate) {
+    let co = app.coordinator();
+    app.post(&format!("/v1/cases/{case}/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    app.post(
+        &format!("/v1/cases/{case}/pre-meeting"),
+        &co,
+        json!({ "held_on": held_on.to_string(),
+                "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+    )
+    .await
+    .ok();
+}
+
 fn events(entries: &[Value]) -> Vec<&str> {
     entries.iter().filter_map(|e| e["event"].as_str()).collect()
 }
@@ -201,15 +215,8 @@ async fn a_course_closes_after_the_volunteer_left_and_is_followed_up(db: &TestDb
     let volunteer = app.volunteer(Some("2026-09-01")).await;
     let (case, _) = app.referred_case(&agreement).await;
     let path = |s: &str| format!("/v1/cases/{case}{s}");
-    app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
     let yesterday = today() - chrono::TimeDelta::days(1);
-    app.post(
-        &path("/pre-meeting"),
-        &co,
-        json!({ "held_on": yesterday.to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
-    )
-    .await
-    .ok();
+    accepted_and_met(&app, &case, yesterday).await;
     app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
     app.post(&path("/match/end"), &co, json!({ "reason": " " })).await.problem(422, "invalid-field");
     app.post(&path("/match/end"), &co, json!({ "reason": "The volunteer moved to Aalborg" })).await.ok();
@@ -282,14 +289,7 @@ async fn mistakes_the_service_refuses_with_what_to_type(db: &TestDb) {
     .await
     .problem(422, "unknown-volunteer");
     // A volunteer with a match cannot retire and leave the case in course with nobody.
-    app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
-    app.post(
-        &path("/pre-meeting"),
-        &co,
-        json!({ "held_on": today().to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
-    )
-    .await
-    .ok();
+    accepted_and_met(&app, &case, today()).await;
     app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();
     let retire = app.post(&format!("/v1/volunteers/{volunteer}/status"), &co, json!({ "status": "retired" })).await;
     retire.problem(409, "wrong-state");
@@ -527,14 +527,7 @@ async fn the_municipality_follows_a_running_course_where_the_agreement_allows(db
         let volunteer = app.volunteer(Some("2026-09-01")).await;
         let (case, _) = app.referred_case(agreement).await;
         let path = |s: &str| format!("/v1/cases/{case}{s}");
-        app.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
-        app.post(
-            &path("/pre-meeting"),
-            &co,
-            json!({ "held_on": today().to_string(), "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
-        )
-        .await
-        .ok();
+        accepted_and_met(&app, &case, today()).await;
         let before = app.get(&path(""), &cw).await.ok().body;
         assert!(before.get("interim").is_none(), "nothing to follow before a match");
         app.post(&path("/match"), &co, json!({ "volunteer": volunteer })).await.ok();

@@ -16,6 +16,12 @@ fn fixture(version: &str) -> tempfile::TempDir {
     dir
 }
 
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let answer = client.get(url).bearer_auth(token).send().await.expect("request");
+    assert!(answer.status().is_success(), "GET {url}: {}", answer.status());
+    answer.json().await.expect("json")
+}
+
 fn options(settings: &brobyg::settings::Settings) -> brobyg::audit::VerifyOptions {
     brobyg::verify_options(settings, brobyg::audit::Scope::Everything, None).expect("options")
 }
@@ -66,30 +72,14 @@ async fn opens_verifies_and_goes_on(version: &str) {
         .mint(&json!({ "sub": "cw", "org": MUNI, "roles": ["caseworker"], "iat": now, "exp": now + 600 }))
         .expect("token");
     let client = reqwest::Client::new();
-    let list: serde_json::Value = client
-        .get(format!("{base}/v1/cases"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: serde_json::Value = get_json(&client, &format!("{base}/v1/cases"), &token).await;
     let case = list["items"]
         .as_array()
         .and_then(|items| items.iter().find(|c| c["state"] == "opened"))
         .and_then(|c| c["id"].as_str())
         .expect("an open case of the old store")
         .to_owned();
-    let read: serde_json::Value = client
-        .get(format!("{base}/v1/cases/{case}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let read: serde_json::Value = get_json(&client, &format!("{base}/v1/cases/{case}"), &token).await;
     assert!(read["young_person"]["last_name"].as_str().is_some_and(|n| n != "[erased]" && !n.is_empty()), "{read}");
     // Meetings recorded before they were planned read as held, with who took part; the timeline
     // reads every old event.
@@ -99,26 +89,10 @@ async fn opens_verifies_and_goes_on(version: &str) {
         .and_then(|c| c["id"].as_str())
         .expect("a case in course")
         .to_owned();
-    let course: serde_json::Value = client
-        .get(format!("{base}/v1/cases/{in_course}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let course: serde_json::Value = get_json(&client, &format!("{base}/v1/cases/{in_course}"), &token).await;
     assert_eq!(course["meetings"][0]["status"], "held", "{course}");
     assert!(course["meetings"][0]["present"].as_array().is_some_and(|p| !p.is_empty()), "{course}");
-    let timeline: serde_json::Value = client
-        .get(format!("{base}/v1/cases/{in_course}/timeline"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("timeline")
-        .json()
-        .await
-        .expect("json");
+    let timeline: serde_json::Value = get_json(&client, &format!("{base}/v1/cases/{in_course}/timeline"), &token).await;
     let events = timeline["entries"].as_array().expect("entries");
     assert!(events.iter().any(|e| e["event"] == "pre_meeting_held"), "{timeline}");
     let sequences: Vec<u64> = events.iter().filter_map(|e| e["sequence"].as_u64()).collect();
@@ -135,15 +109,8 @@ async fn opens_verifies_and_goes_on(version: &str) {
     // The list views go on from the cursor the old version stored: the new event is in them.
     let position = added.headers()["x-brobyg-position"].to_str().expect("position").to_owned();
     let etag = added.headers()["etag"].to_str().expect("etag").trim_matches('"').to_owned();
-    let list: serde_json::Value = client
-        .get(format!("{base}/v1/cases?limit=500&min_position={position}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list: serde_json::Value =
+        get_json(&client, &format!("{base}/v1/cases?limit=500&min_position={position}"), &token).await;
     let row = list["items"].as_array().and_then(|items| items.iter().find(|c| c["id"] == case.as_str())).cloned();
     assert_eq!(row.map(|r| r["version"].to_string()), Some(etag), "{list}");
     // Outcomes older closing meetings carried in the clear are the NGO's: its systems receive
@@ -155,15 +122,7 @@ async fn opens_verifies_and_goes_on(version: &str) {
             .mint(&json!({ "sub": "int", "org": org, "roles": ["integrator"], "iat": now, "exp": now + 600 }))
             .expect("token");
         async move {
-            let page: serde_json::Value = client
-                .get(format!("{base}/v1/feed?limit=1000"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("feed")
-                .json()
-                .await
-                .expect("json");
+            let page: serde_json::Value = get_json(&client, &format!("{base}/v1/feed?limit=1000"), &token).await;
             page["events"]
                 .as_array()
                 .expect("events")

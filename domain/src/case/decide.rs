@@ -123,18 +123,7 @@ impl Case {
                     return Err(CaseError::Invalid("item id: already used"));
                 }
                 non_empty(&content, "content: empty")?;
-                Ok(vec![CaseEvent::ItemAdded {
-                    item: Item {
-                        id: item,
-                        category,
-                        owner: actor.org,
-                        author: actor.user,
-                        content,
-                        added_at: actor.at,
-                        measure: None,
-                        score: None,
-                    },
-                }])
+                Ok(vec![CaseEvent::ItemAdded { item: Item::recorded(item, category, &actor, content) }])
             }
             CaseAction::AddCustodyHolder { holder } => {
                 self.municipality_caseworker(&actor, name)?;
@@ -259,18 +248,7 @@ impl Case {
                         return Err(CaseError::Invalid("item id: already used"));
                     }
                     non_empty(&content, "wishes: empty")?;
-                    events.push(CaseEvent::ItemAdded {
-                        item: Item {
-                            id: item,
-                            category: Category::Wishes,
-                            owner: actor.org.clone(),
-                            author: actor.user.clone(),
-                            content,
-                            added_at: actor.at,
-                            measure: None,
-                            score: None,
-                        },
-                    });
+                    events.push(CaseEvent::ItemAdded { item: Item::recorded(item, Category::Wishes, &actor, content) });
                 }
                 events.extend(self.meeting_disclosures(&actor, &agreement, Checkpoint::PreMeeting, disclosures)?);
                 Ok(events)
@@ -426,14 +404,8 @@ impl Case {
                 let category = if point == MeasurePoint::Baseline { Category::Development } else { Category::Outcome };
                 Ok(vec![CaseEvent::ItemAdded {
                     item: Item {
-                        id: item,
-                        category,
-                        owner: actor.org,
-                        author: actor.user,
-                        content: Personal::new(score.text()),
-                        added_at: actor.at,
-                        measure: None,
-                        score: Some(Personal::new(score)),
+                        score: Some(Personal::new(score.clone())),
+                        ..Item::recorded(item, category, &actor, Personal::new(score.text()))
                     },
                 }])
             }
@@ -943,14 +915,9 @@ impl Case {
             let measure = Measure { instrument: o.instrument, before: o.before, after: o.after };
             let event = CaseEvent::ItemAdded {
                 item: Item {
-                    id,
-                    category: Category::Outcome,
                     owner: ngo.clone(),
-                    author: actor.user.clone(),
-                    content: Personal::new(measure.text()),
-                    added_at: actor.at,
-                    measure: Some(Personal::new(measure)),
-                    score: None,
+                    measure: Some(Personal::new(measure.clone())),
+                    ..Item::recorded(id, Category::Outcome, actor, Personal::new(measure.text()))
                 },
             };
             with_items.apply(&event);

@@ -65,6 +65,23 @@ pub struct Item {
     pub score: Option<Personal<Score>>,
 }
 
+impl Item {
+    /// An item `actor` records now for its own organisation, with no measurement.
+    #[must_use]
+    pub fn recorded(id: ItemId, category: Category, actor: &crate::vocab::Actor, content: Personal<String>) -> Self {
+        Self {
+            id,
+            category,
+            owner: actor.org.clone(),
+            author: actor.user.clone(),
+            content,
+            added_at: actor.at,
+            measure: None,
+            score: None,
+        }
+    }
+}
+
 /// One measure taken at one point: an instrument, when, and its value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
