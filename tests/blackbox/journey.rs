@@ -379,6 +379,11 @@ async fn custody_changes_follow_the_consent_rule_and_stay_with_the_municipality(
         .await
         .problem(422, "invalid-field");
     let stepmother = app.post(&path("/custody-holders"), &cw, json!({ "name": "Lise Jensen" })).await.ok().id();
+    // A role that may not disclose hears so first, whatever the case's state.
+    let auditor = app.token(MUNI, "auditor", "aud-m");
+    app.post(&path("/disclosures"), &auditor, json!({ "checkpoint": "pre_meeting", "items": [] }))
+        .await
+        .problem(403, "forbidden");
     app.post(&path("/custody-holders"), &co, json!({ "name": "x" })).await.problem(404, "not-found");
     // The consent the parents gave lacks the new custody holder's grant: nothing crosses on it.
     let refused = app.refer(&case, &agreement, &[&school]).await;

@@ -310,6 +310,11 @@ pub async fn disclose(
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
     let (case, _) = load_case_for(&state, caller, id).await?;
+    // A party's role that may not disclose is told so before anything about the case's state.
+    let role = crate::api::acting_role(caller);
+    if !matches!(role, brobyg_domain::Role::Caseworker | brobyg_domain::Role::Coordinator) {
+        return Err(Problem::forbidden(format!("role {} may not disclose", role.as_str())));
+    }
     let agreement = load_agreement_of(&state, &case).await?;
     let disclosure = DisclosureId::new();
     let action = CaseAction::Disclose {
