@@ -127,6 +127,7 @@ enum Step {
     Disclose { closing: bool, by_ngo: bool, items: u16 },
     Measure { point: usize, by_ngo: bool },
     Activity,
+    Custody { add: bool },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -150,6 +151,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (any::<bool>(), any::<bool>(), any::<u16>()).prop_map(|(closing, by_ngo, items)| Step::Disclose { closing, by_ngo, items }),
         1 => (0usize..3, any::<bool>()).prop_map(|(point, by_ngo)| Step::Measure { point, by_ngo }),
         1 => Just(Step::Activity),
+        1 => any::<bool>().prop_map(|add| Step::Custody { add }),
     ]
 }
 
@@ -400,6 +402,17 @@ impl Journey {
                 let action =
                     CaseAction::RecordMeasure { item, instrument: "sdq_total".into(), point, on: day, value: 17.0 };
                 self.run(org, role, action);
+            }
+            Step::Custody { add } => {
+                let action = if add {
+                    let holder =
+                        CustodyHolder { id: PersonId(self.id()), name: Personal::new("Lise".into()), guardian: false };
+                    CaseAction::AddCustodyHolder { holder }
+                } else {
+                    let Some(holder) = self.case.custody_holders.last().map(|h| h.id) else { return };
+                    CaseAction::RemoveCustodyHolder { holder, reason: "custody decision".into() }
+                };
+                self.run(muni(), Role::Caseworker, action);
             }
             Step::Activity => {
                 let note = Personal::new("log:ngo".into());
