@@ -206,6 +206,9 @@ async fn meetings_measures_and_the_timeline_as_each_party_may_see_them(db: &Test
     let stranger = app.token(OTHER_NGO, "coordinator", "co-x");
     app.get(&path("/timeline"), &stranger).await.problem(404, "not-found");
     app.get(&path("/timeline?limit=0"), &co).await.problem(400, "invalid-request");
+    for after in ["-1", "9223372036854775808"] {
+        app.get(&path(&format!("/timeline?after={after}")), &co).await.problem(400, "invalid-request");
+    }
 }
 
 async fn a_course_closes_after_the_volunteer_left_and_is_followed_up(db: &TestDb) {

@@ -23,7 +23,7 @@ pub struct TimelineParams {
     /// Go on after this sequence number (`next_after` of the previous page).
     #[param(minimum = 0)]
     #[serde(default)]
-    pub after: Option<u64>,
+    pub after: Option<i64>,
     /// Page size, 1–500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     #[serde(default)]
@@ -83,12 +83,15 @@ pub async fn timeline(
     Params(params): Params<TimelineParams>,
 ) -> Result<Response, Problem> {
     let limit = page_size(params.limit)? as usize;
+    let after = match params.after {
+        None => 0,
+        Some(a) => usize::try_from(a).map_err(|_| Problem::invalid_request("after: a sequence number, 0 or more"))?,
+    };
     // The same door as every case read: 404 for a non-party, 403 for a role without case content.
     load_case_for(&state, &caller, id).await?;
     let loaded = load::<Case>(&state, &id.to_string()).await?;
     let case = &loaded.aggregate;
     let now = Utc::now();
-    let after = params.after.map_or(0, |a| usize::try_from(a).unwrap_or(usize::MAX));
     let mut entries = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     let mut last = after;
