@@ -501,6 +501,10 @@ async fn a_caseload_people_can_read(db: &TestDb) {
     let cursor = keyset["next_cursor"].as_str().expect("cursor").replace('|', "%7C");
     assert_eq!(names(&list(format!("limit=2&cursor={cursor}"), cw.clone()).await), vec!["Aya Nielsen"]);
     app.get("/v1/cases?sort=surname", &cw).await.problem(400, "invalid-request");
+    app.get(&format!("/v1/cases?name={}", "a".repeat(101)), &cw).await.problem(400, "invalid-request");
+    app.get("/v1/cases?programme=", &cw).await.problem(400, "invalid-request");
+    app.get("/v1/cases?sort=name&cursor=123456", &cw).await.problem(400, "invalid-request");
+    app.get("/v1/cases?cursor=12", &cw).await.problem(422, "invalid-field");
     app.get(&format!("/v1/cases?sort=name&cursor={cursor}"), &cw).await.problem(422, "invalid-field");
 
     // The coordinator sees the first name and age once the identity item reached the NGO.

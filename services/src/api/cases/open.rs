@@ -282,6 +282,11 @@ pub async fn list_cases(
     if !matches!(role, brobyg_domain::Role::Caseworker | brobyg_domain::Role::Coordinator) {
         return Err(Problem::forbidden("caseloads are for caseworkers and coordinators"));
     }
+    for (what, text) in [("name", &params.name), ("programme", &params.programme)] {
+        if text.as_ref().is_some_and(|t| t.is_empty() || t.chars().count() > 100) {
+            return Err(Problem::invalid_request(format!("{what}: 1 to 100 characters")));
+        }
+    }
     let position = wait_for_position(&state, params.min_position.as_deref()).await?;
     let limit = page_size(params.limit)?;
     let filter = crate::store::CaseFilter { state: params.state, programme: params.programme.clone() };
@@ -379,6 +384,9 @@ async fn keyset_rows(
     let bad = || Problem::invalid_request("cursor is not one this service gave");
     let mut after = match params.cursor.as_deref() {
         None => None,
+        Some(raw) if raw.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(invalid_field("cursor: this order goes on from the <opened_at>|<case id> it gave"));
+        }
         Some(raw) => {
             // `<opened_at>|<case id>`; earlier versions gave it base64url-encoded.
             let text = if raw.contains('|') {
@@ -428,6 +436,9 @@ async fn sorted_rows(
 ) -> Result<(Vec<Row>, Option<String>), Problem> {
     let offset: usize = match params.cursor.as_deref() {
         None => 0,
+        Some(raw) if raw.len() > 5 && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(Problem::invalid_request("cursor: at most 5 digits"));
+        }
         Some(raw) => raw
             .parse()
             .map_err(|_| invalid_field("cursor: a sorted or name-filtered caseload goes on from the number it gave"))?,
