@@ -194,15 +194,31 @@ pub async fn log_read(
     purpose: String,
     endpoint: &str,
 ) -> Result<(), Problem> {
-    let entry = crate::store::AccessEntry {
+    let kinds = categories.into_iter().map(|c| c.as_str());
+    let entry = read_entry(caller, case, role, kinds, purpose, endpoint, Utc::now());
+    Ok(state.access_log.record(entry).await?)
+}
+
+/// The access-log entry of `caller` reading `kinds` of personal data (categories, or `consent`,
+/// `concern`, `note`) of one case at `at`.
+#[must_use]
+pub fn read_entry<'a>(
+    caller: &Caller,
+    case: &str,
+    role: &str,
+    kinds: impl IntoIterator<Item = &'a str>,
+    purpose: String,
+    endpoint: &str,
+    at: chrono::DateTime<Utc>,
+) -> crate::store::AccessEntry {
+    crate::store::AccessEntry {
         case_id: case.to_owned(),
         reader_sub: caller.user.to_string(),
         reader_org: caller.org.to_string(),
         reader_role: role.to_owned(),
         purpose,
-        categories: categories.into_iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
+        categories: kinds.into_iter().collect::<Vec<_>>().join(","),
         endpoint: endpoint.to_owned(),
-        read_at: Utc::now(),
-    };
-    Ok(state.access_log.record(entry).await?)
+        read_at: at,
+    }
 }

@@ -301,15 +301,17 @@ pub async fn list_cases(
     let entries: Vec<crate::store::AccessEntry> = rows
         .iter()
         .filter(|(_, row)| row.name.is_some())
-        .map(|(summary, _)| crate::store::AccessEntry {
-            case_id: summary.case_id.clone(),
-            reader_sub: caller.user.to_string(),
-            reader_org: caller.org.to_string(),
-            reader_role: role.as_str().to_owned(),
-            purpose: "case_work".to_owned(),
-            categories: Category::Identity.as_str().to_owned(),
-            endpoint: "caseload".to_owned(),
-            read_at: now,
+        .map(|(summary, _)| {
+            let identity = [Category::Identity.as_str()];
+            crate::api::read_entry(
+                &caller,
+                &summary.case_id,
+                role.as_str(),
+                identity,
+                "case_work".into(),
+                "caseload",
+                now,
+            )
         })
         .collect();
     state.access_log.record_all(entries).await?;

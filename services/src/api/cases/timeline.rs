@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::prelude::*;
 use crate::api::case_access::page_size;
-use crate::api::{Params, Purpose, acting_role, load};
+use crate::api::{Params, Purpose, acting_role, load, read_entry};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -117,16 +117,8 @@ pub async fn timeline(
     let auditor = matches!(brobyg_projections::policy::access(case, &reader(&caller)), Access::Auditor(_));
     let default = if auditor { "audit" } else { "case_work" };
     if !kinds.is_empty() {
-        let entry = crate::store::AccessEntry {
-            case_id: id.to_string(),
-            reader_sub: caller.user.to_string(),
-            reader_org: caller.org.to_string(),
-            reader_role: acting_role(&caller).as_str().to_owned(),
-            purpose: purpose.or(default),
-            categories: kinds.into_iter().collect::<Vec<_>>().join(","),
-            endpoint: "timeline".to_owned(),
-            read_at: now,
-        };
+        let role = acting_role(&caller).as_str();
+        let entry = read_entry(&caller, &id.to_string(), role, kinds, purpose.or(default), "timeline", now);
         state.access_log.record(entry).await?;
     }
     let page = Timeline { case: id.0, entries, version: loaded.version, next_after: more.then_some(last) };
