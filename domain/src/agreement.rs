@@ -65,6 +65,21 @@ pub struct Terms {
     /// active, the last contact day and the coordinator's on-track judgement — no content.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interim_status: bool,
+    /// The programme's interest tags, the controlled list the young person's wishes and the
+    /// volunteers' interests are matched on (e.g. `climbing`, `football`); empty: any tag.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub interest_tags: std::collections::BTreeSet<String>,
+}
+
+/// The most interest tags one programme may list.
+pub const MAX_INTEREST_TAGS: usize = 200;
+
+/// Whether `tag` is an interest tag: 1 to 40 of a-z, 0-9, `-` and `_`.
+#[must_use]
+pub fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 40
+        && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// The longest retention an agreement may set: ten years after the case ended.
@@ -135,6 +150,12 @@ impl Terms {
         }
         if self.flows.len() > MAX_FLOWS {
             return Err(AgreementError::InvalidTerms(format!("at most {MAX_FLOWS} flows")));
+        }
+        if self.interest_tags.len() > MAX_INTEREST_TAGS {
+            return Err(AgreementError::InvalidTerms(format!("at most {MAX_INTEREST_TAGS} interest tags")));
+        }
+        if let Some(bad) = self.interest_tags.iter().find(|t| !is_tag(t)) {
+            return Err(AgreementError::InvalidTerms(format!("interest tag {bad:?}: 1 to 40 of a-z, 0-9, - and _")));
         }
         for (i, flow) in self.flows.iter().enumerate() {
             if flow.from == flow.to {

@@ -71,7 +71,8 @@ pub trait Parties {
 
 impl Parties for case::Case {
     fn admits(&self, org: &Org) -> bool {
-        self.state.is_none() || self.side_of(org).is_some()
+        // A municipality the case moved away from still knows the case: its own records stay.
+        self.state.is_none() || self.side_of(org).is_some() || self.moved_away_at(org).is_some()
     }
 }
 

@@ -58,6 +58,26 @@ pub struct Profile {
     pub capacity: u32,
 }
 
+/// A session of the volunteer's training or supervision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// Introductory or further training.
+    Training,
+    /// Supervision (sparring with the coordinator).
+    Supervision,
+}
+
+/// A training or supervision session the volunteer took part in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Training or supervision.
+    pub kind: SessionKind,
+    /// The day.
+    pub on: NaiveDate,
+}
+
 /// Whether a volunteer takes new matches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -95,6 +115,14 @@ pub enum VolunteerEvent {
     VolunteerAssigned { case: CaseId, by: UserId, at: DateTime<Utc> },
     /// Released from a case (match ended or case ended).
     VolunteerReleased { case: CaseId, by: UserId, at: DateTime<Utc> },
+    /// The volunteer agreed (or no longer agrees) that the municipality of a case they are
+    /// matched with may know their first name, vetting status and start date.
+    VolunteerSharingChanged { with_municipality: bool, by: UserId, at: DateTime<Utc> },
+    /// The volunteer took part in a training or supervision session.
+    VolunteerSessionRecorded { kind: SessionKind, on: NaiveDate, by: UserId, at: DateTime<Utc> },
+    /// A reference was taken up for the volunteer; `note` (sealed) is the coordinator's summary,
+    /// never the referee's contact details.
+    VolunteerReferenceChecked { on: NaiveDate, note: Personal<String>, by: UserId, at: DateTime<Utc> },
 }
 
 impl crate::personal::KeyHolder for VolunteerEvent {}
@@ -117,6 +145,13 @@ pub enum VolunteerAction {
     Assign { case: CaseId },
     /// Let go of a case.
     Release { case: CaseId },
+    /// Record the volunteer's own consent (or its withdrawal) to the municipality of a matched
+    /// case knowing their first name, vetting status and start date.
+    SetSharing { with_municipality: bool },
+    /// Record a training or supervision session.
+    RecordSession { kind: SessionKind, on: NaiveDate },
+    /// Record a reference taken up.
+    RecordReference { on: NaiveDate, note: Personal<String> },
 }
 
 /// A command to a volunteer.
@@ -183,6 +218,19 @@ pub struct Volunteer {
     pub status: VolunteerStatus,
     /// Cases the volunteer is matched with now.
     pub assignments: BTreeSet<CaseId>,
+    /// The day the volunteer was registered (their start).
+    #[serde(default)]
+    pub since: Option<NaiveDate>,
+    /// Whether the volunteer agreed that the municipality of a matched case may know their
+    /// first name, vetting status and start date.
+    #[serde(default)]
+    pub shares_with_municipality: bool,
+    /// Training and supervision sessions, in order.
+    #[serde(default)]
+    pub sessions: Vec<Session>,
+    /// The days references were taken up.
+    #[serde(default)]
+    pub references: Vec<NaiveDate>,
 }
 
 /// What a case needs to know about a volunteer to decide a match; looked up by the application.
@@ -213,6 +261,14 @@ impl VolunteerFacts {
 }
 
 impl Volunteer {
+    /// Whether the vetting is in order on `on`: a confidentiality declaration, and a child
+    /// certificate that is current (what contact with a child under 15 needs).
+    #[must_use]
+    pub fn vetted_on(&self, on: NaiveDate) -> bool {
+        self.confidentiality_declaration_date.is_some_and(|d| d <= on)
+            && self.child_certificate_date.is_some_and(|d| d <= on && VolunteerFacts::certificate_current_on(d, on))
+    }
+
     /// The facts a match decision needs, for matching with `case`.
     #[must_use]
     pub fn facts_for(&self, case: CaseId) -> Option<VolunteerFacts> {
@@ -310,6 +366,21 @@ impl Volunteer {
                 }
                 VolunteerEvent::VolunteerReleased { case, by, at }
             }
+            VolunteerAction::SetSharing { with_municipality } => {
+                VolunteerEvent::VolunteerSharingChanged { with_municipality, by, at }
+            }
+            VolunteerAction::RecordSession { kind, on } => {
+                if on > crate::calendar::copenhagen_date(at) {
+                    return Err(VolunteerError::Invalid("on: a session is recorded once it took place"));
+                }
+                VolunteerEvent::VolunteerSessionRecorded { kind, on, by, at }
+            }
+            VolunteerAction::RecordReference { on, note } => {
+                if on > crate::calendar::copenhagen_date(at) {
+                    return Err(VolunteerError::Invalid("on: a reference is recorded once it was taken up"));
+                }
+                VolunteerEvent::VolunteerReferenceChecked { on, note, by, at }
+            }
         };
         Ok(vec![event])
     }
@@ -317,7 +388,8 @@ impl Volunteer {
     /// Folds one event. Holds no rules.
     pub fn apply(&mut self, event: &VolunteerEvent) {
         match event {
-            VolunteerEvent::VolunteerRegistered { id, ngo, profile, .. } => {
+            VolunteerEvent::VolunteerRegistered { id, ngo, profile, at, .. } => {
+                self.since = Some(crate::calendar::copenhagen_date(*at));
                 self.id = Some(*id);
                 self.ngo = Some(ngo.clone());
                 self.profile = Some(profile.clone());
@@ -335,6 +407,13 @@ impl Volunteer {
             VolunteerEvent::VolunteerReleased { case, .. } => {
                 self.assignments.remove(case);
             }
+            VolunteerEvent::VolunteerSharingChanged { with_municipality, .. } => {
+                self.shares_with_municipality = *with_municipality;
+            }
+            VolunteerEvent::VolunteerSessionRecorded { kind, on, .. } => {
+                self.sessions.push(Session { kind: *kind, on: *on });
+            }
+            VolunteerEvent::VolunteerReferenceChecked { on, .. } => self.references.push(*on),
         }
     }
 }
@@ -364,6 +443,9 @@ impl VolunteerEvent {
             Self::VolunteerRetired { .. } => "volunteer_retired",
             Self::VolunteerAssigned { .. } => "volunteer_assigned",
             Self::VolunteerReleased { .. } => "volunteer_released",
+            Self::VolunteerSharingChanged { .. } => "volunteer_sharing_changed",
+            Self::VolunteerSessionRecorded { .. } => "volunteer_session_recorded",
+            Self::VolunteerReferenceChecked { .. } => "volunteer_reference_checked",
         }
     }
 }

@@ -343,6 +343,24 @@ pub enum ViewAccess {
     Party,
     /// An auditor: everything in the auditor's scope.
     Audit,
+    /// A municipality the case moved away from: its own records as they were at the move.
+    Former,
+}
+
+/// A move of the case to another municipality.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MoveView {
+    /// The municipality the case left.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub from: Org,
+    /// The municipality it moved to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub to: Org,
+    /// The day the family moved.
+    pub on: NaiveDate,
+    /// When the move was recorded.
+    pub at: DateTime<Utc>,
 }
 
 /// The case as one reader may see it.
@@ -413,6 +431,65 @@ pub struct CaseView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub earlier_case: Option<uuid::Uuid>,
+    /// The moves to another municipality, oldest first (the municipality is the newest `to`).
+    pub moves: Vec<MoveView>,
+    /// What the young person wishes and can do, tagged for matching (the NGO only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<NeedsView>,
+    /// Who the matched volunteer is, for the municipality, where the volunteer agreed to it:
+    /// first name, vetting status and start date; nothing else of the volunteer crosses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volunteer: Option<VolunteerInfoView>,
+}
+
+/// The matched volunteer as the municipality may know them, with the volunteer's own consent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VolunteerInfoView {
+    /// First name.
+    pub first_name: String,
+    /// Whether the vetting is in order today (confidentiality declaration, current child
+    /// certificate).
+    pub vetted: bool,
+    /// The day the volunteer started with the NGO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<NaiveDate>,
+}
+
+/// What the municipality's `reader` may know of the volunteer matched with `case` now: only the
+/// volunteer of the current match, only with the volunteer's own consent.
+#[must_use]
+pub fn volunteer_for_municipality(
+    case: &Case,
+    volunteer: &brobyg_domain::volunteer::Volunteer,
+    reader: &Reader,
+    now: DateTime<Utc>,
+) -> Option<VolunteerInfoView> {
+    let municipality = reads_as_municipality(case, reader);
+    let matched = case.current_match.as_ref().map(|m| m.volunteer);
+    if !municipality || matched.is_none() || volunteer.id != matched || !volunteer.shares_with_municipality {
+        return None;
+    }
+    let profile = volunteer.profile.as_ref()?;
+    Some(VolunteerInfoView {
+        first_name: shown(&profile.first_name),
+        vetted: volunteer.vetted_on(copenhagen_date(now)),
+        since: volunteer.since,
+    })
+}
+
+/// The young person's needs as the coordinator tagged them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NeedsView {
+    /// Interest tags.
+    pub tags: Vec<String>,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// Postcode area.
+    pub area: String,
+    /// Weekly times, e.g. `tue 16:00-19:00`.
+    pub availability: Vec<String>,
 }
 
 /// A running course as the municipality may follow it between checkpoints: no content.
@@ -429,6 +506,11 @@ pub struct InterimView {
     pub on_track: Option<bool>,
 }
 
+/// Whether `reader` reads `case` as its municipality (its staff or auditor).
+fn reads_as_municipality(case: &Case, reader: &Reader) -> bool {
+    matches!(access(case, reader), Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality))
+}
+
 /// The interim status of `case` for `reader` at `now` under the agreement terms in force:
 /// only for the municipality's readers, only where the terms allow it, only once matched.
 #[must_use]
@@ -438,8 +520,7 @@ pub fn interim_status(
     reader: &Reader,
     now: DateTime<Utc>,
 ) -> Option<InterimView> {
-    let municipality =
-        matches!(access(case, reader), Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality));
+    let municipality = reads_as_municipality(case, reader);
     if !municipality || !terms.interim_status || case.first_matched_on.is_none() {
         return None;
     }
@@ -451,10 +532,11 @@ pub fn interim_status(
     })
 }
 
-/// Whether `reader` may read `case` at all (as a party or an auditor in scope).
+/// Whether `reader` may read `case` at all (as a party, an auditor in scope, or a municipality
+/// the case moved away from, of its own records).
 #[must_use]
 pub fn is_party(case: &Case, reader: &Reader) -> bool {
-    matches!(access(case, reader), Access::Party(_) | Access::Auditor(_))
+    matches!(access(case, reader), Access::Party(_) | Access::Auditor(_) | Access::Former { .. })
 }
 
 /// The categories of the items `reader` sees of `case` at `now` (for the access log).
@@ -495,13 +577,19 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
     let access = access(case, reader);
     // `full`: the municipality's staff and auditors see the person, custody holders, consent
     // evidence and every concern; the NGO's the concerns it reported.
-    let full = match access {
-        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) => true,
-        Access::Party(Side::Ngo) | Access::Auditor(Side::Ngo) => false,
+    // A municipality the case moved away from sees its own records as they were at the move.
+    let (full, former) = match access {
+        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) => (true, None),
+        Access::Party(Side::Ngo) | Access::Auditor(Side::Ngo) => (false, None),
+        Access::Former { until } => (true, case.moves.iter().rev().find(|m| m.from == reader.org && m.at == until)),
         Access::Brief | Access::None => return None,
     };
-    let (id, state, municipality, person) =
+    let now = former.map_or(now, |m| now.min(m.at));
+    let (id, mut state, municipality, person) =
         (case.id?, case.state?, case.municipality.clone()?, case.young_person.as_ref()?);
+    if let Some(m) = former {
+        state = m.state;
+    }
     let mut items = Vec::new();
     let mut redacted = BTreeSet::new();
     for item in case.items.values().filter(|i| i.added_at <= now) {
@@ -564,7 +652,14 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
     let disclosures = case
         .disclosures
         .iter()
-        .filter(|d| d.at <= now && (full || d.from == reader.org || d.to == reader.org))
+        .filter(|d| {
+            d.at <= now
+                && if former.is_some() {
+                    d.from == reader.org
+                } else {
+                    full || d.from == reader.org || d.to == reader.org
+                }
+        })
         .map(|d| DisclosureView {
             id: d.id.0,
             checkpoint: d.checkpoint,
@@ -574,17 +669,22 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
             at: d.at,
         })
         .collect();
-    Some(CaseView {
+    let custody_holders = former.map_or(&case.custody_holders, |m| &m.custody_holders);
+    let view = CaseView {
         id: id.0,
         state,
         version,
         municipality,
         ngo: case.ngo().cloned(),
-        access: if matches!(access, Access::Auditor(_)) { ViewAccess::Audit } else { ViewAccess::Party },
+        access: match access {
+            Access::Auditor(_) => ViewAccess::Audit,
+            Access::Former { .. } => ViewAccess::Former,
+            Access::Party(_) | Access::Brief | Access::None => ViewAccess::Party,
+        },
         programme: case.referral.as_ref().map(|r| r.programme.clone()),
         young_person,
         custody_holders: full.then(|| {
-            case.custody_holders
+            custody_holders
                 .iter()
                 .map(|h| CustodyHolderView { id: h.id.0, name: shown(&h.name), guardian: h.guardian })
                 .collect()
@@ -628,7 +728,37 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
                 })
                 .collect()
         }),
-    })
+        volunteer: None,
+        needs: (!full).then(|| case.needs.as_ref().and_then(|n| n.known())).flatten().map(|n| NeedsView {
+            tags: n.tags.iter().cloned().collect(),
+            languages: n.languages.iter().cloned().collect(),
+            area: n.area.clone(),
+            availability: n
+                .availability
+                .iter()
+                .map(|s| format!("{:?} {}-{}", s.weekday, s.from.format("%H:%M"), s.to.format("%H:%M")).to_lowercase())
+                .collect(),
+        }),
+        moves: case
+            .moves
+            .iter()
+            .filter(|m| m.at <= now)
+            .map(|m| MoveView { from: m.from.clone(), to: m.to.clone(), on: m.on, at: m.at })
+            .collect(),
+    };
+    Some(if former.is_some() { former_records(view) } else { view })
+}
+
+/// A former municipality's view: the course's records (meetings, matches, the match, the NGO's
+/// log) are not its own.
+fn former_records(mut view: CaseView) -> CaseView {
+    view.meetings.clear();
+    view.matches.clear();
+    view.current_match = None;
+    view.activities = None;
+    view.consent_renewal_due = false;
+    view.decline_reason = None;
+    view
 }
 
 /// The meetings of `case` as `org` sees them: every date and who took part; a reason only to the
@@ -697,6 +827,9 @@ pub fn limited_to(mut view: CaseView, limit: &CaseView) -> CaseView {
     view.concerns.retain(|c| concerns.contains(&c.id));
     let disclosures: BTreeSet<uuid::Uuid> = limit.disclosures.iter().map(|d| d.id).collect();
     view.disclosures.retain(|d| disclosures.contains(&d.id));
+    if limit.needs.is_none() {
+        view.needs = None;
+    }
     if limit.activities.is_none() {
         view.activities = None;
     }
@@ -822,6 +955,7 @@ mod interim_tests {
             retention_days_after_closing: 180,
             reporting_duties: ReportingDuties::default(),
             interim_status: false,
+            interest_tags: Default::default(),
         };
         let caseworker = Reader::staff(muni, Role::Caseworker);
         assert_eq!(interim_status(&case, &terms, &caseworker, now), None);

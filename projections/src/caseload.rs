@@ -53,7 +53,8 @@ pub struct CaseloadRow {
 pub fn caseload_row(case: &Case, reader: &Reader, now: DateTime<Utc>) -> Option<CaseloadRow> {
     let side = match access(case, reader) {
         Access::Party(side) | Access::Auditor(side) => side,
-        Access::Brief | Access::None => return None,
+        // A case that moved away is no longer on the caseload.
+        Access::Former { .. } | Access::Brief | Access::None => return None,
     };
     let person = case.young_person.as_ref()?;
     let state = case.state?;

@@ -15,10 +15,16 @@
 //! | `meeting_moved`, `meeting_missed` | the recording organisation: all; the other: without `reason` | same |
 //! | `match_ended` | without `reason` | all |
 //! | `case_redirected` | all | without `reason` |
-//! | `activity_logged` | — | all |
+//! | `activity_logged`, `needs_recorded` | — | all |
 //! | `information_disclosed` | as sender: without contents; as recipient: contents while the basis holds | same |
 //! | `concern_reported` | all (it reached the municipality) | the reporting organisation: all |
 //! | `concern_acknowledged` | all | the reporter: `investigation_started` only |
+//! | `case_moved` | all | without what passed (`young_person`, `custody_holders`, `items`, `concerns`) |
+//!
+//! A municipality the case moved away from receives only its own records up to the move:
+//! `case_opened`, the custody holder and consent events, its own `item_added`, the
+//! `referral_submitted` and the disclosures it sent (without contents), the concerns it
+//! received, and its own `case_moved`; nothing recorded after it.
 //! | agreement events | both parties | both parties |
 //! | volunteer events | — | the volunteer's NGO |
 //!
@@ -115,6 +121,7 @@ fn personal_kinds(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>)
             kinds
         }
         CaseEvent::ItemAdded { item } => BTreeSet::from([item.category.as_str()]),
+        CaseEvent::NeedsRecorded { .. } => BTreeSet::from([Category::Wishes.as_str(), Category::Practical.as_str()]),
         CaseEvent::CustodyHolderAdded { .. } | CaseEvent::CustodyHolderRemoved { .. } => {
             BTreeSet::from([Category::Family.as_str()])
         }
@@ -126,13 +133,21 @@ fn personal_kinds(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>)
             .collect(),
         CaseEvent::ConsentGiven { .. } | CaseEvent::ConsentRevoked { .. } => BTreeSet::from(["consent"]),
         CaseEvent::ConcernReported { .. } | CaseEvent::ConcernAcknowledged { .. } => BTreeSet::from(["concern"]),
+        CaseEvent::CaseMoved { items, concerns, .. } => {
+            let mut kinds = BTreeSet::from([Category::Identity.as_str(), Category::Family.as_str()]);
+            kinds.extend(items.iter().map(|i| i.category.as_str()));
+            if !concerns.is_empty() {
+                kinds.insert("concern");
+            }
+            kinds
+        }
         _ => BTreeSet::from(["note"]),
     }
 }
 
 /// The data of a case event as `org` may receive it at `now`, personal values still marked.
 fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Value> {
-    let side = case.side_of(org)?;
+    let Some(side) = case.side_of(org) else { return former_event(event, case, org) };
     let municipality = side == Side::Municipality;
     let all = || Some(body(event));
     let data = match event {
@@ -179,27 +194,23 @@ fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Ut
         CaseEvent::CaseRedirected { .. } => {
             Some(if municipality { body(event) } else { without(body(event), &["reason"]) })
         }
-        CaseEvent::ActivityLogged { .. } => (!municipality).then(|| body(event)),
+        CaseEvent::ActivityLogged { .. } | CaseEvent::NeedsRecorded { .. } => (!municipality).then(|| body(event)),
         CaseEvent::InformationDisclosed { disclosure, .. } => {
             if &disclosure.to != org && &disclosure.from != org {
                 return None;
             }
-            let mut b = body(event);
-            if let Some(Value::Object(d)) = b.get_mut("disclosure")
-                && let Some(Value::Array(items)) = d.get_mut("items")
-            {
-                for (item, shown) in disclosure.items.iter().zip(items.iter_mut()) {
-                    let keep = &disclosure.to == org && basis_holds(case, &item.basis, org, item.category, now);
-                    if !keep && let Value::Object(m) = shown {
-                        m.remove("content");
-                    }
-                }
-            }
-            Some(b)
+            Some(disclosure_body(event, disclosure, |item| {
+                &disclosure.to == org && basis_holds(case, &item.basis, org, item.category, now)
+            }))
         }
         CaseEvent::ConcernReported { concern, .. } => {
             (municipality || &concern.reporter_org == org).then(|| body(event))
         }
+        CaseEvent::CaseMoved { .. } => Some(if municipality {
+            body(event)
+        } else {
+            without(body(event), &["young_person", "custody_holders", "items", "concerns"])
+        }),
         CaseEvent::ConcernAcknowledged { concern, receipt } => {
             if municipality {
                 all()
@@ -214,6 +225,71 @@ fn case_event_marked(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Ut
         }
     }?;
     Some(Value::Object(data))
+}
+
+/// A case event as a municipality the case moved away from receives it: its own records up to
+/// the move, nothing after.
+fn former_event(event: &CaseEvent, case: &Case, org: &Org) -> Option<Value> {
+    let until = case.moved_away_at(org)?;
+    if event.at() > until {
+        return None;
+    }
+    let data = match event {
+        CaseEvent::CaseOpened { .. }
+        | CaseEvent::CustodyHolderAdded { .. }
+        | CaseEvent::CustodyHolderRemoved { .. }
+        | CaseEvent::ConsentGiven { .. }
+        | CaseEvent::ConsentRevoked { .. }
+        | CaseEvent::ReferralSubmitted { .. }
+        | CaseEvent::ConcernReported { .. }
+        | CaseEvent::ConcernAcknowledged { .. } => body(event),
+        CaseEvent::ItemAdded { item } if &item.owner == org => body(event),
+        CaseEvent::CaseMoved { from, .. } if from == org => body(event),
+        // What it sent, without the contents (the recipient's copies).
+        CaseEvent::InformationDisclosed { disclosure, .. } if &disclosure.from == org => {
+            disclosure_body(event, disclosure, |_| false)
+        }
+        CaseEvent::ItemAdded { .. }
+        | CaseEvent::CaseMoved { .. }
+        | CaseEvent::InformationDisclosed { .. }
+        | CaseEvent::ReferralAccepted { .. }
+        | CaseEvent::ReferralDeclined { .. }
+        | CaseEvent::PreMeetingHeld { .. }
+        | CaseEvent::MeetingPlanned { .. }
+        | CaseEvent::MeetingMoved { .. }
+        | CaseEvent::MeetingMissed { .. }
+        | CaseEvent::VolunteerMatched { .. }
+        | CaseEvent::MatchEnded { .. }
+        | CaseEvent::ActivityLogged { .. }
+        | CaseEvent::NeedsRecorded { .. }
+        | CaseEvent::ClosingMeetingHeld { .. }
+        | CaseEvent::CaseWithdrawn { .. }
+        | CaseEvent::CaseRedirected { .. }
+        | CaseEvent::PersonalDataErased { .. } => return None,
+    };
+    Some(Value::Object(data))
+}
+
+/// The body of a disclosure event with each item's content (the recipient's copy) kept only
+/// where `keep` says.
+fn disclosure_body(
+    event: &CaseEvent,
+    disclosure: &brobyg_domain::case::Disclosure,
+    keep: impl Fn(&brobyg_domain::case::DisclosedItem) -> bool,
+) -> Map<String, Value> {
+    let mut b = body(event);
+    if let Some(Value::Object(d)) = b.get_mut("disclosure")
+        && let Some(Value::Array(items)) = d.get_mut("items")
+    {
+        for (item, shown) in disclosure.items.iter().zip(items.iter_mut()) {
+            if !keep(item)
+                && let Value::Object(m) = shown
+            {
+                m.remove("content");
+            }
+        }
+    }
+    b
 }
 
 fn without_absence_reasons(mut map: Map<String, Value>) -> Map<String, Value> {

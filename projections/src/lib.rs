@@ -11,3 +11,4 @@ pub mod matching;
 pub mod policy;
 pub mod statistics;
 pub mod summaries;
+pub mod waiting;

@@ -1,174 +1,218 @@
-//! Volunteer suggestions for a case: a pure, deterministic ranking with its reasons.
+//! Volunteer suggestions for a case: a pure, deterministic ranking on real constraints, each
+//! suggestion with its reasons and what it lacks.
 //!
-//! The ranking sees only what the coordinator may see of the case (the texts of the items the
-//! policy shows them) and the NGO's own volunteers.
+//! A volunteer is **named** only if the case's own rules allow the match today
+//! ([`Case::check_volunteer`]: active, a free place, vetting that covers the young person's
+//! age); the others are counted by what bars them ([`Ranking::barred`]), never listed. Among the
+//! eligible, the ranking works on what the coordinator recorded of the young person
+//! ([`Needs`]): interest tags from the programme's list (exact tags, not words in a text), a
+//! common language, the postcode area (the same, or a neighbouring one: the same first two
+//! digits, which in Denmark is the same postal district), an hour or more a week when both can
+//! meet, and free places. Ties go by volunteer id, so the order is the same on every call.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use brobyg_domain::VolunteerId;
-use brobyg_domain::case::Case;
-use brobyg_domain::volunteer::Volunteer;
-use chrono::NaiveDate;
+use brobyg_domain::case::{Case, CaseError, Needs};
+use brobyg_domain::volunteer::{Slot, Volunteer};
+use chrono::{NaiveDate, Timelike};
 
-/// Being matchable now outweighs everything else.
-pub const ELIGIBLE_WEIGHT: i64 = 1000;
-/// Each interest the volunteer shares with what the case says.
-pub const SHARED_INTEREST_WEIGHT: i64 = 10;
-/// Each free place counts one.
+/// Each interest tag the volunteer shares with the young person's wishes.
+pub const SHARED_TAG_WEIGHT: i64 = 10;
+/// A language both speak.
+pub const LANGUAGE_WEIGHT: i64 = 20;
+/// The same postcode area.
+pub const SAME_AREA_WEIGHT: i64 = 15;
+/// A neighbouring postcode area.
+pub const NEIGHBOUR_AREA_WEIGHT: i64 = 8;
+/// An hour or more a week when both can meet.
+pub const COMMON_TIME_WEIGHT: i64 = 20;
+/// Each free place.
 pub const FREE_PLACE_WEIGHT: i64 = 1;
+/// The least weekly overlap that counts as a common time, in minutes.
+pub const MIN_COMMON_MINUTES: u32 = 60;
 
-/// One volunteer, scored for one case.
+/// One eligible volunteer, scored for one case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suggestion {
     /// The volunteer.
     pub volunteer: VolunteerId,
     /// Their first name.
     pub first_name: String,
-    /// Whether the case's rules allow the match today.
-    pub eligible: bool,
     /// Higher is better.
     pub score: i64,
-    /// Why, in words: the refusal if any, shared interests, free places.
+    /// What speaks for the match, in words.
     pub reasons: Vec<String>,
+    /// What the match lacks, in words.
+    pub lacks: Vec<String>,
 }
 
-/// Scores one volunteer for `case`, given the lower-cased text the coordinator sees of the case.
-/// `None` for a volunteer without a profile.
+/// What bars a volunteer from a match today.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bar {
+    /// Paused or retired.
+    NotActive,
+    /// Every place taken.
+    NoFreePlace,
+    /// The vetting does not cover the young person's age (child certificate under 15,
+    /// confidentiality declaration).
+    NotVetted,
+}
+
+impl Bar {
+    /// The stable word for the bar.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotActive => "not_active",
+            Self::NoFreePlace => "no_free_place",
+            Self::NotVetted => "not_vetted_for_age",
+        }
+    }
+
+    fn of(error: &CaseError) -> Self {
+        match error {
+            CaseError::VolunteerInactive(_) => Self::NotActive,
+            CaseError::VolunteerAtCapacity(_) => Self::NoFreePlace,
+            _ => Self::NotVetted,
+        }
+    }
+}
+
+/// The ranking of a programme's volunteers for one case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ranking {
+    /// The eligible volunteers, best first.
+    pub suggestions: Vec<Suggestion>,
+    /// How many volunteers each bar keeps out.
+    pub barred: BTreeMap<Bar, usize>,
+}
+
+impl Ranking {
+    /// What blocks a match when nobody is eligible, or nobody fits: the bars that keep
+    /// volunteers out, then what the best eligible suggestion lacks.
+    #[must_use]
+    pub fn blockers(&self) -> Vec<String> {
+        match self.suggestions.first() {
+            Some(best) => best.lacks.clone(),
+            None if self.barred.is_empty() => vec!["no volunteer registered".to_owned()],
+            None => self.barred.keys().map(|b| b.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// Whether two postcode areas are neighbours: different, with the same first two digits.
 #[must_use]
-pub fn score(case: &Case, case_text: &str, volunteer: &Volunteer, today: NaiveDate) -> Option<Suggestion> {
+pub fn neighbouring(a: &str, b: &str) -> bool {
+    a != b && a.len() == 4 && b.len() == 4 && a.as_bytes()[..2] == b.as_bytes()[..2]
+}
+
+fn minutes(t: chrono::NaiveTime) -> u32 {
+    t.hour() * 60 + t.minute()
+}
+
+/// The weekly minutes two sets of slots share, and the first shared slot.
+#[must_use]
+pub fn common_time(a: &[Slot], b: &[Slot]) -> (u32, Option<Slot>) {
+    let mut total = 0;
+    let mut first: Option<Slot> = None;
+    for x in a {
+        for y in b.iter().filter(|y| y.weekday == x.weekday) {
+            let (from, to) = (x.from.max(y.from), x.to.min(y.to));
+            if from < to {
+                total += minutes(to) - minutes(from);
+                let slot = Slot { weekday: x.weekday, from, to };
+                if first.as_ref().is_none_or(|f| (slot.weekday, slot.from) < (f.weekday, f.from)) {
+                    first = Some(slot);
+                }
+            }
+        }
+    }
+    (total, first)
+}
+
+/// Scores one volunteer for `case`: the suggestion, or what bars the volunteer. `None` for a
+/// volunteer without a profile.
+#[must_use]
+pub fn score(
+    case: &Case,
+    needs: Option<&Needs>,
+    volunteer: &Volunteer,
+    today: NaiveDate,
+) -> Option<Result<Suggestion, Bar>> {
     let case_id = case.id?;
     let (facts, profile) = (volunteer.facts_for(case_id)?, volunteer.profile.as_ref()?);
-    let mut reasons = Vec::new();
-    let refusal = case.check_volunteer(&facts, today).err();
-    if let Some(e) = &refusal {
-        reasons.push(e.to_string());
+    if let Err(e) = case.check_volunteer(&facts, today) {
+        return Some(Err(Bar::of(&e)));
     }
-    let shared: Vec<&str> =
-        profile.interests.iter().filter(|i| case_text.contains(&i.to_lowercase())).map(String::as_str).collect();
-    if !shared.is_empty() {
-        reasons.push(format!("shares interests: {}", shared.join(", ")));
+    let (mut reasons, mut lacks, mut score) = (Vec::new(), Vec::new(), 0);
+    match needs {
+        None => lacks.push("no needs recorded for the young person".to_owned()),
+        Some(needs) => {
+            let interests: BTreeSet<String> = profile.interests.iter().map(|i| i.to_lowercase()).collect();
+            let shared: Vec<&str> = needs.tags.iter().filter(|t| interests.contains(*t)).map(String::as_str).collect();
+            if !shared.is_empty() {
+                reasons.push(format!("shares interests: {}", shared.join(", ")));
+                score += SHARED_TAG_WEIGHT * shared.len() as i64;
+            } else if !needs.tags.is_empty() {
+                lacks.push("no shared interest".to_owned());
+            }
+            if !needs.languages.is_empty() {
+                let common: Vec<&str> =
+                    profile.languages.iter().filter(|l| needs.languages.contains(*l)).map(String::as_str).collect();
+                if common.is_empty() {
+                    lacks.push("no common language".to_owned());
+                } else {
+                    reasons.push(format!("speaks {}", common.join(", ")));
+                    score += LANGUAGE_WEIGHT;
+                }
+            }
+            if profile.area == needs.area {
+                reasons.push(format!("same area ({})", needs.area));
+                score += SAME_AREA_WEIGHT;
+            } else if neighbouring(&profile.area, &needs.area) {
+                reasons.push(format!("neighbouring area ({})", profile.area));
+                score += NEIGHBOUR_AREA_WEIGHT;
+            } else {
+                lacks.push(format!("lives in another area ({})", profile.area));
+            }
+            let (shared_minutes, first) = common_time(&profile.availability, &needs.availability);
+            match first.filter(|_| shared_minutes >= MIN_COMMON_MINUTES) {
+                Some(slot) => {
+                    let (from, to) = (slot.from.format("%H:%M"), slot.to.format("%H:%M"));
+                    reasons.push(format!("both free {:?} {from}–{to}", slot.weekday).to_lowercase());
+                    score += COMMON_TIME_WEIGHT;
+                }
+                None => lacks.push("no common hour in the week".to_owned()),
+            }
+        }
     }
     let free = i64::from(facts.capacity) - i64::from(facts.assigned_elsewhere);
     reasons.push(format!("{free} of {} places free", facts.capacity));
-    let eligible = refusal.is_none();
-    let score = if eligible { ELIGIBLE_WEIGHT } else { 0 }
-        + SHARED_INTEREST_WEIGHT * shared.len() as i64
-        + FREE_PLACE_WEIGHT * free;
-    Some(Suggestion { volunteer: facts.id, first_name: profile.first_name.expose().clone(), eligible, score, reasons })
+    score += FREE_PLACE_WEIGHT * free;
+    Some(Ok(Suggestion { volunteer: facts.id, first_name: profile.first_name.expose().clone(), score, reasons, lacks }))
 }
 
-/// Ranks `volunteers` for `case`: best first, ties by volunteer id, so the order is the same
-/// on every call.
+/// Ranks `volunteers` for `case` on the young person's `needs`: the eligible best first (ties by
+/// volunteer id), the others counted by what bars them.
 #[must_use]
 pub fn rank<'a>(
     case: &Case,
-    case_text: &str,
+    needs: Option<&Needs>,
     volunteers: impl IntoIterator<Item = &'a Volunteer>,
     today: NaiveDate,
-) -> Vec<Suggestion> {
-    let mut out: Vec<Suggestion> = volunteers.into_iter().filter_map(|v| score(case, case_text, v, today)).collect();
-    out.sort_by(|a, b| b.score.cmp(&a.score).then(a.volunteer.0.cmp(&b.volunteer.0)));
-    out
+) -> Ranking {
+    let mut ranking = Ranking::default();
+    for v in volunteers {
+        match score(case, needs, v, today) {
+            Some(Ok(s)) => ranking.suggestions.push(s),
+            Some(Err(bar)) => *ranking.barred.entry(bar).or_default() += 1,
+            None => {}
+        }
+    }
+    ranking.suggestions.sort_by(|a, b| b.score.cmp(&a.score).then(a.volunteer.0.cmp(&b.volunteer.0)));
+    ranking
 }
 
 #[cfg(test)]
-mod tests {
-    use brobyg_domain::case::{CaseEvent, YoungPerson};
-    use brobyg_domain::volunteer::{Profile, VolunteerEvent};
-    use brobyg_domain::{AgreementId, CaseId, Org, PersonId, Personal, UserId};
-    use chrono::{DateTime, Utc};
-    use uuid::Uuid;
-
-    use super::*;
-
-    fn at() -> DateTime<Utc> {
-        "2026-11-01T09:00:00Z".parse().expect("time")
-    }
-    fn day(s: &str) -> NaiveDate {
-        s.parse().expect("date")
-    }
-    fn ngo() -> Org {
-        "ngo:kfum-sa".parse().expect("org")
-    }
-
-    /// A case of a 14-year-old referred to `ngo()`.
-    fn case() -> Case {
-        let mut case = Case::default();
-        case.apply(&CaseEvent::CaseOpened {
-            earlier_case: None,
-            case: CaseId(Uuid::from_u128(1)),
-            municipality: "municipality:0746".parse().expect("org"),
-            young_person: YoungPerson {
-                id: PersonId(Uuid::from_u128(2)),
-                first_name: Personal::new("Mikkel".into()),
-                last_name: Personal::new("Jensen".into()),
-                birth_date: Personal::new(day("2012-03-14")),
-            },
-            custody_holders: vec![],
-            by: UserId("cw".into()),
-            at: at(),
-        });
-        case.apply(&CaseEvent::ReferralSubmitted {
-            agreement: AgreementId(Uuid::from_u128(9)),
-            agreement_version: 1,
-            ngo: ngo(),
-            programme: "klub-move".into(),
-            note: Personal::new(String::new()),
-            by: UserId("cw".into()),
-            at: at(),
-        });
-        case
-    }
-
-    fn volunteer(id: u128, interests: &[&str], capacity: u32, certificate: bool) -> Volunteer {
-        let mut v = Volunteer::default();
-        v.apply(&VolunteerEvent::VolunteerRegistered {
-            id: VolunteerId(Uuid::from_u128(id)),
-            ngo: ngo(),
-            profile: Profile {
-                first_name: Personal::new(format!("V{id}")),
-                interests: interests.iter().map(|s| (*s).to_owned()).collect(),
-                languages: vec!["da".into()],
-                area: "2400".into(),
-                availability: vec![],
-                capacity,
-            },
-            by: UserId("co".into()),
-            at: at(),
-        });
-        v.apply(&VolunteerEvent::VolunteerVetted {
-            child_certificate_date: certificate.then(|| day("2026-01-10")),
-            confidentiality_declaration_date: Some(day("2026-01-10")),
-            by: UserId("co".into()),
-            at: at(),
-        });
-        v
-    }
-
-    #[test]
-    fn an_eligible_volunteer_outranks_any_ineligible_one_and_says_why() {
-        let unvetted = volunteer(10, &["football", "music", "art"], 3, false);
-        let vetted = volunteer(11, &[], 1, true);
-        let ranked = rank(&case(), "football music art", [&unvetted, &vetted], day("2026-12-01"));
-        assert_eq!(ranked.iter().map(|s| s.volunteer.0.as_u128()).collect::<Vec<_>>(), vec![11, 10]);
-        assert!(ranked[0].eligible && !ranked[1].eligible);
-        assert_eq!(ranked[0].score, ELIGIBLE_WEIGHT + FREE_PLACE_WEIGHT);
-        assert!(ranked[1].reasons[0].contains("certificate"), "{:?}", ranked[1].reasons);
-        assert_eq!(ranked[1].reasons[1], "shares interests: football, music, art");
-    }
-
-    #[test]
-    fn shared_interests_and_free_places_order_eligible_volunteers_ties_by_id() {
-        let a = volunteer(21, &["football"], 1, true);
-        let b = volunteer(20, &["chess"], 1, true);
-        let c = volunteer(22, &[], 2, true);
-        let ranked = rank(&case(), "plays football after school", [&a, &b, &c], day("2026-12-01"));
-        let order: Vec<(u128, i64)> = ranked.iter().map(|s| (s.volunteer.0.as_u128(), s.score)).collect();
-        assert_eq!(order, vec![(21, 1011), (22, 1002), (20, 1001)]);
-        // The same input gives the same order, whatever order the volunteers come in.
-        assert_eq!(rank(&case(), "plays football after school", [&c, &b, &a], day("2026-12-01")), ranked);
-    }
-
-    #[test]
-    fn a_volunteer_without_a_profile_is_not_suggested() {
-        assert!(rank(&case(), "", [&Volunteer::default()], day("2026-12-01")).is_empty());
-    }
-}
+mod tests;

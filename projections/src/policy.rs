@@ -11,6 +11,13 @@
 //!    what rules 1 and 2 give that organisation (everything it holds, everything disclosed to it
 //!    while the basis holds), with the full metadata of the case — never the other party's
 //!    undisclosed data.
+//! 4. the reader's organisation is a municipality the case moved away from: it keeps only its
+//!    own records, as they were when the case left (its items, the young person, the consents
+//!    it recorded, the concerns it received), read-only; nothing recorded after the move and
+//!    nothing another organisation disclosed to it.
+//!
+//! What a municipality passes to the new one on a move (the relocation duty) is a disclosure to
+//! the new one under [`Basis::Relocation`], which never lapses.
 //!
 //! The volunteer brief is a narrow role view: first name, age, and the categories
 //! [`BRIEF_CATEGORIES`], each only while a consent active now names the NGO's volunteers as
@@ -65,6 +72,9 @@ pub enum Access {
     Auditor(Side),
     /// The volunteer brief of the case's NGO.
     Brief,
+    /// A municipality the case moved away from at `until` (its caseworker, integrator or
+    /// auditor): rule 4.
+    Former { until: DateTime<Utc> },
     /// Nothing: the case does not exist for this reader.
     None,
 }
@@ -72,7 +82,17 @@ pub enum Access {
 /// How `reader` may access `case`.
 #[must_use]
 pub fn access(case: &Case, reader: &Reader) -> Access {
-    let Some(side) = case.side_of(&reader.org) else { return Access::None };
+    let Some(side) = case.side_of(&reader.org) else {
+        return match (case.moved_away_at(&reader.org), reader.role) {
+            (
+                Some(until),
+                ReaderRole::Staff(Role::Caseworker)
+                | ReaderRole::Staff(Role::Integrator)
+                | ReaderRole::Staff(Role::Auditor),
+            ) => Access::Former { until },
+            _ => Access::None,
+        };
+    };
     match reader.role {
         ReaderRole::Staff(Role::Caseworker) => {
             if side == Side::Municipality {
@@ -129,7 +149,7 @@ impl Visibility {
 #[must_use]
 pub fn basis_holds(case: &Case, basis: &Basis, to: &Org, category: Category, now: DateTime<Utc>) -> bool {
     match basis {
-        Basis::ReportingDuty { .. } => true,
+        Basis::ReportingDuty { .. } | Basis::Relocation => true,
         Basis::Consent { consent, purpose } => case.consents.get(consent).is_some_and(|c| {
             let role = Side::of(to).receiving_role();
             case.consent_holds_at(c, now)
@@ -147,11 +167,18 @@ pub fn disclosed_copy<'a>(
     org: &Org,
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, &'a DisclosedItem)> {
-    case.disclosures.iter().filter(|d| &d.to == org && d.at <= now).find_map(|d| {
+    let at_checkpoint = case.disclosures.iter().filter(|d| &d.to == org && d.at <= now).find_map(|d| {
         d.items
             .iter()
             .find(|i| i.item == item.id && basis_holds(case, &i.basis, org, item.category, now))
             .map(|i| (d.at, i))
+    });
+    // What a municipality passed on when the family moved.
+    at_checkpoint.or_else(|| {
+        case.moves
+            .iter()
+            .filter(|m| &m.to == org && m.at <= now)
+            .find_map(|m| m.items.iter().find(|i| i.item == item.id).map(|i| (m.at, i)))
     })
 }
 
@@ -196,6 +223,13 @@ pub fn item_visibility(case: &Case, item: &Item, reader: &Reader, now: DateTime<
     }
     match access(case, reader) {
         Access::None => Visibility::Hidden,
+        Access::Former { until } => {
+            if item.owner == reader.org && item.added_at <= until {
+                Visibility::Owner
+            } else {
+                Visibility::Hidden
+            }
+        }
         Access::Party(_) | Access::Auditor(_) => {
             if item.owner == reader.org {
                 Visibility::Owner
@@ -224,7 +258,7 @@ pub fn first_name_visible(case: &Case, reader: &Reader, now: DateTime<Utc>) -> b
     };
     match access(case, reader) {
         Access::None => false,
-        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) => true,
+        Access::Party(Side::Municipality) | Access::Auditor(Side::Municipality) | Access::Former { .. } => true,
         Access::Party(Side::Ngo) | Access::Auditor(Side::Ngo) => identity_seen(),
         Access::Brief => {
             brief_consented(case, &reader.org, Category::Identity, now) && {

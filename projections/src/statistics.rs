@@ -134,6 +134,30 @@ pub struct Statistics {
     pub withdrawal_rate: Option<Cell<f64>>,
     /// Outcome change per instrument.
     pub outcomes: Vec<OutcomeFigures>,
+    /// Cases waiting for a volunteer (accepted, or awaiting a match): shown only when both
+    /// counts it sums are shown, so that it gives no suppressed count back.
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::count))]
+    pub waiting: Cell<u64>,
+    /// Median days the waiting cases have waited since the NGO accepted them.
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
+    pub median_days_waiting: Option<Cell<f64>>,
+    /// The longest wait in days, shown only over at least k waiting cases.
+    #[cfg_attr(feature = "openapi", schema(schema_with = cell_schema::optional_number))]
+    pub longest_days_waiting: Option<Cell<f64>>,
+}
+
+/// Whether a case waits for a volunteer.
+#[must_use]
+pub fn is_waiting(case: &Case) -> bool {
+    matches!(case.state, Some(CaseState::Accepted | CaseState::AwaitingMatch))
+}
+
+/// Days a waiting case has waited at `now`: since the NGO accepted it (since the referral for a
+/// case accepted before acceptance was kept).
+#[must_use]
+pub fn days_waiting(case: &Case, now: DateTime<Utc>) -> Option<i64> {
+    let since = case.accepted_at.or(case.referral.as_ref().map(|r| r.at))?;
+    Some((copenhagen_date(now) - copenhagen_date(since)).num_days().max(0))
 }
 
 const STATES: [CaseState; 8] = [
@@ -299,7 +323,21 @@ pub fn compute(programme: &str, cases: &[Case], now: DateTime<Utc>) -> Statistic
             }
         })
         .collect();
+    let waits: Vec<f64> =
+        counted.iter().filter(|c| is_waiting(c)).filter_map(|c| days_waiting(c, now)).map(|d| d as f64).collect();
+    let waiting = match (by_state.get("accepted"), by_state.get("awaiting_match")) {
+        (Some(Cell::Value(a)), Some(Cell::Value(b))) => Cell::Value(a + b),
+        _ => Cell::hidden(),
+    };
+    let longest_days_waiting = match waits.len() as u64 {
+        0 => None,
+        n if n < K => Some(Cell::hidden()),
+        _ => Some(Cell::Value(waits.iter().copied().fold(0.0, f64::max))),
+    };
     Statistics {
+        waiting,
+        median_days_waiting: median(waits),
+        longest_days_waiting,
         programme: programme.to_owned(),
         k: K,
         cases: if total_shown && total >= K { Cell::Value(total) } else { Cell::hidden() },

@@ -20,6 +20,10 @@ pub enum ViewWrite {
     CaseState { case: String, state: CaseState, at: DateTime<Utc>, version: i64 },
     /// A case moved to a new version without a listed change.
     CaseVersion { case: String, version: i64 },
+    /// A case moved to another municipality.
+    CaseMoved { case: String, to: Org, at: DateTime<Utc>, version: i64 },
+    /// The concerns of a case follow it to the municipality it moved to.
+    ConcernsMoved { case: String, to: Org },
     /// A concern was reported.
     ConcernReported {
         concern: String,
@@ -47,6 +51,7 @@ pub enum ViewWrite {
 enum Target {
     Case(String),
     Concern(String),
+    CaseConcerns(String),
     Volunteer(String),
 }
 
@@ -54,9 +59,12 @@ impl ViewWrite {
     fn target(&self) -> Target {
         use ViewWrite::*;
         match self {
-            CaseOpened { case, .. } | CaseReferred { case, .. } | CaseState { case, .. } | CaseVersion { case, .. } => {
-                Target::Case(case.clone())
-            }
+            CaseOpened { case, .. }
+            | CaseReferred { case, .. }
+            | CaseState { case, .. }
+            | CaseVersion { case, .. }
+            | CaseMoved { case, .. } => Target::Case(case.clone()),
+            ConcernsMoved { case, .. } => Target::CaseConcerns(case.clone()),
             ConcernReported { concern, .. } | ConcernAcknowledged { concern, .. } => Target::Concern(concern.clone()),
             VolunteerRegistered { volunteer, .. }
             | VolunteerStatus { volunteer, .. }
@@ -72,11 +80,12 @@ impl ViewWrite {
             | CaseReferred { version, .. }
             | CaseState { version, .. }
             | CaseVersion { version, .. }
+            | CaseMoved { version, .. }
             | VolunteerRegistered { version, .. }
             | VolunteerStatus { version, .. }
             | VolunteerAssignments { version, .. }
             | VolunteerVersion { version, .. } => *version = to,
-            ConcernReported { .. } | ConcernAcknowledged { .. } => {}
+            ConcernReported { .. } | ConcernAcknowledged { .. } | ConcernsMoved { .. } => {}
         }
     }
 
@@ -162,6 +171,10 @@ pub fn case_writes(case: &str, version: i64, event: &CaseEvent) -> Vec<ViewWrite
         CaseEvent::ConcernAcknowledged { concern, receipt } => {
             writes.push(ViewWrite::ConcernAcknowledged { concern: concern.to_string(), at: receipt.at });
         }
+        CaseEvent::CaseMoved { to, at, .. } => {
+            writes[0] = ViewWrite::CaseMoved { case: case.clone(), to: to.clone(), at: *at, version };
+            writes.push(ViewWrite::ConcernsMoved { case, to: to.clone() });
+        }
         _ => {}
     }
     writes
@@ -181,7 +194,10 @@ pub fn volunteer_write(volunteer: &str, version: i64, event: &VolunteerEvent) ->
         VolunteerEvent::VolunteerRetired { .. } => status(VolunteerStatus::Retired),
         VolunteerEvent::VolunteerAssigned { .. } => ViewWrite::VolunteerAssignments { volunteer, delta: 1, version },
         VolunteerEvent::VolunteerReleased { .. } => ViewWrite::VolunteerAssignments { volunteer, delta: -1, version },
-        VolunteerEvent::VolunteerVetted { .. } => ViewWrite::VolunteerVersion { volunteer, version },
+        VolunteerEvent::VolunteerVetted { .. }
+        | VolunteerEvent::VolunteerSharingChanged { .. }
+        | VolunteerEvent::VolunteerSessionRecorded { .. }
+        | VolunteerEvent::VolunteerReferenceChecked { .. } => ViewWrite::VolunteerVersion { volunteer, version },
     }
 }
 

@@ -5,7 +5,8 @@
 //! amended (an outcome flow at the closing meeting added or removed); disclosures at every
 //! checkpoint, each party disclosing its own items under its own user; meetings planned, moved,
 //! missed and held with absences; measures; the course log; matches made and ended; outcomes;
-//! erasure. After every step, for every
+//! erasure; the family moving to another municipality and back (the case passing with the
+//! items the caseworker chose). After every step, for every
 //! organisation and role, each read path is compared with a deliberately simple oracle written
 //! from the design's words, not from the policy's code:
 //!
@@ -46,6 +47,11 @@ fn muni() -> Org {
 fn ngo() -> Org {
     "ngo:kfum-sa".parse().expect("org")
 }
+/// The municipality the family moves to.
+fn muni2() -> Org {
+    "municipality:0101".parse().expect("org")
+}
+const AGREEMENT2: AgreementId = AgreementId(Uuid::from_u128(41));
 const YP: PersonId = PersonId(Uuid::from_u128(10));
 const MOTHER: PersonId = PersonId(Uuid::from_u128(11));
 const AGREEMENT: AgreementId = AgreementId(Uuid::from_u128(40));
@@ -53,6 +59,12 @@ const AGREEMENT: AgreementId = AgreementId(Uuid::from_u128(40));
 const BIRTH: &str = "2011-11-15";
 
 fn agreement(version: u32, outcome_flow: bool) -> Agreement {
+    agreement_of(muni(), version, outcome_flow)
+}
+
+/// The agreement of `municipality` with the NGO (each municipality has its own).
+fn agreement_of(municipality: Org, version: u32, outcome_flow: bool) -> Agreement {
+    let id = if municipality == muni() { AGREEMENT } else { AGREEMENT2 };
     use Category::*;
     let set = |xs: &[Category]| xs.iter().copied().collect::<BTreeSet<_>>();
     let mut closing = set(&[Development]);
@@ -60,7 +72,7 @@ fn agreement(version: u32, outcome_flow: bool) -> Agreement {
         closing.insert(Outcome);
     }
     let terms = Terms {
-        municipality: muni(),
+        municipality,
         ngo: ngo(),
         programme: "klub-move".into(),
         flows: vec![
@@ -96,9 +108,10 @@ fn agreement(version: u32, outcome_flow: bool) -> Agreement {
         retention_days_after_closing: 180,
         reporting_duties: ReportingDuties::default(),
         interim_status: false,
+        interest_tags: Default::default(),
     };
     Agreement {
-        id: Some(AGREEMENT),
+        id: Some(id),
         version,
         terms: Some(terms.clone()),
         approvals: [Side::Municipality, Side::Ngo].into(),
@@ -128,6 +141,7 @@ enum Step {
     Measure { point: usize, by_ngo: bool },
     Activity,
     Custody { add: bool },
+    Relocate { items: u16 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -152,6 +166,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0usize..3, any::<bool>()).prop_map(|(point, by_ngo)| Step::Measure { point, by_ngo }),
         1 => Just(Step::Activity),
         1 => any::<bool>().prop_map(|add| Step::Custody { add }),
+        1 => any::<u16>().prop_map(|items| Step::Relocate { items }),
     ]
 }
 
@@ -195,6 +210,15 @@ impl Journey {
         j
     }
 
+    /// The case's municipality now.
+    fn muni(&self) -> Org {
+        self.case.municipality.clone().unwrap_or_else(muni)
+    }
+
+    fn party(&self, by_ngo: bool) -> (Org, Role) {
+        if by_ngo { (ngo(), Role::Coordinator) } else { (self.muni(), Role::Caseworker) }
+    }
+
     fn id(&mut self) -> Uuid {
         self.n += 1;
         Uuid::from_u128(self.n)
@@ -226,7 +250,7 @@ impl Journey {
         let day = copenhagen_date(self.now);
         match step.clone() {
             Step::AddItem { category, by_ngo } => {
-                let (org, role) = if by_ngo { (ngo(), Role::Coordinator) } else { (muni(), Role::Caseworker) };
+                let (org, role) = self.party(by_ngo);
                 let item = ItemId(self.id());
                 let content = Personal::new(format!("content of {item}"));
                 self.run(org, role, CaseAction::AddItem { item, category: Category::ALL[category], content });
@@ -235,7 +259,7 @@ impl Journey {
                 let recipient = match recipient {
                     0 => brobyg_domain::case::Recipient { org: ngo(), role: RecipientRole::Coordinator },
                     1 => brobyg_domain::case::Recipient { org: ngo(), role: RecipientRole::Volunteer },
-                    _ => brobyg_domain::case::Recipient { org: muni(), role: RecipientRole::Caseworker },
+                    _ => brobyg_domain::case::Recipient { org: self.muni(), role: RecipientRole::Caseworker },
                 };
                 let grantors = match grantors {
                     0 => [MOTHER].into(),
@@ -244,7 +268,7 @@ impl Journey {
                 };
                 let consent = ConsentId(self.id());
                 self.run(
-                    muni(),
+                    self.muni(),
                     Role::Caseworker,
                     CaseAction::GiveConsent {
                         consent,
@@ -273,25 +297,25 @@ impl Journey {
             Step::Revoke { which } => {
                 if let Some(consent) = self.case.consents.keys().nth(which % self.case.consents.len().max(1)).copied() {
                     self.run(
-                        muni(),
+                        self.muni(),
                         Role::Caseworker,
                         CaseAction::RevokeConsent { consent, reason: Personal::new("no".into()) },
                     );
                 }
             }
             Step::Refer { items } => {
-                let items = self.pick(items, &muni());
+                let items = self.pick(items, &self.muni());
                 let disclosure = DisclosureId(self.id());
                 let agreement = Box::new(self.agreement.clone());
                 self.run(
-                    muni(),
+                    self.muni(),
                     Role::Caseworker,
                     CaseAction::SubmitReferral { agreement, items, note: Personal::new("note".into()), disclosure },
                 );
             }
             Step::Accept => self.run(ngo(), Role::Coordinator, CaseAction::AcceptReferral),
             Step::PreMeeting { items } => {
-                let items = self.pick(items, &muni());
+                let items = self.pick(items, &self.muni());
                 let disclosure = DisclosureId(self.id());
                 let wishes = Some((ItemId(self.id()), Personal::new("climbing".into())));
                 let agreement = Box::new(self.agreement.clone());
@@ -314,7 +338,7 @@ impl Journey {
                 );
                 // The municipality discloses its own items at the meeting, under its own user.
                 self.run(
-                    muni(),
+                    self.muni(),
                     Role::Caseworker,
                     CaseAction::Disclose { checkpoint: Checkpoint::PreMeeting, items, disclosure, agreement },
                 );
@@ -353,7 +377,7 @@ impl Journey {
                         meeting: None,
                         participants: Participant::ALL.iter().copied().collect(),
                         absent: vec![],
-                        disclosures: vec![DisclosureRequest { id, items, to: muni() }],
+                        disclosures: vec![DisclosureRequest { id, items, to: self.muni() }],
                         outcomes,
                         outcome_disclosure,
                     },
@@ -361,18 +385,18 @@ impl Journey {
             }
             Step::Amend { outcome_flow } => {
                 let version = self.agreement.version + 1;
-                self.agreement = agreement(version, outcome_flow);
+                self.agreement = agreement_of(self.muni(), version, outcome_flow);
             }
             Step::Wait { days } => self.now += TimeDelta::days(days),
             Step::Plan { closing, by_ngo } => {
-                let (org, role) = party(by_ngo);
+                let (org, role) = self.party(by_ngo);
                 let checkpoint = if closing { Checkpoint::ClosingMeeting } else { Checkpoint::PreMeeting };
                 let meeting = MeetingId(self.id());
                 let invited = [Participant::Coordinator, Participant::Caseworker].into();
                 self.run(org, role, CaseAction::PlanMeeting { meeting, checkpoint, on: day, invited });
             }
             Step::Move { by_ngo } => {
-                let (org, role) = party(by_ngo);
+                let (org, role) = self.party(by_ngo);
                 if let Some(m) = self.case.meetings.iter().find(|m| m.status == MeetingStatus::Planned) {
                     let (meeting, to) = (m.id, day + TimeDelta::days(3));
                     let reason = Personal::new(format!("moved:{org}"));
@@ -380,7 +404,7 @@ impl Journey {
                 }
             }
             Step::Miss { by_ngo } => {
-                let (org, role) = party(by_ngo);
+                let (org, role) = self.party(by_ngo);
                 if let Some(m) = self.case.meetings.iter().find(|m| m.status == MeetingStatus::Planned) {
                     let meeting = m.id;
                     let reason = Personal::new(format!("missed:{org}"));
@@ -388,7 +412,7 @@ impl Journey {
                 }
             }
             Step::Disclose { closing, by_ngo, items } => {
-                let (org, role) = party(by_ngo);
+                let (org, role) = self.party(by_ngo);
                 let items = self.pick(items, &org);
                 let checkpoint = if closing { Checkpoint::ClosingMeeting } else { Checkpoint::PreMeeting };
                 let disclosure = DisclosureId(self.id());
@@ -396,7 +420,7 @@ impl Journey {
                 self.run(org, role, CaseAction::Disclose { checkpoint, items, disclosure, agreement });
             }
             Step::Measure { point, by_ngo } => {
-                let (org, role) = party(by_ngo);
+                let (org, role) = self.party(by_ngo);
                 let item = ItemId(self.id());
                 let point = MeasurePoint::ALL[point];
                 let action =
@@ -412,7 +436,19 @@ impl Journey {
                     let Some(holder) = self.case.custody_holders.last().map(|h| h.id) else { return };
                     CaseAction::RemoveCustodyHolder { holder, reason: "custody decision".into() }
                 };
-                self.run(muni(), Role::Caseworker, action);
+                self.run(self.muni(), Role::Caseworker, action);
+            }
+            Step::Relocate { items } => {
+                // The family moves to the other municipality (and, later, may move back).
+                let from = self.muni();
+                let to = if from == muni() { muni2() } else { muni() };
+                let items = self.pick(items, &from);
+                let next = agreement_of(to.clone(), 1, true);
+                let agreement = self.case.referral.is_some().then(|| Box::new(next.clone()));
+                self.run(from, Role::Caseworker, CaseAction::Move { to: to.clone(), on: day, items, agreement });
+                if self.case.municipality.as_ref() == Some(&to) {
+                    self.agreement = next;
+                }
             }
             Step::Activity => {
                 let note = Personal::new("log:ngo".into());
@@ -478,11 +514,11 @@ fn consent_basis<'a>(case: &'a Case, id: &ConsentId, now: DateTime<Utc>) -> Opti
 fn oracle_items(case: &Case, org: &Org, now: DateTime<Utc>) -> BTreeSet<ItemId> {
     let mut seen: BTreeSet<ItemId> =
         case.items.values().filter(|i| &i.owner == org && i.added_at <= now).map(|i| i.id).collect();
-    let role = if org == &muni() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
+    let role = if org.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
     for d in case.disclosures.iter().filter(|d| &d.to == org && d.at <= now) {
         for i in &d.items {
             let holds = match &i.basis {
-                Basis::ReportingDuty { .. } => true,
+                Basis::ReportingDuty { .. } | Basis::Relocation => true,
                 Basis::Consent { consent, purpose } => consent_basis(case, consent, now).is_some_and(|c| {
                     c.purposes.contains(purpose)
                         && c.categories.contains(&i.category)
@@ -494,7 +530,21 @@ fn oracle_items(case: &Case, org: &Org, now: DateTime<Utc>) -> BTreeSet<ItemId> 
             }
         }
     }
+    // What a municipality passed on when the family moved to `org`: the relocation duty.
+    seen.extend(case.moves.iter().filter(|m| &m.to == org && m.at <= now).flat_map(|m| m.items.iter().map(|i| i.item)));
     seen
+}
+
+/// When `org` stopped being the case's municipality, read from the events: the last move away
+/// from it, if it is not a party now.
+fn former_until(events: &[CaseEvent], case: &Case, org: &Org) -> Option<DateTime<Utc>> {
+    if case.municipality.as_ref() == Some(org) || case.ngo() == Some(org) {
+        return None;
+    }
+    events.iter().rev().find_map(|e| match e {
+        CaseEvent::CaseMoved { from, at, .. } if from == org => Some(*at),
+        _ => None,
+    })
 }
 
 /// The brief: only while a volunteer is matched; wishes and practicalities the NGO sees, each
@@ -520,10 +570,6 @@ fn oracle_brief(case: &Case, now: DateTime<Utc>) -> Option<BTreeSet<ItemId>> {
     )
 }
 
-fn party(by_ngo: bool) -> (Org, Role) {
-    if by_ngo { (ngo(), Role::Coordinator) } else { (muni(), Role::Caseworker) }
-}
-
 /// What one organisation wrote that stays its own whatever it discloses: the reasons it gives
 /// for moving or missing a meeting, and (the NGO's) the absences it records and its course log.
 fn own_notes(org: &Org) -> Vec<String> {
@@ -538,6 +584,7 @@ fn readers() -> Vec<(Reader, Org)> {
     let mut out = vec![];
     for (org, roles) in [
         (muni(), [Role::Caseworker, Role::Integrator, Role::Auditor]),
+        (muni2(), [Role::Caseworker, Role::Integrator, Role::Auditor]),
         (ngo(), [Role::Coordinator, Role::Integrator, Role::Auditor]),
     ] {
         for role in roles {
@@ -574,21 +621,36 @@ fn check(j: &Journey) -> Result<(), TestCaseError> {
     }
     for (reader, org) in readers() {
         let party = case.side_of(&org).is_some();
-        let expected = oracle_items(case, &org, now);
+        // A municipality the case moved away from keeps only its own items, as they were then.
+        let until = former_until(&j.events, case, &org);
+        let expected = match until {
+            Some(until) => {
+                case.items.values().filter(|i| i.owner == org && i.added_at <= until).map(|i| i.id).collect()
+            }
+            None => oracle_items(case, &org, now),
+        };
         let view = case_view(case, j.events.len(), &reader, now);
-        prop_assert_eq!(view.is_some(), party, "{:?} of {} party={}", reader.role, org, party);
+        prop_assert_eq!(view.is_some(), party || until.is_some(), "{:?} of {} party={}", reader.role, org, party);
         let Some(view) = view else { continue };
         prop_assert_eq!(shown_items(&view), expected.clone(), "{:?} of {} at {}", reader.role, org, now);
-        // The other party's notes never reach this organisation, in the view or in any event.
-        let other = if org == muni() { ngo() } else { muni() };
+        if let Some(until) = until {
+            // Nothing recorded after the move reaches the municipality it left.
+            for event in j.events.iter().filter(|e| e.at() > until) {
+                prop_assert!(case_event_for(event, case, &org, now).is_none(), "{} receives {}", org, event.name());
+            }
+            prop_assert!(view.meetings.is_empty() && view.matches.is_empty() && view.current_match.is_none());
+        }
+        // Another organisation's notes never reach this one, in the view or in any event.
         let mut everything = serde_json::to_string(&view).expect("json");
         for event in &j.events {
             if let Some(data) = case_event_for(event, case, &org, now) {
                 everything.push_str(&data.to_string());
             }
         }
-        for note in own_notes(&other) {
-            prop_assert!(!everything.contains(&note), "{} reads the other party's {:?}", org, note);
+        for other in [muni(), muni2(), ngo()].into_iter().filter(|o| o != &org) {
+            for note in own_notes(&other) {
+                prop_assert!(!everything.contains(&note), "{} reads {}'s {:?}", org, other, note);
+            }
         }
         for item in &view.items {
             prop_assert!(item.score.is_none() || case.items[&item.id].score.is_some());
@@ -619,7 +681,7 @@ fn check(j: &Journey) -> Result<(), TestCaseError> {
         }
         // The feed (pull, SSE, webhook, NATS): the contents an event carries to `org` are those
         // of items `org` sees now (its own, or disclosed under a basis that holds now).
-        if party {
+        if party || until.is_some() {
             let allowed: BTreeSet<String> = case
                 .items
                 .values()
@@ -641,7 +703,7 @@ fn check(j: &Journey) -> Result<(), TestCaseError> {
                         );
                     }
                     // Outcomes never ride on the closing event to the municipality.
-                    if org == muni() && matches!(event, CaseEvent::ClosingMeetingHeld { .. }) {
+                    if org.is_municipality() && matches!(event, CaseEvent::ClosingMeetingHeld { .. }) {
                         prop_assert!(data.get("outcomes").is_none());
                     }
                 }
@@ -734,4 +796,46 @@ fn the_journeys_reach_every_checkpoint_and_both_birthdays() {
     check(&j).expect("after the 18th birthday");
     j.apply(&Step::Erase);
     check(&j).expect("after erasure");
+}
+
+#[test]
+fn a_move_passes_the_case_on_and_leaves_the_old_municipality_its_own_records() {
+    let mut j = Journey::new();
+    let steps = [
+        Step::AddItem { category: 2, by_ngo: false },
+        Step::AddItem { category: 3, by_ngo: false },
+        Step::Consent { recipient: 0, categories: u16::MAX, purposes: u8::MAX, grantors: 0, days: 2000 },
+        Step::Consent { recipient: 2, categories: u16::MAX, purposes: u8::MAX, grantors: 0, days: 2000 },
+        Step::Refer { items: u16::MAX },
+        Step::Accept,
+        Step::PreMeeting { items: 0 },
+        Step::Match,
+        Step::AddItem { category: 8, by_ngo: true },
+        Step::Disclose { closing: false, by_ngo: true, items: u16::MAX },
+        Step::Relocate { items: 0b01 },
+    ];
+    for s in &steps {
+        j.apply(s);
+        check(&j).expect("the oracle agrees");
+    }
+    assert_eq!(j.case.municipality, Some(muni2()), "{:?}", j.events.iter().map(CaseEvent::name).collect::<Vec<_>>());
+    assert_eq!(j.case.moves[0].items.len(), 1);
+    // The old municipality can no longer act; the new one can, and the course goes on under
+    // the new agreement: a consent naming the new municipality, then the closing meeting.
+    let refused = j.case.decide(CaseCommand {
+        actor: Actor { user: UserId("caseworker-1".into()), org: muni(), role: Role::Caseworker, at: j.now },
+        action: CaseAction::Redirect { reason: Personal::new("no".into()) },
+    });
+    assert!(matches!(refused, Err(brobyg_domain::case::CaseError::Moved { .. })), "{refused:?}");
+    let before = j.events.len();
+    j.apply(&Step::Consent { recipient: 2, categories: u16::MAX, purposes: u8::MAX, grantors: 1, days: 2000 });
+    assert_eq!(j.events.len(), before + 1, "the new municipality records a consent naming itself");
+    j.apply(&Step::Close { items: 0b10, outcome: false });
+    assert_eq!(j.case.state, Some(brobyg_domain::CaseState::Closed));
+    assert!(j.case.disclosures.last().is_some_and(|d| d.to == muni2() && d.agreement == AGREEMENT2));
+    check(&j).expect("after the closing meeting with the new municipality");
+    // The old municipality sees its two items (not the NGO's disclosed one, not what came later).
+    let old = case_view(&j.case, j.events.len(), &Reader::staff(muni(), Role::Caseworker), j.now).expect("its records");
+    assert_eq!(old.items.len(), 2);
+    assert!(old.items.iter().all(|i| i.owner == muni()));
 }

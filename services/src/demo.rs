@@ -157,6 +157,7 @@ pub async fn run(settings: &Settings) -> Result<DemoSummary, DemoError> {
 
 async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
     let mut summary = DemoSummary::default();
+    let mut moved_one = false;
     let today = brobyg_domain::calendar::copenhagen_date(Utc::now());
     for (p, partnership) in PARTNERSHIPS.iter().enumerate() {
         let (m, n) = (partnership.municipality, partnership.ngo);
@@ -281,6 +282,21 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                 "evidence": format!("demo form {n_case}b") }))
                 .await?;
             match target {
+                // One family of the first municipality moved before the referral: the case and
+                // its school item passed to the other municipality (relocation duty).
+                "opened" if p == 0 && !moved_one => {
+                    moved_one = true;
+                    let to = PARTNERSHIPS[1].municipality;
+                    d.post(
+                        "move",
+                        m,
+                        "caseworker",
+                        &path("/move"),
+                        json!({ "to": to, "on": today.to_string(), "items": [school] }),
+                    )
+                    .await?;
+                    continue;
+                }
                 "opened" => continue,
                 "withdrawn" => {
                     d.post(
@@ -401,6 +417,25 @@ async fn seed(d: &Demo) -> Result<DemoSummary, DemoError> {
                 &path("/measures"),
                 json!({
                 "instrument": "sdq_total", "point": "baseline", "on": today.to_string(), "value": 17 + (c % 6) }),
+            )
+            .await?;
+            // The wishes tagged for matching: some in an area, a language or on a day no
+            // volunteer offers, so the waiting list shows where demand outruns capacity.
+            let interests = ["climbing", "football", "drawing", "music", "horses", "gaming"];
+            let (area, language, weekday) = match c % 4 {
+                0 => ("8660", "da", "tue"),
+                1 => ("8000", "da", "tue"),
+                2 => ("8660", "ar", "tue"),
+                _ => ("8600", "da", "sat"),
+            };
+            d.post(
+                "needs",
+                n,
+                "coordinator",
+                &path("/matching-needs"),
+                json!({
+                "tags": [interests[c % interests.len()]], "languages": [language], "area": area,
+                "availability": [ { "weekday": weekday, "from": "16:00", "to": "19:00" } ] }),
             )
             .await?;
             if target == "awaiting_match" {

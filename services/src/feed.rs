@@ -240,7 +240,14 @@ async fn candidates(store: &Store, cache: &mut Cache, e: &FeedEvent) -> Result<V
                 cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
             }
             let case = &cache.cases[&e.aggregate_id].aggregate;
-            case.municipality.iter().chain(case.ngo()).cloned().collect()
+            // A municipality the case moved away from receives its own records up to the move.
+            let mut orgs: Vec<Org> = case.municipality.iter().chain(case.ngo()).cloned().collect();
+            for m in &case.moves {
+                if !orgs.contains(&m.from) {
+                    orgs.push(m.from.clone());
+                }
+            }
+            orgs
         }
         "agreement" => {
             let loaded = store.load::<Agreement>(&e.aggregate_id).await?;

@@ -78,10 +78,19 @@ async fn the_whole_journey_from_open_to_closed(db: &TestDb) {
     )
     .await
     .ok();
+    // The coordinator tags the young person's wishes for matching.
+    app.post(
+        &format!("/v1/cases/{case}/matching-needs"),
+        &co,
+        json!({ "tags": ["climbing"], "languages": ["da"], "area": "8660",
+                "availability": [ { "weekday": "tue", "from": "16:00", "to": "19:00" } ] }),
+    )
+    .await
+    .ok();
     let suggestions = app.get(&format!("/v1/cases/{case}/match-suggestions"), &co).await.ok();
     assert_eq!(suggestions.body["items"][0]["volunteer"], volunteer.as_str());
-    assert_eq!(suggestions.body["items"][0]["eligible"], true);
     assert!(suggestions.body["items"][0]["reasons"].to_string().contains("climbing"));
+    assert_eq!(suggestions.body["items"][0]["lacks"], json!([]));
     let matched = app.post(&format!("/v1/cases/{case}/match"), &co, json!({ "volunteer": volunteer })).await.ok();
     assert_eq!(matched.body["state"], "in_course");
     app.post(

@@ -15,6 +15,8 @@ crate::on_both_backends!(
     custody_changes_follow_the_consent_rule_and_stay_with_the_municipality,
     a_caseload_people_can_read,
     the_municipality_follows_a_running_course_where_the_agreement_allows,
+    a_family_moves_and_the_case_goes_to_the_new_municipality,
+    the_waiting_list_shows_who_waits_and_what_blocks_each_match,
 );
 
 fn today() -> chrono::NaiveDate {
@@ -526,13 +528,9 @@ async fn a_caseload_people_can_read(db: &TestDb) {
 async fn the_municipality_follows_a_running_course_where_the_agreement_allows(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let (cw, co) = (app.caseworker(), app.coordinator());
-    let (adm_m, adm_n) = (app.token(MUNI, "admin", "adm-m"), app.token(NGO, "admin", "adm-n"));
     let mut body = agreement_body();
     body["interim_status"] = json!(true);
-    let agreement = app.post("/v1/agreements", &adm_m, body).await.ok().id();
-    for admin in [&adm_m, &adm_n] {
-        app.post(&format!("/v1/agreements/{agreement}/approvals"), admin, json!({ "version": 1 })).await.ok();
-    }
+    let agreement = approved(&app, body).await;
     let plain = app.approved_agreement().await;
     let mut cases = Vec::new();
     for agreement in [&agreement, &plain] {
@@ -567,4 +565,287 @@ async fn the_municipality_follows_a_running_course_where_the_agreement_allows(db
     assert!(ngo.get("interim").is_none());
     let terms = app.get(&format!("/v1/agreements/{agreement}"), &cw).await.ok().body;
     assert_eq!(terms["interim_status"], true);
+}
+
+/// An agreement drafted by the admin of its municipality and approved by both sides.
+async fn approved(app: &TestApp, body: Value) -> String {
+    let admin = app.token(body["municipality"].as_str().expect("municipality"), "admin", "adm");
+    let id = app.post("/v1/agreements", &admin, body).await.ok().id();
+    app.post(&format!("/v1/agreements/{id}/approvals"), &admin, json!({ "version": 1 })).await.ok();
+    let ngo_admin = app.token(NGO, "admin", "adm-n");
+    app.post(&format!("/v1/agreements/{id}/approvals"), &ngo_admin, json!({ "version": 1 })).await.ok();
+    id
+}
+
+/// The new municipality's agreement with the NGO for the same programme, approved by both.
+async fn agreement_of_the_new_municipality(app: &TestApp) -> String {
+    let mut body = agreement_body();
+    body["municipality"] = json!(OTHER_MUNI);
+    approved(app, body).await
+}
+
+async fn a_family_moves_and_the_case_goes_to_the_new_municipality(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let new_cw = app.token(OTHER_MUNI, "caseworker", "cw-x");
+    let agreement = app.approved_agreement().await;
+    let theirs = agreement_of_the_new_municipality(&app).await;
+    let (case, items) = app.referred_case(&agreement).await;
+    let (identity, school, health) = (&items[0], &items[1], &items[2]);
+    accepted_and_met(&app, &case, today()).await;
+    let concern = app
+        .post(
+            &format!("/v1/cases/{case}/concerns"),
+            &co,
+            json!({ "grounds": ["needs_support"], "text": "Came hungry twice", "observed_on": today().to_string() }),
+        )
+        .await
+        .ok()
+        .id();
+    let path = |s: &str| format!("/v1/cases/{case}{s}");
+    let move_body = |agreement: Option<&str>| json!({ "to": OTHER_MUNI, "on": today().to_string(), "items": [school], "agreement": agreement });
+
+    // What the caseworker must give: the new municipality's agreement with the NGO, a day that
+    // has come, a municipality.
+    app.post(&path("/move"), &cw, move_body(None)).await.problem(422, "agreement-required");
+    app.post(&path("/move"), &cw, move_body(Some(&agreement))).await.problem(422, "agreement-mismatch");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    app.post(&path("/move"), &cw, move_body(Some(&unknown))).await.problem(422, "agreement-mismatch");
+    let tomorrow = (today() + chrono::TimeDelta::days(1)).to_string();
+    app.post(&path("/move"), &cw, json!({ "to": OTHER_MUNI, "on": tomorrow, "items": [], "agreement": theirs }))
+        .await
+        .problem(422, "invalid-field");
+    app.post(&path("/move"), &cw, json!({ "to": NGO, "on": today().to_string(), "items": [] }))
+        .await
+        .problem(422, "invalid-field");
+    app.post(&path("/move"), &co, move_body(Some(&theirs))).await.problem(403, "forbidden");
+    app.post(&path("/move"), &new_cw, move_body(Some(&theirs))).await.problem(404, "not-found");
+    let moved = app.post(&path("/move"), &cw, move_body(Some(&theirs))).await.ok();
+    let position = moved.header("x-brobyg-position").expect("position");
+
+    // The old municipality keeps its own records, read-only.
+    let old = app.get(&path(""), &cw).await.ok().body;
+    assert_eq!(old["access"], "former");
+    assert_eq!(old["municipality"], OTHER_MUNI);
+    assert_eq!(old["state"], "awaiting_match", "the state when the case left");
+    let mut own: Vec<&str> = old["items"].as_array().expect("items").iter().filter_map(|i| i["id"].as_str()).collect();
+    own.sort_unstable();
+    let mut expected = vec![identity.as_str(), school.as_str(), health.as_str()];
+    expected.sort_unstable();
+    assert_eq!(own, expected, "its own items, nothing the NGO recorded");
+    assert_eq!(old["meetings"], json!([]));
+    assert_eq!(old["moves"][0]["to"], OTHER_MUNI);
+    app.post(&path("/items"), &cw, json!({ "category": "school", "content": "new school" }))
+        .await
+        .problem(409, "case-moved");
+    app.post(&path(&format!("/concerns/{concern}/receipt")), &cw, json!({ "investigation_started": true }))
+        .await
+        .problem(409, "case-moved");
+    let old_list = app.get(&format!("/v1/cases?min_position={position}"), &cw).await.ok().body;
+    assert!(old_list["items"].as_array().expect("items").iter().all(|c| c["id"] != case.as_str()));
+    let old_timeline = whole_timeline(&app, &case, &cw, 100).await;
+    assert_eq!(events(&old_timeline).last(), Some(&"case_moved"));
+    assert!(!events(&old_timeline).contains(&"pre_meeting_held"), "the course's records are not its own");
+
+    // The new municipality is the party: the young person, the custody holders, the item chosen,
+    // the open concern to acknowledge; its caseload and concern list show the case.
+    let new = app.get(&path(""), &new_cw).await.ok().body;
+    assert_eq!(new["access"], "party");
+    assert_eq!(new["young_person"]["first_name"], "Mikkel");
+    assert_eq!(new["young_person"]["last_name"], "Jensen");
+    assert_eq!(new["custody_holders"].as_array().map(Vec::len), Some(2));
+    let seen: Vec<&str> = new["items"].as_array().expect("items").iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(seen, vec![school.as_str()], "only the item passed");
+    assert_eq!(new["items"][0]["content"], "7th grade, often absent on Mondays");
+    assert_eq!(new["concerns"][0]["text"], "Came hungry twice");
+    let listed = app.get(&format!("/v1/cases?min_position={position}"), &new_cw).await.ok().body;
+    assert!(listed["items"].as_array().expect("items").iter().any(|c| c["id"] == case.as_str()));
+    let concerns = app.get(&format!("/v1/concerns?min_position={position}"), &new_cw).await.ok().body;
+    assert!(concerns["items"].as_array().expect("items").iter().any(|c| c["id"] == concern.as_str()));
+    let old_concerns = app.get(&format!("/v1/concerns?min_position={position}"), &cw).await.ok().body;
+    assert!(old_concerns["items"].as_array().expect("items").iter().all(|c| c["id"] != concern.as_str()));
+    app.post(&path(&format!("/concerns/{concern}/receipt")), &new_cw, json!({ "investigation_started": true }))
+        .await
+        .ok();
+
+    // The NGO works on with the new municipality and sees the move, not what passed.
+    let for_ngo = app.get(&path(""), &co).await.ok().body;
+    assert_eq!(for_ngo["municipality"], OTHER_MUNI);
+    assert_eq!(for_ngo["moves"][0]["from"], MUNI);
+    let ngo_timeline = whole_timeline(&app, &case, &co, 100).await;
+    let moved_entry = ngo_timeline.iter().find(|e| e["event"] == "case_moved").expect("the move");
+    assert!(moved_entry["data"].get("young_person").is_none() && moved_entry["data"].get("items").is_none());
+
+    // Each municipality answers a subject request with its own records; erasure is the new one's.
+    let subject = new["young_person"]["id"].as_str().expect("subject").to_owned();
+    let export = app.get(&format!("/v1/subjects/{subject}/export"), &cw).await.ok().body;
+    assert_eq!(export["cases"][0]["held"]["access"], "former");
+    assert!(export.to_string().contains("relocation"), "the move is among its disclosures");
+    app.post(&format!("/v1/subjects/{subject}/erasure"), &cw, json!({ "reason": "GDPR art. 17" }))
+        .await
+        .problem(409, "case-moved");
+}
+
+/// An agreement whose programme lists its interest tags.
+async fn agreement_with_tags(app: &TestApp, tags: &[&str]) -> String {
+    let mut body = agreement_body();
+    body["interest_tags"] = json!(tags);
+    approved(app, body).await
+}
+
+async fn the_waiting_list_shows_who_waits_and_what_blocks_each_match(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (cw, co) = (app.caseworker(), app.coordinator());
+    let agreement = agreement_with_tags(&app, &["climbing", "drawing"]).await;
+    let terms = app.get(&format!("/v1/agreements/{agreement}"), &co).await.ok().body;
+    assert_eq!(terms["interest_tags"], json!(["climbing", "drawing"]));
+    // Three young people of 14: two met (awaiting a match), one accepted only.
+    let (a, _) = app.referred_case(&agreement).await;
+    let (b, _) = app.referred_case(&agreement).await;
+    let (c, _) = app.referred_case(&agreement).await;
+    accepted_and_met(&app, &a, today()).await;
+    accepted_and_met(&app, &b, today()).await;
+    app.post(&format!("/v1/cases/{c}/referral/decision"), &co, json!({ "decision": "accept" })).await.ok();
+    let vetted = app.volunteer(Some("2026-09-01")).await;
+    let _unvetted = app.volunteer(None).await;
+
+    let needs = |tags: Value, languages: Value, area: &str, day: &str| {
+        json!({ "tags": tags, "languages": languages, "area": area,
+                "availability": [ { "weekday": day, "from": "16:00", "to": "19:00" } ] })
+    };
+    // Tags come from the programme's list; only the coordinator records needs.
+    app.post(&format!("/v1/cases/{a}/matching-needs"), &co, needs(json!(["football"]), json!(["da"]), "8660", "tue"))
+        .await
+        .problem(422, "unknown-tag");
+    app.post(&format!("/v1/cases/{a}/matching-needs"), &co, needs(json!(["climbing"]), json!(["da"]), "86", "tue"))
+        .await
+        .problem(422, "invalid-field");
+    app.post(&format!("/v1/cases/{a}/matching-needs"), &cw, needs(json!(["climbing"]), json!(["da"]), "8660", "tue"))
+        .await
+        .problem(403, "forbidden");
+    app.post(&format!("/v1/cases/{a}/matching-needs"), &co, needs(json!(["climbing"]), json!(["da"]), "8660", "tue"))
+        .await
+        .ok();
+    let last = app
+        .post(&format!("/v1/cases/{b}/matching-needs"), &co, needs(json!(["drawing"]), json!(["ar"]), "2400", "sat"))
+        .await
+        .ok();
+    // The municipality never sees the NGO's record of needs.
+    assert!(app.get(&format!("/v1/cases/{a}"), &cw).await.ok().body.get("needs").is_none());
+    assert_eq!(app.get(&format!("/v1/cases/{a}"), &co).await.ok().body["needs"]["tags"], json!(["climbing"]));
+
+    // Suggestions name only the volunteer the rules allow (the other lacks a child certificate
+    // for a 14-year-old), with reasons and what it lacks.
+    let fits = app.get(&format!("/v1/cases/{a}/match-suggestions"), &co).await.ok().body;
+    assert_eq!(fits["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(fits["items"][0]["volunteer"], vetted.as_str());
+    assert_eq!(fits["items"][0]["lacks"], json!([]));
+    assert_eq!(fits["barred"], json!({ "not_vetted_for_age": 1 }));
+    let poor = app.get(&format!("/v1/cases/{b}/match-suggestions"), &co).await.ok().body;
+    assert_eq!(
+        poor["items"][0]["lacks"],
+        json!(["no common language", "lives in another area (8660)", "no common hour in the week"])
+    );
+    assert_eq!(poor["blockers"], poor["items"][0]["lacks"]);
+
+    // The waiting list: every waiting case, its needs and blockers; the board of demand against
+    // free places (both volunteers have one place in 8660 on Tuesdays).
+    let position = last.header("x-brobyg-position").expect("position");
+    let list = app.get(&format!("/v1/waiting-list?min_position={position}"), &co).await.ok().body;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3);
+    let row = |case: &str| items.iter().find(|i| i["case"] == case).expect("row").clone();
+    assert_eq!(row(&a)["tags"], json!(["climbing"]));
+    assert_eq!(row(&a)["eligible_volunteers"], 1);
+    assert_eq!(row(&a)["best_volunteer"], vetted.as_str());
+    assert_eq!(row(&a)["first_name"], "Mikkel", "the identity item reached the NGO at the referral");
+    assert_eq!(row(&c)["state"], "accepted");
+    assert_eq!(row(&c)["blockers"], json!(["no needs recorded for the young person"]));
+    assert!(items.iter().all(|i| i["days_waiting"] == 0));
+    let board = &list["board"];
+    assert_eq!(
+        (board["waiting"].as_u64(), board["without_needs"].as_u64(), board["free_places"].as_u64()),
+        (Some(3), Some(1), Some(2))
+    );
+    assert!(
+        board["by_area"]
+            .as_array()
+            .expect("areas")
+            .contains(&json!({ "value": "8660", "waiting": 1, "free_places": 2 }))
+    );
+    assert!(
+        board["by_area"]
+            .as_array()
+            .expect("areas")
+            .contains(&json!({ "value": "2400", "waiting": 1, "free_places": 0 }))
+    );
+    assert!(
+        board["by_weekday"]
+            .as_array()
+            .expect("days")
+            .contains(&json!({ "value": "sat", "waiting": 1, "free_places": 0 }))
+    );
+    app.get("/v1/waiting-list", &cw).await.problem(403, "forbidden");
+    app.get("/v1/waiting-list?limit=0", &co).await.problem(400, "invalid-request");
+
+    // Once the vetted volunteer is matched, nobody is free: each waiting case says why.
+    let matched = app.post(&format!("/v1/cases/{a}/match"), &co, json!({ "volunteer": vetted })).await.ok();
+    let position = matched.header("x-brobyg-position").expect("position");
+    let list = app.get(&format!("/v1/waiting-list?min_position={position}"), &co).await.ok().body;
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    let b_row = items.iter().find(|i| i["case"] == b.as_str()).expect("b");
+    assert_eq!(b_row["blockers"], json!(["no_free_place", "not_vetted_for_age"]));
+    // The municipality knows who the volunteer is only once the volunteer agreed to it: the
+    // first name, the vetting status and the start date, nothing else.
+    assert!(app.get(&format!("/v1/cases/{a}"), &cw).await.ok().body.get("volunteer").is_none());
+    let shared =
+        app.post(&format!("/v1/volunteers/{vetted}/sharing"), &co, json!({ "with_municipality": true })).await.ok();
+    assert_eq!(shared.body["shares_with_municipality"], true);
+    assert_eq!(shared.body["vetting_renewal_due"], false);
+    assert_eq!(shared.body["child_certificate_valid_until"], "2028-08-31");
+    let known = app.get(&format!("/v1/cases/{a}"), &cw).await.ok().body;
+    assert_eq!(known["volunteer"], json!({ "first_name": "Sara", "vetted": true, "since": today().to_string() }));
+    assert!(
+        app.get(&format!("/v1/cases/{b}"), &cw).await.ok().body.get("volunteer").is_none(),
+        "only the matched case"
+    );
+    app.post(&format!("/v1/volunteers/{vetted}/sharing"), &cw, json!({ "with_municipality": true }))
+        .await
+        .problem(404, "not-found");
+    app.post(&format!("/v1/volunteers/{vetted}/sharing"), &co, json!({ "with_municipality": false })).await.ok();
+    assert!(app.get(&format!("/v1/cases/{a}"), &cw).await.ok().body.get("volunteer").is_none(), "withdrawn");
+    // The volunteer's course with the NGO: training, supervision, references, pause and return.
+    let path = format!("/v1/volunteers/{vetted}");
+    app.post(&format!("{path}/sessions"), &co, json!({ "kind": "training", "on": "2026-09-02" })).await.ok();
+    app.post(&format!("{path}/sessions"), &co, json!({ "kind": "supervision", "on": today().to_string() })).await.ok();
+    let tomorrow = (today() + chrono::TimeDelta::days(1)).to_string();
+    app.post(&format!("{path}/sessions"), &co, json!({ "kind": "supervision", "on": tomorrow }))
+        .await
+        .problem(422, "invalid-field");
+    app.post(&format!("{path}/sessions"), &co, json!({ "kind": "party", "on": "2026-09-02" }))
+        .await
+        .problem(400, "invalid-body");
+    let referenced = app
+        .post(&format!("{path}/references"), &co, json!({ "on": "2026-08-20", "note": "Good with teenagers" }))
+        .await
+        .ok();
+    assert_eq!(referenced.body["references_checked"], 1);
+    assert_eq!(referenced.body["last_supervision_on"], today().to_string());
+    assert_eq!(referenced.body["sessions"].as_array().map(Vec::len), Some(2));
+    assert!(!referenced.body.to_string().contains("Good with teenagers"), "the note stays with the record");
+    // A child certificate 23 months old runs out within 60 days: the list says whom to remind.
+    let old_certificate = (today() - chrono::Months::new(23)).to_string();
+    let renew = app.volunteer(Some(&old_certificate)).await;
+    let due = app.get("/v1/volunteers?vetting_renewal_due=true", &co).await.ok().body;
+    let due: Vec<&str> = due["items"].as_array().expect("items").iter().filter_map(|v| v["id"].as_str()).collect();
+    assert_eq!(due, vec![renew.as_str()]);
+    app.post(&format!("{path}/status"), &co, json!({ "status": "paused" })).await.ok();
+    assert_eq!(
+        app.post(&format!("{path}/status"), &co, json!({ "status": "active" })).await.ok().body["status"],
+        "active"
+    );
+    // The municipality sees the wait only as group figures under k = 5.
+    let stats = app.get("/v1/programmes/klub-move/statistics", &cw).await.ok().body;
+    assert_eq!(stats["waiting"], json!({ "suppressed": true }));
 }

@@ -80,6 +80,8 @@ const TABLE: &[(&str, &str)] = &[
     ("POST /v1/cases/{id}/meetings", /*                 */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/meetings/{mid}/missed", /*    */ "A A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/meetings/{mid}/move", /*      */ "A A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/matching-needs", /*           */ "F A F F F F F F N N N N N F F U"),
+    ("POST /v1/cases/{id}/move", /*                     */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/pre-meeting", /*              */ "F A F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/redirection", /*              */ "A F F F F F F F N N N N N F F U"),
     ("POST /v1/cases/{id}/referral", /*                 */ "A F F F F F F F N N N N N F F U"),
@@ -97,8 +99,12 @@ const TABLE: &[(&str, &str)] = &[
     ("GET /v1/subscriptions/{id}/deliveries", /*        */ "N F N F N A N F N N N N N F F U"),
     ("POST /v1/subscriptions/{id}/enable", /*           */ "N F N F N A N F N N N N N F F U"),
     ("GET /v1/volunteers", /*                           */ "F A F F F F F F F A F F F F F U"),
+    ("GET /v1/waiting-list", /*                         */ "F A F F F F F F F A F F F F F U"),
     ("POST /v1/volunteers", /*                          */ "F A F F F F F F F A F F F F F U"),
     ("GET /v1/volunteers/{id}", /*                      */ "N A N F N F N F N N N N N F F U"),
+    ("POST /v1/volunteers/{id}/references", /*          */ "N A N F N F N F N N N N N F F U"),
+    ("POST /v1/volunteers/{id}/sessions", /*            */ "N A N F N F N F N N N N N F F U"),
+    ("POST /v1/volunteers/{id}/sharing", /*             */ "N A N F N F N F N N N N N F F U"),
     ("POST /v1/volunteers/{id}/status", /*              */ "N A N F N F N F N N N N N F F U"),
     ("POST /v1/volunteers/{id}/vetting", /*             */ "N A N F N F N F N N N N N F F U"),
 ];
@@ -219,6 +225,11 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         "/v1/cases/{id}/disclosures" => Some(json!({ "checkpoint": "pre_meeting", "items": [] })),
         "/v1/cases/{id}/custody-holders" => Some(json!({ "name": "", "guardian": false })),
         "/v1/cases/{id}/custody-holders/{pid}/removal" => Some(json!({ "reason": "matrix" })),
+        // The case's own municipality: refused by the rules, after the authorization decision.
+        "/v1/cases/{id}/matching-needs" => {
+            Some(json!({ "tags": ["climbing"], "languages": ["da"], "area": "8660", "availability": [] }))
+        }
+        "/v1/cases/{id}/move" => Some(json!({ "to": MUNI, "on": "2026-11-01", "items": [] })),
         "/v1/cases/{id}/measures" => {
             Some(json!({ "instrument": "sdq_total", "point": "baseline", "on": "2026-11-01", "value": 1 }))
         }
@@ -236,6 +247,9 @@ fn request(op: &str, f: &Fixture) -> (Method, String, Option<Value>) {
         "/v1/volunteers" => Some(json!({ "first_name": "Ole", "interests": [], "languages": ["da"], "area": "8000",
             "availability": [], "capacity": 1 })),
         "/v1/volunteers/{id}/status" => Some(json!({ "status": "active" })),
+        "/v1/volunteers/{id}/sharing" => Some(json!({ "with_municipality": false })),
+        "/v1/volunteers/{id}/sessions" => Some(json!({ "kind": "supervision", "on": "2026-11-01" })),
+        "/v1/volunteers/{id}/references" => Some(json!({ "on": "2026-11-01", "note": "matrix" })),
         "/v1/volunteers/{id}/vetting" => {
             Some(json!({ "child_certificate_date": "2026-09-01", "confidentiality_declaration_date": "2026-09-01" }))
         }

@@ -69,6 +69,32 @@ async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let all: std::collections::BTreeSet<String> =
         brobyg_domain::CaseState::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     assert_eq!(states, all, "cases in every state");
+    // The waiting list shows pressure: young people waiting in an area, a language or on a day
+    // that no free volunteer offers.
+    let ngo: brobyg_domain::Org = "ngo:kfum-sa".parse().expect("org");
+    let active: Vec<String> =
+        store.volunteer_summaries(&ngo).await.expect("volunteers").into_iter().map(|v| v.volunteer_id).collect();
+    let kek = brobyg::load_kek(&settings).expect("the demo's key-encryption key");
+    let store = store.with_kek(kek);
+    let volunteers: Vec<brobyg_domain::volunteer::Volunteer> =
+        store.load_many(&active).await.expect("load").into_iter().map(|(_, v)| v.aggregate).collect();
+    let filter = brobyg::store::CaseFilter { state: Some(brobyg_domain::CaseState::AwaitingMatch), programme: None };
+    let waiting: Vec<String> =
+        store.case_summaries(&ngo, &filter, None, 500).await.expect("waiting").into_iter().map(|r| r.case_id).collect();
+    let reader = brobyg_projections::policy::Reader::staff(ngo.clone(), brobyg_domain::Role::Coordinator);
+    let rows: Vec<_> = store
+        .load_many::<brobyg_domain::case::Case>(&waiting)
+        .await
+        .expect("load")
+        .iter()
+        .filter_map(|(_, c)| {
+            brobyg_projections::waiting::waiting_row(&c.aggregate, &reader, &volunteers, chrono::Utc::now())
+        })
+        .collect();
+    assert!(!rows.is_empty(), "young people wait");
+    let board = brobyg_projections::waiting::board(&rows, &volunteers);
+    assert!(board.by_area.values().any(|p| p.waiting > 0 && p.free_places == 0), "{board:?}");
+    assert!(rows.iter().any(|r| !r.blockers.is_empty()), "some say what blocks them");
     // A rebuild from the start (large, coalesced batches) ends where the live runner did, even
     // with two runners racing over the same batches (two replicas): none is applied twice.
     let before = views_of(&store).await;

@@ -273,12 +273,17 @@ mod postgres_only {
     }
 }
 
-/// Uses up `n` transaction ids of the cluster (one subtransaction that writes takes one).
+/// Uses up `n` transaction ids of the cluster (one subtransaction that writes takes one), in
+/// transactions of at most ten thousand: an open transaction holds back the cluster-wide
+/// snapshot horizon, and with it the feed of every other test's database running beside this.
 async fn burn_xids(conn: &mut sqlx::PgConnection, n: i64) {
+    sqlx::raw_sql("CREATE TEMP TABLE IF NOT EXISTS burn (x int)").execute(&mut *conn).await.expect("burn table");
+    // One statement per simple query, so that the block may commit as it goes.
     sqlx::raw_sql(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS burn (x int); \
-         DO $$ BEGIN FOR i IN 1..{n} LOOP BEGIN INSERT INTO burn VALUES (i); EXCEPTION WHEN others THEN NULL; END; \
-         END LOOP; END $$;"
+        "DO $$ BEGIN FOR i IN 1..{n} LOOP \
+           BEGIN INSERT INTO burn VALUES (i); EXCEPTION WHEN others THEN NULL; END; \
+           IF i % 10000 = 0 THEN COMMIT; END IF; \
+         END LOOP; END $$"
     ))
     .execute(conn)
     .await

@@ -199,6 +199,7 @@ pub fn terms() -> Terms {
         retention_days_after_closing: 180,
         reporting_duties: ReportingDuties::default(),
         interim_status: false,
+        interest_tags: Default::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use crate::Personal;
 use crate::agreement::Agreement;
 use crate::calendar::WorkCalendar;
-use crate::ids::{CaseId, ConcernId, ConsentId, DisclosureId, ItemId, MeetingId, PersonId};
+use crate::ids::{CaseId, ConcernId, ConsentId, DisclosureId, ItemId, MeetingId, Org, PersonId};
 use crate::vocab::{Actor, Category, Checkpoint, Ground, MeasurePoint, Participant, Purpose, WithdrawnBy};
 use crate::volunteer::VolunteerFacts;
 
@@ -108,6 +108,14 @@ pub enum CaseAction {
     /// Erase the subject's personal data (the municipality; GDPR art. 17). `retention_days`:
     /// how long the municipality must keep the record after the case ended.
     EraseSubject { reason: String, retention_days: u32 },
+    /// Record what the young person wishes and can do, tagged for matching (the NGO's
+    /// coordinator); tags from the programme's list in `agreement`.
+    RecordNeeds { needs: Needs, agreement: Box<Agreement> },
+    /// The family moved to municipality `to` on `on` (the municipality's caseworker): `items`
+    /// are the caseworker's own items that pass as necessary case material; a course with an
+    /// NGO goes on under `agreement`, the new municipality's agreement with that NGO for the
+    /// programme.
+    Move { to: Org, on: NaiveDate, items: Vec<ItemId>, agreement: Option<Box<Agreement>> },
 }
 
 impl CaseAction {
@@ -139,6 +147,8 @@ impl CaseAction {
             Self::Withdraw { .. } => "withdraw",
             Self::Redirect { .. } => "redirect",
             Self::EraseSubject { .. } => "erase",
+            Self::Move { .. } => "move",
+            Self::RecordNeeds { .. } => "record_needs",
         }
     }
 }

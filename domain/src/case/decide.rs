@@ -114,8 +114,22 @@ impl Case {
             return self.open(&actor, case, young_person, custody_holders, earlier.as_deref());
         }
         let state = self.opened_state()?;
+        // A municipality the case moved away from keeps its records, read-only.
+        if self.moved_away_at(&actor.org).is_some()
+            && let Some(left) = self.moves.iter().rev().find(|m| m.from == actor.org)
+        {
+            return Err(CaseError::Moved { to: left.to.clone(), on: left.on });
+        }
         match action {
             CaseAction::Open { .. } => Err(CaseError::AlreadyOpened),
+            CaseAction::Move { to, on, items, agreement } => self.relocate(&actor, state, to, on, items, agreement),
+            CaseAction::RecordNeeds { needs, agreement } => {
+                self.ngo_coordinator(&actor, name)?;
+                expect_state(state, &[CaseState::Accepted, CaseState::AwaitingMatch, CaseState::InCourse], name)?;
+                let tags = agreement.in_force.as_ref().map(|(_, t)| &t.interest_tags);
+                check_needs(&needs, tags)?;
+                Ok(vec![CaseEvent::NeedsRecorded { needs: Personal::new(needs), by: actor.user, at: actor.at }])
+            }
             CaseAction::AddItem { item, category, content } => {
                 self.party(&actor, &[Role::Caseworker, Role::Coordinator], name)?;
                 not_final(state, name)?;
@@ -548,6 +562,84 @@ impl Case {
                 Ok(vec![CaseEvent::CaseRedirected { reason, by: actor.user, at: actor.at }])
             }
         }
+    }
+
+    /// The family moved: checks the move and yields the new municipality's copies of what passes.
+    fn relocate(
+        &self,
+        actor: &Actor,
+        state: CaseState,
+        to: Org,
+        on: NaiveDate,
+        items: Vec<ItemId>,
+        agreement: Option<Box<Agreement>>,
+    ) -> Decision {
+        let name = "move";
+        self.municipality_caseworker(actor, name)?;
+        not_final(state, name)?;
+        if self.erased_at.is_some() {
+            return Err(CaseError::AlreadyErased);
+        }
+        if !to.is_municipality() {
+            return Err(CaseError::Invalid("to: a municipality (municipality:<code>)"));
+        }
+        if self.municipality.as_ref() == Some(&to) {
+            return Err(CaseError::Invalid("to: the case is this municipality's already"));
+        }
+        if on > copenhagen_date(actor.at) {
+            return Err(CaseError::Invalid("on: the family has not moved yet; record the move on or after the day"));
+        }
+        let (agreement, agreement_version) = match (&self.referral, agreement) {
+            (None, None) => (None, None),
+            (None, Some(_)) => {
+                return Err(CaseError::Invalid("agreement: the case has not been referred to an NGO"));
+            }
+            (Some(r), None) => {
+                return Err(CaseError::MoveNeedsAgreement { to, ngo: r.ngo.clone(), programme: r.programme.clone() });
+            }
+            (Some(r), Some(agreement)) => {
+                let id = agreement.id.unwrap_or_default();
+                let (version, terms) = in_force_for_referral(id, &agreement)?;
+                if terms.municipality != to || terms.ngo != r.ngo || terms.programme != r.programme {
+                    return Err(CaseError::AgreementMismatch(id));
+                }
+                (Some(id), Some(version))
+            }
+        };
+        let mut passed = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in items {
+            if !seen.insert(id) {
+                continue;
+            }
+            let item = self.items.get(&id).ok_or(CaseError::ItemNotFound(id))?;
+            if item.owner != actor.org {
+                return Err(CaseError::ItemNotOwned { item: id, org: actor.org.clone() });
+            }
+            passed.push(DisclosedItem {
+                item: id,
+                category: item.category,
+                basis: Basis::Relocation,
+                content: item.content.clone(),
+                flow: None,
+                measure: item.measure.clone(),
+                score: item.score.clone(),
+            });
+        }
+        let young_person = self.young_person.clone().ok_or(CaseError::NotFound)?;
+        Ok(vec![CaseEvent::CaseMoved {
+            from: actor.org.clone(),
+            to,
+            on,
+            young_person,
+            custody_holders: self.custody_holders.clone(),
+            items: passed,
+            concerns: self.concerns.values().cloned().collect(),
+            agreement,
+            agreement_version,
+            by: actor.user.clone(),
+            at: actor.at,
+        }])
     }
 
     fn open(
@@ -1025,6 +1117,40 @@ fn in_force_for_referral(id: AgreementId, agreement: &Agreement) -> Result<(u32,
         return Err(CaseError::AgreementTerminated(id));
     }
     agreement.in_force.as_ref().map(|(v, t)| (*v, t)).ok_or(CaseError::AgreementNotApproved(id))
+}
+
+/// The most tags, languages and weekly times one record of needs may hold.
+pub const MAX_NEEDS_ENTRIES: usize = 21;
+
+/// Checks a record of needs: tags from the programme's list (or slugs where it has none), ISO
+/// 639-1 languages, a four-digit postcode area, weekly times that end after they start.
+fn check_needs(needs: &Needs, programme_tags: Option<&std::collections::BTreeSet<String>>) -> Result<(), CaseError> {
+    if needs.tags.len() > MAX_NEEDS_ENTRIES
+        || needs.languages.len() > MAX_NEEDS_ENTRIES
+        || needs.availability.len() > MAX_NEEDS_ENTRIES
+    {
+        return Err(CaseError::Invalid("needs: at most 21 tags, languages and weekly times each"));
+    }
+    let listed = programme_tags.filter(|list| !list.is_empty());
+    for tag in &needs.tags {
+        match listed {
+            Some(list) if !list.contains(tag) => return Err(CaseError::TagNotInProgramme(tag.clone())),
+            None if !crate::agreement::is_tag(tag) => {
+                return Err(CaseError::Invalid("tags: 1 to 40 of a-z, 0-9, - and _, e.g. climbing"));
+            }
+            _ => {}
+        }
+    }
+    if !needs.languages.iter().all(|l| l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase())) {
+        return Err(CaseError::Invalid("languages: ISO 639-1 codes, e.g. da, en, ar"));
+    }
+    if !(needs.area.len() == 4 && needs.area.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(CaseError::Invalid("area: a four-digit postcode, e.g. 8660"));
+    }
+    if needs.availability.iter().any(|s| s.from >= s.to) {
+        return Err(CaseError::Invalid("availability: each time ends after it starts"));
+    }
+    Ok(())
 }
 
 fn expect_state(state: CaseState, allowed: &[CaseState], action: &'static str) -> Result<(), CaseError> {

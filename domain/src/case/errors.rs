@@ -116,6 +116,15 @@ pub enum CaseError {
     /// Someone who must take part in a meeting is neither present nor recorded absent.
     #[error("{} must take part in the meeting or be recorded absent with a reason", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     ParticipantsMissing(Vec<Participant>),
+    /// A command by a municipality the case moved away from.
+    #[error("the case moved to {to} on {on}: this organisation keeps its own records of it, read-only")]
+    Moved { to: Org, on: NaiveDate },
+    /// A move of a course with an NGO without the new municipality's agreement with it.
+    #[error("the course runs with {ngo} ({programme}): name the agreement of {to} with {ngo} that covers it")]
+    MoveNeedsAgreement { to: Org, ngo: Org, programme: String },
+    /// An interest tag outside the programme's list.
+    #[error("tag {0:?} is not one of the programme's interest tags")]
+    TagNotInProgramme(String),
     /// Erased twice.
     #[error("the subject's personal data is already erased")]
     AlreadyErased,

@@ -115,6 +115,9 @@ pub enum CaseEvent {
         by: UserId,
         at: DateTime<Utc>,
     },
+    /// The coordinator recorded what the young person wishes and can do, tagged for matching
+    /// (the NGO's record).
+    NeedsRecorded { needs: Personal<Needs>, by: UserId, at: DateTime<Utc> },
     /// A concern was reported; by the reporting duty it reaches the municipality at once.
     ConcernReported { concern: Concern, reported_to: Org },
     /// The municipality acknowledged a concern.
@@ -145,6 +148,37 @@ pub enum CaseEvent {
     /// history stays, every personal value reads as erased. `reason` names the legal ground,
     /// never a person.
     PersonalDataErased { reason: String, by: UserId, at: DateTime<Utc> },
+    /// The family moved: the case passes from municipality `from` to `to` (the relocation duty,
+    /// servicelovens § 152 as carried into barnets lov: the old municipality informs the new one
+    /// and sends the necessary case material). `to` becomes the party; `from` keeps only its own
+    /// records, read-only. The event carries `to`'s own copies of what passes (the young
+    /// person, the custody holders, the items `from` chose, every concern), sealed under `to`'s
+    /// key; a course with an NGO goes on under `to`'s agreement with that NGO.
+    CaseMoved {
+        /// The municipality the case leaves.
+        from: Org,
+        /// The municipality the case moves to.
+        to: Org,
+        /// The day the family moved (folkeregister).
+        on: NaiveDate,
+        /// The new municipality's copy of the young person.
+        young_person: YoungPerson,
+        /// The new municipality's copy of the custody holders.
+        custody_holders: Vec<CustodyHolder>,
+        /// The old municipality's items that pass, as the new municipality's copies.
+        items: Vec<DisclosedItem>,
+        /// Every concern of the case, as the new municipality's copies (the reporting duty's
+        /// record follows the child).
+        concerns: Vec<Concern>,
+        /// The new municipality's agreement with the case's NGO, for a course with one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agreement: Option<AgreementId>,
+        /// Its version in force.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agreement_version: Option<u32>,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl crate::personal::KeyHolder for CaseEvent {
@@ -154,6 +188,7 @@ impl crate::personal::KeyHolder for CaseEvent {
         match self {
             Self::InformationDisclosed { disclosure, .. } => Some(&disclosure.to),
             Self::ConcernReported { reported_to, .. } => Some(reported_to),
+            Self::CaseMoved { to, .. } => Some(to),
             _ => None,
         }
     }
@@ -179,6 +214,7 @@ impl CaseEvent {
             | Self::ConsentRevoked { .. }
             | Self::InformationDisclosed { .. }
             | Self::ActivityLogged { .. }
+            | Self::NeedsRecorded { .. }
             | Self::MeetingPlanned { .. }
             | Self::MeetingMoved { .. }
             | Self::MeetingMissed { .. }
@@ -186,6 +222,7 @@ impl CaseEvent {
             | Self::CustodyHolderRemoved { .. }
             | Self::ConcernReported { .. }
             | Self::ConcernAcknowledged { .. }
+            | Self::CaseMoved { .. }
             | Self::PersonalDataErased { .. } => return None,
         })
     }
@@ -203,6 +240,7 @@ impl CaseEvent {
             | Self::VolunteerMatched { at, .. }
             | Self::MatchEnded { at, .. }
             | Self::ActivityLogged { at, .. }
+            | Self::NeedsRecorded { at, .. }
             | Self::MeetingPlanned { at, .. }
             | Self::CustodyHolderAdded { at, .. }
             | Self::CustodyHolderRemoved { at, .. }
@@ -211,6 +249,7 @@ impl CaseEvent {
             | Self::ClosingMeetingHeld { at, .. }
             | Self::CaseWithdrawn { at, .. }
             | Self::CaseRedirected { at, .. }
+            | Self::CaseMoved { at, .. }
             | Self::PersonalDataErased { at, .. } => *at,
             Self::ItemAdded { item } => item.added_at,
             Self::ConsentGiven { consent } => consent.given_at,
@@ -234,6 +273,7 @@ impl CaseEvent {
             | Self::VolunteerMatched { by, .. }
             | Self::MatchEnded { by, .. }
             | Self::ActivityLogged { by, .. }
+            | Self::NeedsRecorded { by, .. }
             | Self::MeetingPlanned { by, .. }
             | Self::CustodyHolderAdded { by, .. }
             | Self::CustodyHolderRemoved { by, .. }
@@ -242,6 +282,7 @@ impl CaseEvent {
             | Self::ClosingMeetingHeld { by, .. }
             | Self::CaseWithdrawn { by, .. }
             | Self::CaseRedirected { by, .. }
+            | Self::CaseMoved { by, .. }
             | Self::PersonalDataErased { by, .. } => by,
             Self::ItemAdded { item } => &item.author,
             Self::ConsentGiven { consent } => &consent.recorded_by,
@@ -266,6 +307,7 @@ impl CaseEvent {
             Self::VolunteerMatched { .. } => "volunteer_matched",
             Self::MatchEnded { .. } => "match_ended",
             Self::ActivityLogged { .. } => "activity_logged",
+            Self::NeedsRecorded { .. } => "needs_recorded",
             Self::MeetingPlanned { .. } => "meeting_planned",
             Self::CustodyHolderAdded { .. } => "custody_holder_added",
             Self::CustodyHolderRemoved { .. } => "custody_holder_removed",
@@ -275,6 +317,7 @@ impl CaseEvent {
             Self::ConcernAcknowledged { .. } => "concern_acknowledged",
             Self::ClosingMeetingHeld { .. } => "closing_meeting_held",
             Self::CaseWithdrawn { .. } => "case_withdrawn",
+            Self::CaseMoved { .. } => "case_moved",
             Self::CaseRedirected { .. } => "case_redirected",
             Self::PersonalDataErased { .. } => "personal_data_erased",
         }

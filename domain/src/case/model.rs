@@ -82,6 +82,21 @@ impl Item {
     }
 }
 
+/// What the young person wishes and can do, as the coordinator tagged it for matching (at the
+/// pre-meeting or after): the programme's interest tags, languages, the postcode area, and the
+/// weekly times the young person can meet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Needs {
+    /// Interest tags from the programme's list.
+    pub tags: BTreeSet<String>,
+    /// Languages as ISO 639-1 codes.
+    pub languages: BTreeSet<String>,
+    /// Postcode area (four digits).
+    pub area: String,
+    /// Weekly times the young person can meet.
+    pub availability: Vec<crate::volunteer::Slot>,
+}
+
 /// One measure taken at one point: an instrument, when, and its value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -202,6 +217,9 @@ pub enum Basis {
     Consent { consent: ConsentId, purpose: Purpose },
     /// The reporting duty (underretningspligt); never lapses.
     ReportingDuty { duty: Duty },
+    /// The relocation duty: the municipality a family moves away from sends the new one the
+    /// necessary case material (servicelovens § 152, carried into barnets lov); never lapses.
+    Relocation,
 }
 
 /// One item of a disclosure, with its basis and the recipient's copy of its content.
@@ -511,6 +529,34 @@ pub struct Case {
     /// The earlier case of the same young person, for a re-referral.
     #[serde(default)]
     pub earlier_case: Option<CaseId>,
+    /// Every move to another municipality, in order.
+    #[serde(default)]
+    pub moves: Vec<CaseMove>,
+    /// When the NGO accepted the referral (the waiting list counts from then).
+    #[serde(default)]
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// What matching works on, as the coordinator recorded it last.
+    #[serde(default)]
+    pub needs: Option<Personal<Needs>>,
+}
+
+/// A move of the case from one municipality to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseMove {
+    /// The municipality the case left.
+    pub from: Org,
+    /// The municipality it moved to.
+    pub to: Org,
+    /// The day the family moved.
+    pub on: NaiveDate,
+    /// When the move was recorded.
+    pub at: DateTime<Utc>,
+    /// The state of the case at the move.
+    pub state: CaseState,
+    /// The items that passed, as the new municipality's copies.
+    pub items: Vec<DisclosedItem>,
+    /// The custody holders at the move (what the old municipality's records show of them).
+    pub custody_holders: Vec<CustodyHolder>,
 }
 
 /// Full years between `birth` and `on`.
@@ -561,7 +607,8 @@ impl Case {
                 });
             }
             CaseEvent::InformationDisclosed { disclosure, .. } => self.disclosures.push(disclosure.clone()),
-            CaseEvent::ReferralAccepted { .. } => {}
+            CaseEvent::ReferralAccepted { at, .. } => self.accepted_at = Some(*at),
+            CaseEvent::NeedsRecorded { needs, .. } => self.needs = Some(needs.clone()),
             CaseEvent::PreMeetingHeld { held_on, participants, absent, meeting, .. } => {
                 self.meeting_held(*meeting, Checkpoint::PreMeeting, *held_on, participants, absent);
             }
@@ -640,6 +687,40 @@ impl Case {
             }
             CaseEvent::CaseWithdrawn { at, .. } | CaseEvent::CaseRedirected { at, .. } => self.end(*at),
             CaseEvent::PersonalDataErased { at, .. } => self.erased_at = Some(*at),
+            CaseEvent::CaseMoved {
+                from,
+                to,
+                on,
+                young_person,
+                custody_holders,
+                items,
+                concerns,
+                agreement,
+                agreement_version,
+                at,
+                ..
+            } => {
+                self.moves.push(CaseMove {
+                    from: from.clone(),
+                    to: to.clone(),
+                    on: *on,
+                    at: *at,
+                    state: self.state.unwrap_or(CaseState::Opened),
+                    items: items.clone(),
+                    custody_holders: custody_holders.clone(),
+                });
+                self.municipality = Some(to.clone());
+                // From now on the new municipality's own copies are the case's.
+                self.young_person = Some(young_person.clone());
+                self.custody_holders = custody_holders.clone();
+                for c in concerns {
+                    self.concerns.insert(c.id, c.clone());
+                }
+                if let (Some(referral), Some(id), Some(version)) = (&mut self.referral, agreement, agreement_version) {
+                    referral.agreement = *id;
+                    referral.agreement_version = *version;
+                }
+            }
         }
     }
 
@@ -687,6 +768,16 @@ impl Case {
     #[must_use]
     pub fn held_on(&self, checkpoint: Checkpoint) -> Option<NaiveDate> {
         self.meetings.iter().rev().find(|m| m.checkpoint == checkpoint && m.status == MeetingStatus::Held).map(|m| m.on)
+    }
+
+    /// When `org` stopped being the case's municipality, if it is a municipality the case moved
+    /// away from and not a party now: it keeps its own records up to then, read-only.
+    #[must_use]
+    pub fn moved_away_at(&self, org: &Org) -> Option<DateTime<Utc>> {
+        if self.municipality.as_ref() == Some(org) || self.referral.as_ref().is_some_and(|r| &r.ngo == org) {
+            return None;
+        }
+        self.moves.iter().rev().find(|m| &m.from == org).map(|m| m.at)
     }
 
     /// The meeting at `checkpoint` planned and not yet held or missed, if any.

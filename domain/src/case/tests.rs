@@ -90,6 +90,7 @@ pub(crate) mod fixtures {
             retention_days_after_closing: 180,
             reporting_duties: ReportingDuties::default(),
             interim_status: false,
+            interest_tags: Default::default(),
         }
     }
 
@@ -1198,7 +1199,8 @@ mod random_journeys {
                     return false;
                 };
                 match &di.basis {
-                    Basis::ReportingDuty { .. } => false, // items never travel on the reporting duty
+                    // Items never travel at a checkpoint on a duty.
+                    Basis::ReportingDuty { .. } | Basis::Relocation => false,
                     Basis::Consent { consent, purpose } => before.consents.get(consent).is_some_and(|c| {
                         let role =
                             if d.to.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };
@@ -2101,4 +2103,140 @@ fn a_new_custody_holder_must_grant_what_crosses_from_now_on() {
     let refer = s.refer(&[IDENTITY, SCHOOL]);
     s.as_caseworker(refer);
     assert_eq!(s.case.state, Some(CaseState::Referred));
+}
+
+// ---- a move to another municipality ----------------------------------------------------------
+
+fn muni2() -> Org {
+    "municipality:0101".parse().expect("org")
+}
+
+/// The new municipality's agreement with the case's NGO for the programme.
+fn agreement_of_muni2() -> Agreement {
+    let mut a = approved_agreement();
+    a.id = Some(AgreementId(Uuid::from_u128(41)));
+    for t in a.terms.iter_mut().chain(a.in_force.as_mut().map(|(_, t)| t)) {
+        t.municipality = muni2();
+    }
+    a
+}
+
+fn move_to(to: Org, items: &[ItemId], agreement: Option<Agreement>, on: NaiveDate) -> CaseAction {
+    CaseAction::Move { to, on, items: items.to_vec(), agreement: agreement.map(Box::new) }
+}
+
+#[test]
+fn a_move_passes_the_case_to_the_new_municipality_with_the_items_chosen() {
+    let mut s = Scenario::in_course(BORN_14);
+    let today = copenhagen_date(s.now);
+    let events = s.as_caseworker(move_to(muni2(), &[SCHOOL], Some(agreement_of_muni2()), today));
+    let [CaseEvent::CaseMoved { from, to, items, young_person, custody_holders, agreement, .. }] = &events[..] else {
+        panic!("one move: {events:?}")
+    };
+    assert_eq!((from, to), (&muni(), &muni2()));
+    assert_eq!(items.iter().map(|i| (i.item, i.basis.clone())).collect::<Vec<_>>(), vec![(SCHOOL, Basis::Relocation)]);
+    assert_eq!(young_person.id, YP, "the same person ids, so subject requests find the case");
+    assert_eq!(custody_holders.len(), holders().len());
+    assert_eq!(*agreement, Some(AgreementId(Uuid::from_u128(41))));
+    assert_eq!(s.case.municipality, Some(muni2()));
+    assert_eq!(s.case.side_of(&muni2()), Some(Side::Municipality));
+    assert_eq!(s.case.side_of(&muni()), None);
+    assert!(s.case.moved_away_at(&muni()).is_some());
+    assert_eq!(s.case.referral.as_ref().map(|r| r.agreement), Some(AgreementId(Uuid::from_u128(41))));
+}
+
+#[test]
+fn the_old_municipality_cannot_act_once_the_case_moved() {
+    let mut s = Scenario::in_course(BORN_14);
+    let today = copenhagen_date(s.now);
+    s.as_caseworker(move_to(muni2(), &[], Some(agreement_of_muni2()), today));
+    let a = s.caseworker();
+    let err = refusal(&mut s, a, CaseAction::Redirect { reason: Personal::new("x".into()) });
+    assert_eq!(err, CaseError::Moved { to: muni2(), on: today });
+    // The new municipality can.
+    let new = actor(muni2(), Role::Caseworker, s.now);
+    s.run(new, CaseAction::Redirect { reason: Personal::new("municipal support".into()) });
+    assert_eq!(s.case.state, Some(CaseState::Redirected));
+}
+
+#[test]
+fn a_course_with_an_ngo_moves_only_under_the_new_municipalitys_agreement() {
+    let mut s = Scenario::in_course(BORN_14);
+    let today = copenhagen_date(s.now);
+    let a = s.caseworker();
+    let err = refusal(&mut s, a.clone(), move_to(muni2(), &[], None, today));
+    assert!(matches!(err, CaseError::MoveNeedsAgreement { .. }), "{err:?}");
+    // The old municipality's own agreement does not cover the new one.
+    let err = refusal(&mut s, a.clone(), move_to(muni2(), &[], Some(approved_agreement()), today));
+    assert_eq!(err, CaseError::AgreementMismatch(AGREEMENT));
+    // Nor one of another NGO.
+    let mut other = agreement_of_muni2();
+    for t in other.terms.iter_mut().chain(other.in_force.as_mut().map(|(_, t)| t)) {
+        t.ngo = other_ngo();
+    }
+    let err = refusal(&mut s, a, move_to(muni2(), &[], Some(other), today));
+    assert!(matches!(err, CaseError::AgreementMismatch(_)), "{err:?}");
+}
+
+#[test]
+fn a_move_is_checked_before_anything_passes() {
+    let mut s = Scenario::consented(BORN_14);
+    let today = copenhagen_date(s.now);
+    let a = s.caseworker();
+    // Not a municipality, the same one, a day still to come.
+    assert!(matches!(refusal(&mut s, a.clone(), move_to(ngo(), &[], None, today)), CaseError::Invalid(_)));
+    assert!(matches!(refusal(&mut s, a.clone(), move_to(muni(), &[], None, today)), CaseError::Invalid(_)));
+    let tomorrow = today + TimeDelta::days(1);
+    assert!(matches!(refusal(&mut s, a.clone(), move_to(muni2(), &[], None, tomorrow)), CaseError::Invalid(_)));
+    // An item that does not exist; an agreement before the case has an NGO.
+    let unknown = ItemId(Uuid::from_u128(999));
+    assert_eq!(refusal(&mut s, a.clone(), move_to(muni2(), &[unknown], None, today)), CaseError::ItemNotFound(unknown));
+    let err = refusal(&mut s, a, move_to(muni2(), &[], Some(agreement_of_muni2()), today));
+    assert!(matches!(err, CaseError::Invalid(_)), "{err:?}");
+    // The coordinator does not move a case.
+    let mut s = Scenario::in_course(BORN_14);
+    let c = s.coordinator();
+    let err = refusal(&mut s, c, move_to(muni2(), &[], Some(agreement_of_muni2()), today));
+    assert!(matches!(err, CaseError::NotPermitted { .. }), "{err:?}");
+}
+
+#[test]
+fn only_the_municipalitys_own_items_pass_on_a_move() {
+    let mut s = Scenario::in_course(BORN_14);
+    s.as_coordinator(CaseAction::AddItem {
+        item: DEVELOPMENT,
+        category: Category::Development,
+        content: Personal::new("progress".into()),
+    });
+    let today = copenhagen_date(s.now);
+    let a = s.caseworker();
+    let err = refusal(&mut s, a, move_to(muni2(), &[DEVELOPMENT], Some(agreement_of_muni2()), today));
+    assert_eq!(err, CaseError::ItemNotOwned { item: DEVELOPMENT, org: muni() });
+}
+
+#[test]
+fn an_open_concern_follows_the_child_to_the_new_municipality() {
+    let mut s = Scenario::in_course(BORN_14);
+    let report = s.report_concern();
+    s.as_coordinator(report);
+    let today = copenhagen_date(s.now);
+    s.as_caseworker(move_to(muni2(), &[], Some(agreement_of_muni2()), today));
+    let concern = *s.case.concerns.keys().next().expect("a concern");
+    // The new municipality acknowledges it; the old one cannot.
+    let ack = CaseAction::AcknowledgeConcern { concern, investigation_started: true };
+    let old = s.caseworker();
+    assert!(matches!(refusal(&mut s, old, ack.clone()), CaseError::Moved { .. }));
+    s.run(actor(muni2(), Role::Caseworker, s.now), ack);
+    assert!(s.case.concerns[&concern].receipt.is_some());
+}
+
+#[test]
+fn a_closed_case_does_not_move() {
+    let mut s = Scenario::ready_to_close(BORN_14);
+    let close = s.closing_meeting(vec![]);
+    s.as_coordinator(close);
+    let today = copenhagen_date(s.now);
+    let a = s.caseworker();
+    let err = refusal(&mut s, a, move_to(muni2(), &[], Some(agreement_of_muni2()), today));
+    assert!(matches!(err, CaseError::WrongState { .. }), "{err:?}");
 }

@@ -310,7 +310,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn basis_really_holds(case: &Case, item: &Item, org: &Org, now: DateTime<Utc>) -> bool {
     case.disclosures.iter().filter(|d| &d.to == org && d.at <= now).any(|d| {
         d.items.iter().filter(|i| i.item == item.id).any(|i| match &i.basis {
-            Basis::ReportingDuty { .. } => true,
+            Basis::ReportingDuty { .. } | Basis::Relocation => true,
             Basis::Consent { consent, purpose } => case.consents.get(consent).is_some_and(|c| {
                 let day = brobyg_domain::calendar::copenhagen_date(now);
                 let role = if org.is_municipality() { RecipientRole::Caseworker } else { RecipientRole::Coordinator };

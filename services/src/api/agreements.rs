@@ -88,6 +88,11 @@ pub struct DraftAgreement {
     /// day, on track or not; no content).
     #[serde(default)]
     pub interim_status: bool,
+    /// The programme's interest tags (a controlled list of slugs, at most 200): the young
+    /// person's wishes and the volunteers' interests are matched on them; empty: any tag.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, max_items = 200)]
+    pub interest_tags: std::collections::BTreeSet<String>,
 }
 
 /// An agreement as its parties see it.
@@ -118,6 +123,8 @@ pub struct AgreementResponse {
     pub reporting_duties: DutiesBody,
     /// Whether the municipality may follow a running course between checkpoints.
     pub interim_status: bool,
+    /// The programme's interest tags.
+    pub interest_tags: Vec<String>,
 }
 
 fn response(a: &Agreement) -> Option<AgreementResponse> {
@@ -148,6 +155,7 @@ fn response(a: &Agreement) -> Option<AgreementResponse> {
             volunteer: terms.reporting_duties.volunteer,
         },
         interim_status: terms.interim_status,
+        interest_tags: terms.interest_tags.iter().cloned().collect(),
     })
 }
 
@@ -173,6 +181,7 @@ fn terms_of(body: DraftAgreement) -> Terms {
             .map(|d| ReportingDuties { coordinator: d.coordinator, volunteer: d.volunteer })
             .unwrap_or_default(),
         interim_status: body.interim_status,
+        interest_tags: body.interest_tags,
     }
 }
 

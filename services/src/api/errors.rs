@@ -69,6 +69,11 @@ impl DomainProblem for CaseError {
             MeetingNotHeld(_) | CheckpointPassed { .. } => {
                 p(CONFLICT, "checkpoint-not-open", "The checkpoint is not open", self)
             }
+            TagNotInProgramme(_) => p(UNPROCESSABLE, "unknown-tag", "Not one of the programme's interest tags", self),
+            Moved { .. } => p(CONFLICT, "case-moved", "The case moved to another municipality", self),
+            MoveNeedsAgreement { .. } => {
+                p(UNPROCESSABLE, "agreement-required", "The new municipality's agreement is required", self)
+            }
             ParticipantsMissing(_) => {
                 p(UNPROCESSABLE, "participants-missing", "Someone who must take part is not accounted for", self)
             }

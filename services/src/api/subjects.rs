@@ -50,7 +50,10 @@ async fn subject_cases(
     if cases.is_empty() {
         return Err(Problem::not_found("subject"));
     }
-    let own = cases.iter().all(|(_, c, _)| c.municipality.as_ref() == Some(&caller.org));
+    // The municipality's cases, and those that moved away from it (its own records of them).
+    let own = cases
+        .iter()
+        .all(|(_, c, _)| c.municipality.as_ref() == Some(&caller.org) || c.moved_away_at(&caller.org).is_some());
     if !own || !(caller.has(Role::Caseworker) || caller.has(Role::Admin)) {
         return Err(Problem::forbidden("the municipality's caseworkers and administrators handle subject requests"));
     }
@@ -61,7 +64,7 @@ async fn subject_cases(
 pub struct ExportedDisclosure {
     /// When.
     pub at: String,
-    /// At which checkpoint.
+    /// At which checkpoint, or `relocation` for what passed when the family moved.
     pub checkpoint: String,
     /// From which organisation.
     pub from: String,
@@ -164,32 +167,41 @@ async fn export_case(
         "subjects/export",
     )
     .await?;
-    let disclosures = case
+    let basis = |i: &brobyg_domain::case::DisclosedItem| match &i.basis {
+        Basis::Consent { purpose, .. } => {
+            ExportedBasis { category: i.category.to_string(), basis: "consent".into(), purpose: purpose.to_string() }
+        }
+        Basis::ReportingDuty { duty } => ExportedBasis {
+            category: i.category.to_string(),
+            basis: "reporting_duty".into(),
+            purpose: duty.to_string(),
+        },
+        Basis::Relocation => {
+            ExportedBasis { category: i.category.to_string(), basis: "relocation".into(), purpose: "relocation".into() }
+        }
+    };
+    let org = &caller.org;
+    // The disclosures the caller's organisation made or received, and the moves it took part in.
+    let mut disclosures: Vec<ExportedDisclosure> = case
         .disclosures
         .iter()
+        .filter(|d| &d.from == org || &d.to == org)
         .map(|d| ExportedDisclosure {
             at: d.at.to_rfc3339(),
             checkpoint: d.checkpoint.to_string(),
             from: d.from.to_string(),
             to: d.to.to_string(),
-            items: d
-                .items
-                .iter()
-                .map(|i| match &i.basis {
-                    Basis::Consent { purpose, .. } => ExportedBasis {
-                        category: i.category.to_string(),
-                        basis: "consent".into(),
-                        purpose: purpose.to_string(),
-                    },
-                    Basis::ReportingDuty { duty } => ExportedBasis {
-                        category: i.category.to_string(),
-                        basis: "reporting_duty".into(),
-                        purpose: duty.to_string(),
-                    },
-                })
-                .collect(),
+            items: d.items.iter().map(basis).collect(),
         })
         .collect();
+    disclosures.extend(case.moves.iter().filter(|m| &m.from == org || &m.to == org).map(|m| ExportedDisclosure {
+        at: m.at.to_rfc3339(),
+        checkpoint: "relocation".into(),
+        from: m.from.to_string(),
+        to: m.to.to_string(),
+        items: m.items.iter().map(basis).collect(),
+    }));
+    disclosures.sort_by(|a, b| a.at.cmp(&b.at));
     let log = state.store.access_log(&case_id.to_string()).await?;
     Ok(SubjectCaseExport { case: case_id.to_string(), held, disclosures, reads: subject_form(&log) })
 }

@@ -42,8 +42,11 @@ struct Args {
     /// Skip the growth scenario.
     #[arg(long)]
     no_growth: bool,
+    /// Volunteers of the programme the suggestions scenario ranks.
+    #[arg(long, default_value_t = 1_000)]
+    volunteers: usize,
     /// Which scenarios to run (the feed and rebuild read what the commands wrote).
-    #[arg(long, value_delimiter = ',', default_value = "commands,reads,feed,rebuild,commit,growth")]
+    #[arg(long, value_delimiter = ',', default_value = "commands,reads,feed,rebuild,commit,growth,suggestions")]
     scenarios: Vec<String>,
     /// Where to write the JSON summary.
     #[arg(long, default_value = "target/loadgen.json")]
@@ -129,6 +132,16 @@ impl Baseline {
             }
         }
         Ok(())
+    }
+
+    /// The raw read of every volunteer's rows (what ranking a programme's volunteers loads).
+    async fn read_volunteers(&self) -> Result<usize, Error> {
+        let sql = "SELECT aggregate_id, event_type, payload FROM events WHERE aggregate_type = 'volunteer' \
+                   ORDER BY aggregate_id, sequence";
+        Ok(match self {
+            Self::Sqlite(p) => sqlx::query(sql).fetch_all(p).await?.len(),
+            Self::Postgres(p) => sqlx::query(&sql.replace("payload", "payload::text")).fetch_all(p).await?.len(),
+        })
     }
 
     /// The raw read of one case's rows (what a case read does before folding).
@@ -368,6 +381,142 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
     Ok((summary(api), summary(raw)))
 }
 
+/// Suggestions for one waiting case of a programme with `volunteers` volunteers: the endpoint's
+/// p50 and p99 over `n` requests, the pure ranking's p99 in-process (what the endpoint spends
+/// beside loading), and the raw read of the volunteers' rows.
+async fn suggestions(t: &Arc<Target>, volunteers: usize, n: usize) -> Result<Value, Error> {
+    let (muni, ngo) = ("municipality:0746", "ngo:kfum-sa");
+    let (cw, co) = (t.token(muni, "caseworker"), t.token(ngo, "coordinator"));
+    let agreement = t
+        .post(
+            "/v1/agreements",
+            &t.token(muni, "admin"),
+            json!({ "municipality": muni, "ngo": ngo, "programme": "klub-move",
+            "flows": [ { "checkpoint": "referral", "from": "municipality", "to": "ngo",
+                         "categories": ["identity"], "purposes": ["referral"] } ],
+            "retention_days_after_closing": 180 }),
+        )
+        .await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for (org, sub) in [(muni, "admin"), (ngo, "admin")] {
+        t.post(&format!("/v1/agreements/{agreement}/approvals"), &t.token(org, sub), json!({ "version": 1 })).await?;
+    }
+    let tags = ["climbing", "football", "drawing", "music", "horses", "gaming"];
+    let areas = ["8660", "8600", "8000", "2400"];
+    let days = ["tue", "wed", "sat"];
+    let today = chrono::Utc::now().date_naive().to_string();
+    let b = bar(volunteers as u64, &format!("{}: registering {volunteers} volunteers", t.name));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..volunteers {
+        let (t, co, today) = (t.clone(), co.clone(), today.clone());
+        set.spawn(async move {
+            let v = t
+                .post(
+                    "/v1/volunteers",
+                    &co,
+                    json!({
+                    "first_name": format!("V{i}"), "interests": [tags[i % 6], tags[(i / 6) % 6]],
+                    "languages": if i % 5 == 0 { json!(["en"]) } else { json!(["da"]) }, "area": areas[i % 4],
+                    "availability": [ { "weekday": days[i % 3], "from": "16:00", "to": "20:00" } ],
+                    "capacity": 1 + i % 3 }),
+                )
+                .await?;
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            let vetting = json!({ "child_certificate_date": if i % 4 == 0 { Value::Null } else { json!(today) },
+                                  "confidentiality_declaration_date": today });
+            t.post(&format!("/v1/volunteers/{id}/vetting"), &co, vetting).await?;
+            Ok::<_, Error>(())
+        });
+        while set.len() >= 8 {
+            if let Some(done) = set.join_next().await {
+                done??;
+                b.inc(1);
+            }
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    let case = t
+        .post(
+            "/v1/cases",
+            &cw,
+            json!({ "young_person": { "first_name": "Bench", "last_name": "Mark", "birth_date": "2012-03-14" },
+            "custody_holders": [ { "name": "Parent Mark" } ] }),
+        )
+        .await?;
+    let id = case["id"].as_str().unwrap_or_default().to_owned();
+    let holder = case["custody_holders"][0]["id"].clone();
+    let path = |s: &str| format!("/v1/cases/{id}{s}");
+    let identity =
+        t.post(&path("/items"), &cw, json!({ "category": "identity", "content": "Bench" })).await?["id"].clone();
+    t.post(
+        &path("/consents"),
+        &cw,
+        json!({ "grantors": [holder], "recipients": [ { "org": ngo, "role": "coordinator" } ],
+        "categories": ["identity"], "purposes": ["referral"], "valid_from": today, "valid_until": "2099-12-31",
+        "evidence": "bench" }),
+    )
+    .await?;
+    t.post(&path("/referral"), &cw, json!({ "agreement": agreement, "items": [identity] })).await?;
+    t.post(&path("/referral/decision"), &co, json!({ "decision": "accept" })).await?;
+    t.post(
+        &path("/pre-meeting"),
+        &co,
+        json!({ "held_on": today,
+        "participants": ["coordinator", "caseworker", "young_person", "custody_holder"] }),
+    )
+    .await?;
+    t.post(
+        &path("/matching-needs"),
+        &co,
+        json!({ "tags": ["climbing", "drawing"], "languages": ["da"], "area": "8660",
+        "availability": [ { "weekday": "tue", "from": "17:00", "to": "19:00" } ] }),
+    )
+    .await?;
+    let mut api = Vec::with_capacity(n);
+    let mut named = 0;
+    for _ in 0..n {
+        let started = Instant::now();
+        let r = t.client.get(format!("{}{}", t.base, path("/match-suggestions"))).bearer_auth(&co).send().await?;
+        let body: Value = r.json().await?;
+        api.push(started.elapsed().as_secs_f64() * 1000.0);
+        named = body["items"].as_array().map_or(0, Vec::len);
+    }
+    // The ranking alone, on the same case and volunteers.
+    let loaded = t.store.load::<brobyg_domain::case::Case>(&id).await?.aggregate;
+    let ids: Vec<String> =
+        t.store.volunteer_summaries(&ngo.parse()?).await?.into_iter().map(|v| v.volunteer_id).collect();
+    let all: Vec<brobyg_domain::volunteer::Volunteer> =
+        t.store.load_many(&ids).await?.into_iter().map(|(_, v)| v.aggregate).collect();
+    let needs = loaded.needs.as_ref().and_then(|n| n.known()).cloned();
+    let mut pure = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let ranking =
+            brobyg_projections::matching::rank(&loaded, needs.as_ref(), all.iter(), chrono::Utc::now().date_naive());
+        std::hint::black_box(&ranking);
+        pure.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut raw = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        t.baseline.read_volunteers().await?;
+        raw.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let ((p50, p99), (_, rank99), (r50, r99)) = (summary(api), summary(pure), summary(raw));
+    println!(
+        "suggestions {volunteers} volunteers ({named} named): p50 {p50:.1} ms, p99 {p99:.1} ms; ranking alone p99 {rank99:.2} ms; raw read p50 {r50:.1} ms, p99 {r99:.1} ms  p99 ratio {:.1}x",
+        p99 / r99.max(1e-9)
+    );
+    Ok(json!({ "volunteers": volunteers, "named": named, "p50_ms": p50, "p99_ms": p99, "ranking_p99_ms": rank99,
+               "raw_p50_ms": r50, "raw_p99_ms": r99 }))
+}
+
 /// The feed read by an integrator page by page from the start, and the raw ordered read, each
 /// repeated for at least `seconds`: events/s, and the events in one pass.
 async fn feed(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64, u64), Error> {
@@ -584,6 +733,9 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
         let (p50, p99) = commit_to_feed(&t, 50).await?;
         println!("commit-to-feed: p50 {p50:.1} ms, p99 {p99:.1} ms");
         out["commit_to_feed"] = json!({ "p50_ms": p50, "p99_ms": p99 });
+    }
+    if run("suggestions") {
+        out["suggestions"] = suggestions(&t, args.volunteers, args.reads).await?;
     }
     if run("growth") && !args.no_growth {
         let small = growth_point(&t, 10_000).await?;

@@ -49,6 +49,14 @@ fn statement(write: &ViewWrite) -> Statement {
             sql: "UPDATE case_summaries SET version = $2 WHERE case_id = $1",
             params: vec![case.as_str().into(), (*version).into()],
         },
+        CaseMoved { case, to, at, version } => Statement {
+            sql: "UPDATE case_summaries SET municipality = $2, version = $3, updated_at = $4 WHERE case_id = $1",
+            params: vec![case.as_str().into(), to.as_str().into(), (*version).into(), time_text(*at).into()],
+        },
+        ConcernsMoved { case, to } => Statement {
+            sql: "UPDATE concern_summaries SET reported_to = $2 WHERE case_id = $1",
+            params: vec![case.as_str().into(), to.as_str().into()],
+        },
         ConcernReported { concern, case, reporter_org, reported_to, reported_at, assessment_due, receipt_due } => {
             Statement {
                 sql: "INSERT INTO concern_summaries (concern_id, case_id, reporter_org, reported_to, reported_at, \

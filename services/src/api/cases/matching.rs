@@ -3,12 +3,10 @@
 use brobyg_domain::case::CaseAction;
 use brobyg_domain::volunteer::{Volunteer, VolunteerAction, VolunteerCommand};
 use brobyg_domain::{Personal, VolunteerId};
-use chrono::Utc;
 
 use super::prelude::*;
 use super::{command_releasing_volunteer, release_volunteer};
 use crate::api::{DomainProblem, actor, execute, load, log_read};
-use brobyg_projections::case_view::{case_view, visible_categories};
 use brobyg_projections::matching;
 
 /// 403 unless the caller is a coordinator of the NGO the case is referred to.
@@ -22,7 +20,11 @@ fn require_case_coordinator(case: &brobyg_domain::case::Case, caller: &crate::au
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(match_volunteer)).routes(routes!(end_match)).routes(routes!(match_suggestions))
+    OpenApiRouter::new()
+        .routes(routes!(match_volunteer))
+        .routes(routes!(end_match))
+        .routes(routes!(match_suggestions))
+        .routes(routes!(record_needs))
 }
 
 /// The volunteer to match.
@@ -91,29 +93,55 @@ pub async fn end_match(
     command_releasing_volunteer(&state, &request, &case, action).await
 }
 
-/// A ranked suggestion.
+/// A ranked suggestion: an eligible volunteer.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Suggestion {
     /// Volunteer id.
     pub volunteer: uuid::Uuid,
     /// First name.
     pub first_name: String,
-    /// Whether the volunteer may be matched now.
-    pub eligible: bool,
     /// Higher is better.
     pub score: i64,
-    /// Why, in words.
+    /// What speaks for the match, in words.
     pub reasons: Vec<String>,
+    /// What the match lacks, in words.
+    pub lacks: Vec<String>,
 }
 
-/// Suggestions, best first.
+/// Suggestions, best first: only volunteers the case's rules allow today.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Suggestions {
-    /// The suggestions.
+    /// The eligible volunteers, best first (ties by id).
     pub items: Vec<Suggestion>,
+    /// How many of the NGO's active volunteers each bar keeps out (`no_free_place`,
+    /// `not_vetted_for_age`); they are not named.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
+    pub barred: std::collections::BTreeMap<&'static str, usize>,
+    /// What blocks a good match: what the best suggestion lacks, or the bars when nobody is
+    /// eligible.
+    pub blockers: Vec<String>,
 }
 
-/// Ranked volunteer suggestions for a case, with reasons (coordinator).
+/// The NGO's active volunteers, loaded. The volunteer list is a view fed from the feed: it is
+/// read once it reflects every event committed before this request (a volunteer registered or
+/// paused just now included), waiting at most a few seconds.
+pub(crate) async fn active_volunteers(state: &AppState, org: &brobyg_domain::Org) -> Result<Vec<Volunteer>, Problem> {
+    let head = state.store.feed_head().await?;
+    state.views.wait_for(head, crate::limits::MIN_POSITION_WAIT).await;
+    let active: Vec<String> = state
+        .store
+        .volunteer_summaries(org)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == "active")
+        .map(|r| r.volunteer_id)
+        .collect();
+    Ok(state.store.load_many::<Volunteer>(&active).await?.into_iter().map(|(_, v)| v.aggregate).collect())
+}
+
+/// Ranked volunteer suggestions for a case on the young person's recorded needs (tags,
+/// languages, area, weekly times), each with its reasons and what it lacks; volunteers the rules
+/// bar (capacity, vetting for the young person's age) are counted, not named (coordinator).
 #[utoipa::path(get, path = "/v1/cases/{id}/match-suggestions", tag = "cases",
     params(("id" = String, Path, description = "case id")),
     responses((status = 200, body = Suggestions), (status = 404, body = crate::api::problem::ProblemBody), (status = 403, body = crate::api::problem::ProblemBody)),
@@ -122,39 +150,73 @@ pub async fn match_suggestions(
     State(state): State<AppState>,
     CaseRead { caller, id }: CaseRead,
 ) -> Result<Response, Problem> {
-    let (case, version) = load_case_for(&state, &caller, id).await?;
+    let (case, _) = load_case_for(&state, &caller, id).await?;
     require_case_coordinator(&case, &caller)?;
-    let now = Utc::now();
-    let view = case_view(&case, version, &reader(&caller), now).ok_or_else(|| Problem::not_found("case"))?;
-    log_read(
-        &state,
-        &caller,
-        &id.to_string(),
-        "coordinator",
-        visible_categories(&case, &reader(&caller), now),
-        "matching".into(),
-        "match-suggestions",
-    )
-    .await?;
-    let known: String = view.items.iter().map(|i| i.content.to_lowercase()).collect::<Vec<_>>().join(" ");
-    let active: Vec<String> = state
-        .store
-        .volunteer_summaries(&caller.org)
-        .await?
-        .into_iter()
-        .filter(|r| r.status == "active")
-        .map(|r| r.volunteer_id)
-        .collect();
-    let volunteers = state.store.load_many::<Volunteer>(&active).await?;
-    let items = matching::rank(&case, &known, volunteers.iter().map(|(_, v)| &v.aggregate), today())
+    let needs = case.needs.as_ref().and_then(|n| n.known());
+    if needs.is_some() {
+        let kinds = [brobyg_domain::Category::Wishes, brobyg_domain::Category::Practical];
+        log_read(&state, &caller, &id.to_string(), "coordinator", kinds, "matching".into(), "match-suggestions")
+            .await?;
+    }
+    let volunteers = active_volunteers(&state, &caller.org).await?;
+    let ranking = matching::rank(&case, needs, volunteers.iter(), today());
+    let blockers = ranking.blockers();
+    let items = ranking
+        .suggestions
         .into_iter()
         .map(|s| Suggestion {
             volunteer: s.volunteer.0,
             first_name: s.first_name,
-            eligible: s.eligible,
             score: s.score,
             reasons: s.reasons,
+            lacks: s.lacks,
         })
         .collect();
-    Ok(json_response(StatusCode::OK, Default::default(), &Suggestions { items }))
+    let barred = ranking.barred.into_iter().map(|(bar, n)| (bar.as_str(), n)).collect();
+    Ok(json_response(StatusCode::OK, Default::default(), &Suggestions { items, barred, blockers }))
+}
+
+/// What the young person wishes and can do, tagged for matching.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeedsBody {
+    /// Interest tags from the programme's list (`interest_tags` of the agreement); a tag given
+    /// twice counts once.
+    #[schema(value_type = Vec<String>, max_items = 21, example = json!(["climbing", "drawing"]))]
+    pub tags: std::collections::BTreeSet<String>,
+    /// Languages as ISO 639-1 codes; a language given twice counts once.
+    #[schema(value_type = Vec<String>, max_items = 21, example = json!(["da"]))]
+    pub languages: std::collections::BTreeSet<String>,
+    /// Postcode area.
+    #[schema(pattern = "^[0-9]{4}$", example = "8660")]
+    pub area: String,
+    /// Weekly times the young person can meet.
+    #[schema(max_items = 21)]
+    pub availability: Vec<crate::api::volunteers::SlotBody>,
+}
+
+/// Record what the young person wishes and can do, tagged for matching (the NGO's coordinator,
+/// at the pre-meeting or after; the NGO's record, never shown to the municipality). The
+/// suggestions and the waiting list work on the latest record.
+#[utoipa::path(post, path = "/v1/cases/{id}/matching-needs", tag = "cases", request_body = NeedsBody,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = CaseState), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 404, body = crate::api::problem::ProblemBody), (status = 409, body = crate::api::problem::ProblemBody),
+              (status = 422, body = crate::api::problem::ProblemBody)),
+    security(("bearer" = [])))]
+pub async fn record_needs(
+    State(state): State<AppState>,
+    request: CaseRequest,
+    Body(body): Body<NeedsBody>,
+) -> Result<Response, Problem> {
+    let (case, _) = load_case_for(&state, &request.caller, request.id).await?;
+    let agreement = load_agreement_of(&state, &case).await?;
+    let needs = brobyg_domain::case::Needs {
+        tags: body.tags,
+        languages: body.languages,
+        area: body.area,
+        availability: crate::api::volunteers::slots_of(&body.availability)?,
+    };
+    let action = CaseAction::RecordNeeds { needs, agreement: Box::new(agreement) };
+    Ok(case_command(&state, &request, action, StatusCode::OK).await?.response)
 }

@@ -8,6 +8,7 @@
 //! - `matching`: match, end a match, suggestions
 //! - `ending`: the course log, withdrawal and redirection
 //! - `timeline`: the case's events as the reader may see them
+//! - `waiting`: the NGO's waiting list and its board of demand against capacity
 
 mod ending;
 mod family;
@@ -17,6 +18,7 @@ mod meetings;
 mod open;
 mod referral;
 mod timeline;
+mod waiting;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -43,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(matching::router())
         .merge(ending::router())
         .merge(timeline::router())
+        .merge(waiting::router())
 }
 
 /// What the case endpoints' files share.

@@ -495,6 +495,14 @@ pub async fn get_case(
             view.interim = brobyg_projections::case_view::interim_status(&case, terms, &reader, now);
         }
     }
+    // Who the matched volunteer is, where the volunteer agreed that the municipality may know.
+    if case.municipality.as_ref() == Some(&caller.org)
+        && let Some(matched) = &case.current_match
+    {
+        let volunteer = load::<brobyg_domain::volunteer::Volunteer>(&state, &matched.volunteer.to_string()).await?;
+        view.volunteer =
+            brobyg_projections::case_view::volunteer_for_municipality(&case, &volunteer.aggregate, &reader, now);
+    }
     let default = if view.access == ViewAccess::Audit { "audit" } else { "case_work" };
     let role = acting_role(&caller).as_str();
     let categories = visible_categories(&case, &reader, now);
