@@ -151,10 +151,7 @@ where
     metrics::counter!("events_appended_total", "aggregate" => A::TYPE).increment(committed.events.len() as u64);
     state.views.wake();
     state.commits.send_modify(|n| *n = n.wrapping_add(1));
-    let position = match committed.events.last() {
-        Some(last) => state.store.position_of(A::TYPE, id, last.sequence).await.ok(),
-        None => None,
-    };
+    let position = committed.position;
     Ok((committed, position))
 }
 

@@ -169,11 +169,19 @@ impl Store {
     }
 
     /// Chains each of `events` (sealed, of one aggregate, in order) to the one before it: the
-    /// hash goes into the event's metadata.
-    pub(crate) async fn chain(&self, events: &mut [SerializedEvent]) -> Result<(), StoreError> {
+    /// hash goes into the event's metadata. `known` is the sequence and hash of an event the
+    /// caller has just read; if it is the one before, the database is not asked again (were it
+    /// no longer the last, the append conflicts and writes nothing).
+    pub(crate) async fn chain(
+        &self,
+        events: &mut [SerializedEvent],
+        known: Option<(usize, String)>,
+    ) -> Result<(), StoreError> {
         let Some(first) = events.first() else { return Ok(()) };
         let mut prev = if first.sequence <= 1 {
             GENESIS.to_owned()
+        } else if let Some((_, hash)) = known.filter(|(sequence, _)| *sequence + 1 == first.sequence) {
+            hash
         } else {
             self.stored_hash(&first.aggregate_type, &first.aggregate_id, first.sequence - 1)
                 .await?

@@ -177,6 +177,8 @@ pub struct Committed<A: Aggregate> {
     pub version: usize,
     /// The events written, with their sequence numbers.
     pub events: Vec<EventEnvelope<A>>,
+    /// The feed position of the last event written (none if the command wrote nothing).
+    pub position: Option<Cursor>,
 }
 
 /// The event store. Cheap to clone (a connection pool and the key-encryption key inside).
@@ -398,7 +400,8 @@ impl Store {
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let mut context = sql::with_repo!(self, repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(sealing::Tail::default()));
+        let mut context = sql::with_repo!(self, Vec::new(), tail.clone(), repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
         let current = context.current_sequence;
         // A record of another organisation, and one that does not exist when the caller names
         // a version of it, answer alike: before any version is compared.
@@ -416,10 +419,11 @@ impl Store {
         // `handle` applied the events to the context's aggregate through the sink already.
         let aggregate = context.aggregate.clone();
         let holders = key_holders(&events);
-        let committed =
-            sql::with_repo!(self, holders, repo => event_store::<A, _>(repo).commit(events, context, metadata).await)?;
+        let committed = sql::with_repo!(self, holders, tail.clone(), repo =>
+            event_store::<A, _>(repo).commit(events, context, metadata).await)?;
         let version = committed.last().map_or(current, |e| e.sequence);
-        Ok(Committed { aggregate, version, events: committed })
+        let position = tail.lock().ok().and_then(|t| t.position);
+        Ok(Committed { aggregate, version, events: committed, position })
     }
 
     /// Appends `events` to an aggregate whose stored version the caller asserts is
@@ -444,13 +448,19 @@ impl Store {
             current_sequence: expected_version,
             current_snapshot: None,
         };
-        Ok(sql::with_repo!(self, holders, repo => event_store::<A, _>(repo).commit(events, context, metadata).await?))
+        Ok(sql::with_repo!(self, holders, Default::default(), repo =>
+            event_store::<A, _>(repo).commit(events, context, metadata).await?))
     }
 
     /// The sealing repository over `inner`, for a batch whose events' key holders are
     /// `key_holders` (empty for reads).
-    fn sealed<R>(&self, inner: R, key_holders: Vec<Option<String>>) -> sealing::Sealed<R> {
-        sealing::Sealed { inner, store: self.clone(), key_holders }
+    fn sealed<R>(
+        &self,
+        inner: R,
+        key_holders: Vec<Option<String>>,
+        tail: std::sync::Arc<std::sync::Mutex<sealing::Tail>>,
+    ) -> sealing::Sealed<R> {
+        sealing::Sealed { inner, store: self.clone(), key_holders, tail }
     }
 }
 

@@ -31,7 +31,7 @@ use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream,
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::sql::{Statement, time_text};
+use super::sql::{AppendError, Statement, time_text};
 use super::{Store, StoreError};
 
 /// The key-encryption key. Never printed, zeroed when dropped.
@@ -536,13 +536,28 @@ fn open_all(
     }
 }
 
-/// A cqrs-es repository that seals on the way in and opens on the way out.
+/// What one command's load saw and its commit wrote, shared by the two repositories of a
+/// command: the chain hash of the last event loaded (so the commit chains to it without asking
+/// the database again) and the feed position of the last event appended.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// The sequence and chain hash of the last event the load read.
+    pub(crate) last: Option<(usize, String)>,
+    /// The feed position of the last event the commit wrote.
+    pub(crate) position: Option<super::Cursor>,
+}
+
+/// A cqrs-es repository that seals on the way in and opens on the way out. Reads go through
+/// the backend's cqrs-es repository; appends are the store's own single statement
+/// ([`Store::append_events`]).
 pub struct Sealed<R> {
     pub(crate) inner: R,
     pub(crate) store: Store,
     /// For each event of the batch being persisted, the organisation whose key seals it when
     /// it is not the writer ([`brobyg_domain::personal::KeyHolder`]).
     pub(crate) key_holders: Vec<Option<String>>,
+    /// Shared with the other repository of the same command.
+    pub(crate) tail: Arc<Mutex<Tail>>,
 }
 
 impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
@@ -551,6 +566,9 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
         let mut keys = HashMap::new();
         for e in &mut events {
             self.store.unseal_stored(e, &mut keys).await.map_err(persistence)?;
+        }
+        if let (Some(e), Ok(mut tail)) = (events.last(), self.tail.lock()) {
+            tail.last = e.metadata["hash"].as_str().map(|h| (e.sequence, h.to_owned()));
         }
         Ok(events)
     }
@@ -591,8 +609,18 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
                 other => persistence(other),
             })?;
         }
-        self.store.chain(&mut sealed).await.map_err(persistence)?;
-        self.inner.persist::<A>(&sealed, None).await
+        let known = self.tail.lock().ok().and_then(|t| t.last.clone());
+        self.store.chain(&mut sealed, known).await.map_err(persistence)?;
+        match self.store.append_events(&sealed).await {
+            Ok(position) => {
+                if let Ok(mut tail) = self.tail.lock() {
+                    tail.position = position;
+                }
+                Ok(())
+            }
+            Err(AppendError::Conflict) => Err(PersistenceError::OptimisticLockError),
+            Err(AppendError::Store(e)) => Err(PersistenceError::UnknownError(Box::new(e))),
+        }
     }
 
     async fn stream_events<A: Aggregate>(&self, _aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
 
-use super::{Pool, Store, StoreError};
+use cqrs_es::persist::SerializedEvent;
+
+use super::{Cursor, Pool, Store, StoreError};
 
 /// A statement parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -202,21 +204,105 @@ impl Store {
     }
 }
 
+/// Why an append wrote nothing.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// A row at one of the sequences exists: another writer committed first.
+    Conflict,
+    /// The database failed.
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            _ => Self::Store(StoreError::Database(e)),
+        }
+    }
+}
+
+const INSERT_EVENTS: &str =
+    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ";
+
+impl Store {
+    /// Appends sealed, chained events of one aggregate, all or nothing, and returns the feed
+    /// position of the last. On PostgreSQL this is one statement (its own transaction) that
+    /// returns the positions; on SQLite one transaction on one connection (the feed position is
+    /// written by the insert trigger and read back before the commit). A row that exists already
+    /// is [`AppendError::Conflict`]: the optimistic-concurrency check, and nothing is written.
+    pub(crate) async fn append_events(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, AppendError> {
+        let Some(last) = events.last() else { return Ok(None) };
+        let seq = |e: &SerializedEvent| i64::try_from(e.sequence).unwrap_or(i64::MAX);
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let mut q = sqlx::QueryBuilder::<Postgres>::new(INSERT_EVENTS);
+                q.push_values(events, |mut row, e| {
+                    row.push_bind(&e.aggregate_type)
+                        .push_bind(&e.aggregate_id)
+                        .push_bind(seq(e))
+                        .push_bind(&e.event_type)
+                        .push_bind(&e.event_version)
+                        .push_bind(&e.payload)
+                        .push_bind(&e.metadata);
+                });
+                q.push(" RETURNING tx_id::text, global_position");
+                let rows = q.build().fetch_all(p).await?;
+                let mut best: Option<Cursor> = None;
+                for row in rows {
+                    let tx: String = row.try_get(0)?;
+                    let position: i64 = row.try_get(1)?;
+                    let tx = tx.parse().map_err(|_| AppendError::Store(StoreError::Corrupt("tx_id".into())))?;
+                    if best.is_none_or(|b| position > b.position) {
+                        best = Some(Cursor { tx, position });
+                    }
+                }
+                Ok(best)
+            }
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let mut q = sqlx::QueryBuilder::<Sqlite>::new(INSERT_EVENTS);
+                q.push_values(events, |mut row, e| {
+                    row.push_bind(&e.aggregate_type)
+                        .push_bind(&e.aggregate_id)
+                        .push_bind(seq(e))
+                        .push_bind(&e.event_type)
+                        .push_bind(&e.event_version)
+                        .push_bind(&e.payload)
+                        .push_bind(&e.metadata);
+                });
+                q.build().execute(&mut *tx).await?;
+                let position: i64 = sqlx::query_scalar(
+                    "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+                )
+                .bind(&last.aggregate_type)
+                .bind(&last.aggregate_id)
+                .bind(seq(last))
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(Cursor { tx: 0, position }))
+            }
+        }
+    }
+}
+
 /// The event store over this store's pool, sealed: `with_repo!(store, repo => expr)` evaluates
 /// `expr` with `repo` bound to the cqrs-es repository of the backend in use (and
-/// `with_repo!(store, key_holders, repo => expr)` for a batch to persist).
+/// `with_repo!(store, key_holders, tail, repo => expr)` for a batch to persist, sharing the
+/// [`sealing::Tail`](super::sealing::Tail) of the load before it).
 macro_rules! with_repo {
     ($store:expr, $repo:ident => $body:expr) => {
-        with_repo!($store, Vec::new(), $repo => $body)
+        with_repo!($store, Vec::new(), Default::default(), $repo => $body)
     };
-    ($store:expr, $key_holders:expr, $repo:ident => $body:expr) => {
+    ($store:expr, $key_holders:expr, $tail:expr, $repo:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(p) => {
-                let $repo = $store.sealed(sqlite_es::SqliteEventRepository::new(p.clone()), $key_holders);
+                let $repo = $store.sealed(sqlite_es::SqliteEventRepository::new(p.clone()), $key_holders, $tail);
                 $body
             }
             $crate::store::Pool::Postgres(p) => {
-                let $repo = $store.sealed(postgres_es::PostgresEventRepository::new(p.clone()), $key_holders);
+                let $repo = $store.sealed(postgres_es::PostgresEventRepository::new(p.clone()), $key_holders, $tail);
                 $body
             }
         }
