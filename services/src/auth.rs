@@ -102,6 +102,7 @@ pub enum AuthError {
 
 #[derive(Debug, Deserialize)]
 struct TokenClaims {
+    exp: u64,
     sub: String,
     org: String,
     #[serde(default)]
@@ -131,6 +132,49 @@ impl KeySource {
     }
 }
 
+/// How long a verified token is remembered at most, whatever its expiry: a key removed from
+/// the key set stops admitting its tokens within this time.
+pub const TOKEN_CACHE_SECONDS: u64 = 60;
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Tokens that verified, by the SHA-256 of their text, each until its `exp` (with the leeway)
+/// or [`TOKEN_CACHE_SECONDS`] after it verified, whichever is first: a request with a token
+/// seen before costs a hash instead of a signature check. Only successes are kept.
+#[derive(Debug, Default)]
+struct TokenCache {
+    entries: Mutex<std::collections::HashMap<[u8; 32], (Caller, u64)>>,
+}
+
+impl TokenCache {
+    fn digest(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The caller of a token verified before, if it is still valid at `now` (Unix seconds).
+    fn get(&self, digest: &[u8; 32], now: u64) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(digest).filter(|(_, until)| now <= *until).map(|(caller, _)| caller.clone())
+    }
+
+    /// Remembers a token that verified at `now`, expiring at `exp`.
+    fn put(&self, digest: [u8; 32], caller: Caller, exp: u64, now: u64) {
+        let until = exp.saturating_add(LEEWAY_SECONDS).min(now.saturating_add(TOKEN_CACHE_SECONDS));
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.retain(|_, (_, u)| now <= *u);
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, (caller, until));
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// How often an unknown `kid` may trigger a refresh of the key set, by default.
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -148,6 +192,7 @@ pub struct Verifier {
     /// Counts finished fetches, so that a request that waited for one uses its result.
     fetches: Arc<std::sync::atomic::AtomicU64>,
     min_refresh_interval: Duration,
+    tokens: Arc<TokenCache>,
 }
 
 impl Verifier {
@@ -167,6 +212,7 @@ impl Verifier {
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             fetches: Arc::default(),
             min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+            tokens: Arc::default(),
         })
     }
 
@@ -174,6 +220,7 @@ impl Verifier {
     #[must_use]
     pub fn with_rules(mut self, rules: TokenRules) -> Self {
         self.rules = rules;
+        self.tokens = Arc::default();
         self
     }
 
@@ -249,6 +296,17 @@ impl Verifier {
 
     /// Verifies a bearer token and returns the caller.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let digest = TokenCache::digest(token);
+        if let Some(caller) = self.tokens.get(&digest, unix_now()) {
+            return Ok(caller);
+        }
+        let (caller, exp) = self.verify_signed(token).await?;
+        self.tokens.put(digest, caller.clone(), exp, unix_now());
+        Ok(caller)
+    }
+
+    /// Checks a token's signature and claims: the caller and the token's expiry.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256 | Algorithm::EdDSA) {
             return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
@@ -296,13 +354,33 @@ impl Verifier {
         if claims.sub.is_empty() {
             return Err(AuthError::Invalid("empty sub".to_owned()));
         }
-        Caller::new(UserId(claims.sub), org, roles).ok_or(AuthError::NoKnownRole)
+        let caller = Caller::new(UserId(claims.sub), org, roles).ok_or(AuthError::NoKnownRole)?;
+        Ok((caller, claims.exp))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+    #[test]
+    fn a_remembered_token_lapses_at_its_expiry_or_after_a_minute() {
+        let cache = TokenCache::default();
+        let caller = Caller::new(UserId("u".into()), "municipality:0746".parse().expect("org"), vec![Role::Caseworker])
+            .expect("caller");
+        let (short, long) = (TokenCache::digest("a.b.c"), TokenCache::digest("d.e.f"));
+        assert_ne!(short, long);
+        // Expired 40 s ago, within the leeway: kept until its expiry plus the leeway, not a second longer.
+        cache.put(short, caller.clone(), 1_000_000 - 40, 1_000_000);
+        assert_eq!(cache.get(&short, 1_000_000 - 40 + LEEWAY_SECONDS), Some(caller.clone()));
+        assert_eq!(cache.get(&short, 1_000_000 - 39 + LEEWAY_SECONDS), None);
+        // Expires in a day: kept a minute.
+        cache.put(long, caller.clone(), 1_086_400, 1_000_000);
+        assert!(cache.get(&long, 1_000_000 + TOKEN_CACHE_SECONDS).is_some());
+        assert!(cache.get(&long, 1_000_001 + TOKEN_CACHE_SECONDS).is_none());
+        // A token never seen is not there.
+        assert!(cache.get(&TokenCache::digest("x.y.z"), 1_000_000).is_none());
+    }
 
     use axum::extract::State;
     use axum::http::StatusCode;

@@ -19,6 +19,7 @@ crate::on_both_backends!(
     eight_writers_and_a_following_reader_see_every_event_once_in_order,
     the_store_folds_every_event_exactly_once,
     a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded,
+    a_held_fold_sees_another_writers_events_and_goes_with_an_erasure,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -33,6 +34,19 @@ fn item_event(n: u64) -> CaseEvent {
             measure: None,
             score: None,
         },
+    }
+}
+
+/// Every event of the feed, page by page.
+async fn whole_feed(store: &Store) -> Vec<brobyg::store::FeedEvent> {
+    let (mut cursor, mut all) = (Cursor::START, Vec::new());
+    loop {
+        let page = store.read_feed(cursor, 1_000).await.expect("feed");
+        if page.events.is_empty() {
+            return all;
+        }
+        cursor = page.next;
+        all.extend(page.events);
     }
 }
 
@@ -56,8 +70,8 @@ async fn a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded(d
     for (version, position) in &positions {
         assert_eq!(*position, store.position_of("case", &key, *version).await.expect("position"));
     }
-    let page = store.read_feed(Cursor::START, 100_000).await.expect("feed");
-    let mine: Vec<_> = page.events.iter().filter(|e| e.aggregate_id == key).collect();
+    let all = whole_feed(&store).await;
+    let mine: Vec<_> = all.iter().filter(|e| e.aggregate_id == key).collect();
     assert_eq!(mine.len(), 5);
     let mut prev = GENESIS.to_owned();
     for e in mine {
@@ -77,6 +91,58 @@ async fn a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded(d
         prev = hash;
     }
     store.close().await;
+}
+
+/// Two stores with a key cache (two replicas): a case folded and held for commands by one is
+/// brought up to date with what the other wrote before it decides (a command pinned to the
+/// stored version succeeds on either), and the chain runs on across both.
+async fn a_held_fold_sees_another_writers_events_and_goes_with_an_erasure(db: &TestDb) {
+    let one = db.store().await.with_key_cache(Duration::from_secs(60));
+    let two = db.store().await.with_key_cache(Duration::from_secs(60));
+    let case = CaseId::new();
+    let key = case.to_string();
+    one.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
+    two.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), HashMap::new(), |_| true)
+        .await
+        .expect("two holds the case at version 2");
+    for version in 2..8 {
+        let writer = if version % 2 == 0 { &one } else { &two };
+        let c = writer
+            .execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(version), HashMap::new(), |_| true)
+            .await
+            .unwrap_or_else(|e| panic!("at version {version}: {e}"));
+        assert_eq!(c.version, version + 1);
+        assert_eq!(c.aggregate.items.len(), version, "the decision saw every item");
+    }
+    let loaded = one.load::<Case>(&key).await.expect("load");
+    assert_eq!(loaded.version, 8);
+    let all = whole_feed(&one).await;
+    let mut prev = brobyg::store::chain::GENESIS.to_owned();
+    for e in all.iter().filter(|e| e.aggregate_id == key) {
+        let hash = brobyg::store::chain::stored_event_hash(
+            &prev,
+            brobyg::store::chain::Chained {
+                aggregate_type: &e.aggregate_type,
+                aggregate_id: &e.aggregate_id,
+                sequence: e.sequence as u64,
+                event_type: &e.event_type,
+                event_version: &e.event_version,
+                payload: &e.payload,
+                metadata: &e.metadata,
+            },
+        );
+        assert_eq!(e.metadata["hash"].as_str(), Some(hash.as_str()), "event {} chains", e.sequence);
+        prev = hash;
+    }
+    // After an erasure the held fold is gone: the next command reads the erased record.
+    one.destroy_keys(&brobyg::store::data_key_prefix("case", &key), "test").await.expect("erase");
+    let err = one
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect_err("nothing personal is added to an erased record");
+    assert!(err.to_string().contains("erased"), "{err}");
+    one.close().await;
+    two.close().await;
 }
 
 async fn append_and_reload(db: &TestDb) {

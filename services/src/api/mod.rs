@@ -74,7 +74,7 @@ pub async fn execute<A>(
     request_id: &RequestId,
 ) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
 where
-    A: Aggregate<Services = ()> + Send + Sync + Clone,
+    A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     A::Command: Send,
     A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
@@ -110,7 +110,7 @@ async fn execute_in_span<A>(
     span: &tracing::Span,
 ) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
 where
-    A: Aggregate<Services = ()> + Send + Sync + Clone,
+    A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     A::Command: Send,
     A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
@@ -158,7 +158,7 @@ where
 /// Loads an aggregate, mapping store failures to a 500 problem.
 pub async fn load<A>(state: &AppState, id: &str) -> Result<Loaded<A>, Problem>
 where
-    A: Aggregate<Services = ()> + Send + Sync,
+    A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
 {
     Ok(state.store.load::<A>(id).await?)
 }

@@ -168,6 +168,12 @@ pub struct Loaded<A: Aggregate> {
     pub events: Vec<EventEnvelope<A>>,
 }
 
+impl<A: Aggregate + Clone> Clone for Loaded<A> {
+    fn clone(&self) -> Self {
+        Self { aggregate: self.aggregate.clone(), version: self.version, events: self.events.clone() }
+    }
+}
+
 /// What a committed command wrote.
 #[derive(Debug)]
 pub struct Committed<A: Aggregate> {
@@ -187,6 +193,10 @@ pub struct Store {
     pool: Pool,
     kek: Option<std::sync::Arc<Kek>>,
     keys: std::sync::Arc<sealing::KeyCache>,
+    /// SQLite has one writer at a time; a second one waits in SQLite's busy handler, which
+    /// sleeps and polls (1, 2, 5, … 100 ms). This process's writers queue here instead, in
+    /// order and woken at once (docs/benchmarks.md). Unused on PostgreSQL.
+    writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -239,7 +249,12 @@ impl Store {
 
     /// A store over `pool`, without a key-encryption key or a key cache.
     fn over(pool: Pool) -> Self {
-        Self { pool, kek: None, keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)) }
+        Self {
+            pool,
+            kek: None,
+            keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
+            writes: std::sync::Arc::default(),
+        }
     }
 
     /// The store with a key-encryption key: personal values are sealed on write and opened on
@@ -319,27 +334,93 @@ impl Store {
         }
     }
 
-    /// Loads an aggregate by folding all its events.
+    /// Loads an aggregate by reading, opening and folding every one of its events: what a
+    /// reader is shown is what is stored now, so a stored event changed behind the service's
+    /// back fails here (a value that does not open) or shows (a rewritten organisation).
     pub async fn load<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
     where
-        A: Aggregate<Services = ()> + Send + Sync,
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
-        let events: Vec<EventEnvelope<A>> =
-            sql::with_repo!(self, repo => event_store::<A, _>(repo).load_events(id).await).map_err(store_error)?;
-        let mut aggregate = A::default();
-        let mut version = 0;
-        for e in &events {
-            version = e.sequence;
-            aggregate.apply(e.payload.clone());
+        let mut loaded = Loaded { aggregate: A::default(), version: 0, events: Vec::new() };
+        for e in self.events_since::<A>(id, 0).await? {
+            loaded.version = e.sequence;
+            loaded.aggregate.apply(e.payload.clone());
+            loaded.events.push(e);
         }
-        Ok(Loaded { aggregate, version, events })
+        Ok(loaded)
+    }
+
+    /// Loads an aggregate for a command. A fold held in memory (for the key cache's lifetime,
+    /// [`sealing::KeyCache`]) is brought up to date with the events after it, one query that
+    /// usually returns nothing; otherwise every event is read, opened and folded. Events are
+    /// immutable and an aggregate's are committed in sequence order, so both decide alike; a
+    /// command decided on a fold that another writer has overtaken conflicts on append.
+    async fn load_held<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
+        let generation = self.keys.generation();
+        let (mut loaded, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
+            (Loaded { aggregate: A::default(), version: 0, events: Vec::new() }, std::time::Instant::now())
+        });
+        let newer = self.events_since::<A>(id, loaded.version).await?;
+        if newer.is_empty() {
+            return Ok(loaded);
+        }
+        for e in newer {
+            loaded.version = e.sequence;
+            loaded.aggregate.apply(e.payload.clone());
+            loaded.events.push(e);
+        }
+        self.keys.keep_fold(id, loaded.clone(), at, generation);
+        Ok(loaded)
+    }
+
+    /// The events of one aggregate after sequence `after`, opened, in order.
+    async fn events_since<A>(&self, id: &str, after: usize) -> Result<Vec<EventEnvelope<A>>, StoreError>
+    where
+        A: Aggregate,
+    {
+        let rows = self
+            .fetch_rows(
+                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
+                vec![A::TYPE.into(), id.into(), i64::try_from(after).unwrap_or(i64::MAX).into()],
+            )
+            .await?;
+        let mut keys = HashMap::new();
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(self.stored_event::<A>(&row, &mut keys).await?);
+        }
+        Ok(events)
+    }
+
+    /// One stored event of `A` from a row of `aggregate_id, sequence, event_type,
+    /// event_version, payload, metadata`, opened.
+    async fn stored_event<A: Aggregate>(
+        &self,
+        row: &sql::Row,
+        keys: &mut HashMap<String, Option<sealing::DataKey>>,
+    ) -> Result<EventEnvelope<A>, StoreError> {
+        let mut event = cqrs_es::persist::SerializedEvent {
+            aggregate_id: row.text(0)?,
+            sequence: usize::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?,
+            aggregate_type: A::TYPE.to_owned(),
+            event_type: row.text(2)?,
+            event_version: row.text(3)?,
+            payload: row.json(4)?,
+            metadata: row.json(5)?,
+        };
+        self.unseal_stored(&mut event, keys).await?;
+        EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
     }
 
     /// Loads several aggregates of one type with one query; ids without events are left out.
     /// The result keeps the order of `ids`.
     pub async fn load_many<A>(&self, ids: &[String]) -> Result<Vec<(String, Loaded<A>)>, StoreError>
     where
-        A: Aggregate<Services = ()> + Send + Sync,
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -361,19 +442,8 @@ impl Store {
         let mut keys = HashMap::new();
         let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
         for row in rows {
-            let mut event = cqrs_es::persist::SerializedEvent {
-                aggregate_id: row.text(0)?,
-                sequence: usize::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?,
-                aggregate_type: A::TYPE.to_owned(),
-                event_type: row.text(2)?,
-                event_version: row.text(3)?,
-                payload: row.json(4)?,
-                metadata: row.json(5)?,
-            };
-            self.unseal_stored(&mut event, &mut keys).await?;
-            let id = event.aggregate_id.clone();
-            let envelope =
-                EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+            let envelope = self.stored_event::<A>(&row, &mut keys).await?;
+            let id = envelope.aggregate_id.clone();
             let loaded =
                 by_id.entry(id).or_insert_with(|| Loaded { aggregate: A::default(), version: 0, events: Vec::new() });
             loaded.version = envelope.sequence;
@@ -396,13 +466,21 @@ impl Store {
         admit: impl FnOnce(&A) -> bool,
     ) -> Result<Committed<A>, CommandError<A::Error>>
     where
-        A: Aggregate<Services = ()> + Send + Sync + Clone,
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let tail = std::sync::Arc::new(std::sync::Mutex::new(sealing::Tail::default()));
-        let mut context = sql::with_repo!(self, Vec::new(), tail.clone(), repo => event_store::<A, _>(repo).load_aggregate(id).await)?;
-        let current = context.current_sequence;
+        let loaded = self.load_held::<A>(id).await?;
+        let current = loaded.version;
+        // The commit chains to the last event loaded without asking the database for its hash.
+        let last = loaded.events.last().and_then(|e| e.metadata.get("hash")).map(|h| (current, h.clone()));
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(sealing::Tail { last, position: None }));
+        let mut context = EventStoreAggregateContext {
+            aggregate_id: id.to_owned(),
+            aggregate: loaded.aggregate,
+            current_sequence: current,
+            current_snapshot: None,
+        };
         // A record of another organisation, and one that does not exist when the caller names
         // a version of it, answer alike: before any version is compared.
         if (current > 0 && !admit(&context.aggregate)) || (current == 0 && expected_version.is_some()) {
@@ -438,7 +516,7 @@ impl Store {
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, CommandError<A::Error>>
     where
-        A: Aggregate<Services = ()> + Send + Sync,
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
         A::Event: KeyHolder,
     {
         let holders = key_holders(&events);
@@ -476,11 +554,4 @@ where
     R: cqrs_es::persist::PersistedEventRepository,
 {
     PersistedEventStore::new_event_store(repo)
-}
-
-fn store_error<E: std::error::Error>(e: AggregateError<E>) -> StoreError {
-    match CommandError::from(e) {
-        CommandError::Store(s) => s,
-        other => StoreError::Persistence(other.to_string()),
-    }
 }

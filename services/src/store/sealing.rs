@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::sql::{AppendError, Statement, time_text};
-use super::{Store, StoreError};
+use super::{Loaded, Store, StoreError};
 
 /// The key-encryption key. Never printed, zeroed when dropped.
 pub struct Kek(Zeroizing<[u8; 32]>);
@@ -141,6 +141,11 @@ pub(crate) enum DataKey {
 }
 
 const KEY_CACHE_MAX: usize = 10_000;
+/// A folded aggregate of some type (a `Loaded<A>`).
+type HeldFold = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Folded aggregates held at most (a 200-event case folds to some tens of kilobytes).
+const FOLD_CACHE_MAX: usize = 2_000;
 
 /// Unwrapped data keys, kept briefly so that a command or a feed page does not query and unwrap
 /// the same key once per load. An erasure clears this process's cache at once; another process
@@ -149,6 +154,11 @@ const KEY_CACHE_MAX: usize = 10_000;
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (DataKey, Instant)>>,
+    /// Aggregates folded from events opened with these keys, by their key prefix
+    /// ([`data_key_prefix`]): a later load reads only the events after the folded version. Held
+    /// no longer than the keys that opened them (the time to live counts from the first full
+    /// load, not from the last refresh) and forgotten with them.
+    folds: Mutex<HashMap<String, (HeldFold, Instant)>>,
     /// Counts erasures; a key read before one is not cached after it.
     erasures: AtomicU64,
 }
@@ -164,7 +174,46 @@ impl KeyCache {
     /// A cache keeping keys for `ttl` (zero: keeps nothing).
     #[must_use]
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::default(), erasures: AtomicU64::new(0) }
+        Self { ttl, entries: Mutex::default(), folds: Mutex::default(), erasures: AtomicU64::new(0) }
+    }
+
+    /// The folded aggregate `A` of `id` as last loaded, and when it was first loaded, if held.
+    pub(crate) fn fold<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(Loaded<A>, Instant)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let folds = self.folds.lock().ok()?;
+        let (any, at) = folds.get(&data_key_prefix(A::TYPE, id))?;
+        if at.elapsed() >= self.ttl {
+            return None;
+        }
+        any.downcast_ref::<Loaded<A>>().map(|l| (l.clone(), *at))
+    }
+
+    /// Keeps a folded aggregate first loaded at `at`, unless an erasure happened since
+    /// `generation` was read.
+    pub(crate) fn keep_fold<A: Aggregate + Send + Sync + Clone + 'static>(
+        &self,
+        id: &str,
+        loaded: Loaded<A>,
+        at: Instant,
+        generation: u64,
+    ) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut folds) = self.folds.lock() else { return };
+        if self.erasures.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if folds.len() >= FOLD_CACHE_MAX {
+            let ttl = self.ttl;
+            folds.retain(|_, (_, at)| at.elapsed() < ttl);
+            if folds.len() >= FOLD_CACHE_MAX {
+                folds.clear();
+            }
+        }
+        folds.insert(data_key_prefix(A::TYPE, id), (Arc::new(loaded), at));
     }
 
     fn get(&self, key_id: &str) -> Option<DataKey> {
@@ -172,7 +221,7 @@ impl KeyCache {
         entries.get(key_id).filter(|(_, at)| at.elapsed() < self.ttl).map(|(k, _)| k.clone())
     }
 
-    fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.erasures.load(Ordering::SeqCst)
     }
 
@@ -200,6 +249,10 @@ impl KeyCache {
         self.erasures.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|id, _| !id.starts_with(prefix));
+        }
+        // A record's folds go with any of its keys (a key id starts with the record's prefix).
+        if let Ok(mut folds) = self.folds.lock() {
+            folds.retain(|record, _| !record.starts_with(prefix) && !prefix.starts_with(record.as_str()));
         }
     }
 }
@@ -655,6 +708,33 @@ mod tests {
         let off = KeyCache::new(Duration::ZERO);
         off.put("case:3:municipality:0746", live(), off.generation());
         assert!(off.get("case:3:municipality:0746").is_none());
+    }
+
+    #[test]
+    fn a_held_fold_goes_with_any_key_of_its_record_and_expires_with_the_keys() {
+        use brobyg_domain::case::Case;
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let fold = || Loaded { aggregate: Case::default(), version: 3, events: Vec::new() };
+        let (at, g) = (Instant::now(), cache.generation());
+        cache.keep_fold::<Case>("1", fold(), at, g);
+        cache.keep_fold::<Case>("2", fold(), at, g);
+        assert_eq!(cache.fold::<Case>("1").map(|(l, _)| l.version), Some(3));
+        // One organisation's key of case 1 destroyed (retention): case 1's fold goes, case 2's stays.
+        cache.forget(&data_key_id("case", "1", "ngo:kfum-sa"));
+        assert!(cache.fold::<Case>("1").is_none());
+        assert!(cache.fold::<Case>("2").is_some());
+        // A fold read before an erasure is not kept after it.
+        let before = cache.generation();
+        cache.forget(&data_key_prefix("case", "2"));
+        assert!(cache.fold::<Case>("2").is_none());
+        cache.keep_fold::<Case>("2", fold(), at, before);
+        assert!(cache.fold::<Case>("2").is_none());
+        // Expiry counts from the first full load, and a zero lifetime keeps nothing.
+        cache.keep_fold::<Case>("3", fold(), Instant::now() - Duration::from_secs(61), cache.generation());
+        assert!(cache.fold::<Case>("3").is_none());
+        let off = KeyCache::new(Duration::ZERO);
+        off.keep_fold::<Case>("1", fold(), Instant::now(), off.generation());
+        assert!(off.fold::<Case>("1").is_none());
     }
 
     fn open(

@@ -135,6 +135,7 @@ impl Store {
         let mut changed = 0;
         match &self.pool {
             Pool::Sqlite(p) => {
+                let _writer = self.writes.lock().await;
                 let mut tx = p.begin().await?;
                 if let Some(g) = guard
                     && run_sqlite(&mut tx, g).await? == 0
@@ -193,7 +194,10 @@ impl Store {
     /// PostgreSQL lets VACUUM reclaim old row versions (best effort; decision 0003).
     pub(crate) async fn reclaim(&self, table: &'static str) -> Result<(), StoreError> {
         match &self.pool {
-            Pool::Sqlite(p) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.map(drop)?,
+            Pool::Sqlite(p) => {
+                let _writer = self.writes.lock().await;
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(p).await.map(drop)?;
+            }
             Pool::Postgres(p) => {
                 if let Err(e) = sqlx::query(&format!("VACUUM {table}")).execute(p).await {
                     tracing::warn!(error = %e, table, "vacuum after erasure failed");
@@ -260,6 +264,7 @@ impl Store {
                 Ok(best)
             }
             Pool::Sqlite(p) => {
+                let _writer = self.writes.lock().await;
                 let mut tx = p.begin().await?;
                 let mut q = sqlx::QueryBuilder::<Sqlite>::new(INSERT_EVENTS);
                 q.push_values(events, |mut row, e| {
