@@ -115,17 +115,17 @@ async fn shape(
     let mut personal = std::collections::BTreeSet::new();
     let data = match e.aggregate_type.as_str() {
         "case" => {
-            // Load once per page, and again if the case has grown since (a later event of it).
-            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
-                cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
+            // The policy decides on the case as it stands now (held and brought up to date, as a
+            // command decides); what is delivered is the event as the feed row stores it, opened.
+            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.version < index + 1) {
+                cache.cases.insert(e.aggregate_id.clone(), store.load_held::<Case>(&e.aggregate_id).await?);
             }
             let loaded = &cache.cases[&e.aggregate_id];
-            loaded.events.get(index).and_then(|ev| case_event_delivered(&ev.payload, &loaded.aggregate, org, now)).map(
-                |d| {
-                    personal = d.personal;
-                    d.data
-                },
-            )
+            let event = store.open_feed_event::<Case>(e).await?;
+            case_event_delivered(&event, &loaded.aggregate, org, now).map(|d| {
+                personal = d.personal;
+                d.data
+            })
         }
         "agreement" => {
             if cache.agreements.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
@@ -181,7 +181,7 @@ async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) 
     let mut wanted = std::collections::BTreeSet::new();
     for e in events.iter().filter(|e| e.aggregate_type == "case") {
         let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
-        if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
+        if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.version < index + 1) {
             wanted.insert(e.aggregate_id.clone());
         }
     }
@@ -190,7 +190,7 @@ async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) 
         .map(|id| {
             let store = store.clone();
             async move {
-                let loaded = store.load::<Case>(&id).await?;
+                let loaded = store.load_held::<Case>(&id).await?;
                 Ok::<_, StoreError>((id, loaded))
             }
         })
@@ -236,8 +236,8 @@ async fn candidates(store: &Store, cache: &mut Cache, e: &FeedEvent) -> Result<V
     Ok(match e.aggregate_type.as_str() {
         "case" => {
             let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
-            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.events.len() <= index) {
-                cache.cases.insert(e.aggregate_id.clone(), store.load::<Case>(&e.aggregate_id).await?);
+            if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.version < index + 1) {
+                cache.cases.insert(e.aggregate_id.clone(), store.load_held::<Case>(&e.aggregate_id).await?);
             }
             let case = &cache.cases[&e.aggregate_id].aggregate;
             // A municipality the case moved away from receives its own records up to the move.

@@ -355,7 +355,7 @@ impl Store {
     /// usually returns nothing; otherwise every event is read, opened and folded. Events are
     /// immutable and an aggregate's are committed in sequence order, so both decide alike; a
     /// command decided on a fold that another writer has overtaken conflicts on append.
-    async fn load_held<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
+    pub(crate) async fn load_held<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
@@ -394,6 +394,24 @@ impl Store {
             events.push(self.stored_event::<A>(&row, &mut keys).await?);
         }
         Ok(events)
+    }
+
+    /// The event a feed row holds, opened: what is stored, so a value changed or moved in the
+    /// row fails here as it does in [`Store::load`].
+    pub(crate) async fn open_feed_event<A: Aggregate>(&self, e: &FeedEvent) -> Result<A::Event, StoreError> {
+        let mut event = cqrs_es::persist::SerializedEvent {
+            aggregate_id: e.aggregate_id.clone(),
+            sequence: usize::try_from(e.sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?,
+            aggregate_type: e.aggregate_type.clone(),
+            event_type: e.event_type.clone(),
+            event_version: e.event_version.clone(),
+            payload: e.payload.clone(),
+            metadata: e.metadata.clone(),
+        };
+        self.unseal_stored(&mut event, &mut HashMap::new()).await?;
+        EventEnvelope::<A>::try_from(event)
+            .map(|envelope| envelope.payload)
+            .map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
     }
 
     /// One stored event of `A` from a row of `aggregate_id, sequence, event_type,
