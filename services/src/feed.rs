@@ -11,7 +11,7 @@ use brobyg_projections::feed::{agreement_event_for, case_event_delivered, volunt
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Cursor, FeedEvent, Loaded, Store, StoreError};
+use crate::store::{Cursor, FeedEvent, Held, Loaded, Store, StoreError};
 
 /// A CloudEvents 1.0 event in structured JSON mode.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -99,7 +99,7 @@ pub fn delivery_entries(events: &[Shaped], to: &Recipient<'_>, at: DateTime<Utc>
 /// Loads each aggregate once per page.
 #[derive(Default)]
 struct Cache {
-    cases: HashMap<String, Loaded<Case>>,
+    cases: HashMap<String, Held<Case>>,
     agreements: HashMap<String, Loaded<Agreement>>,
     volunteers: HashMap<String, Loaded<Volunteer>>,
 }
@@ -186,7 +186,7 @@ async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) 
         }
     }
     // Owned ids and store handles keep the futures `Send` for any lifetime (spawned tasks use this).
-    let loaded: Vec<(String, Loaded<Case>)> = futures::stream::iter(wanted)
+    let loaded: Vec<(String, Held<Case>)> = futures::stream::iter(wanted)
         .map(|id| {
             let store = store.clone();
             async move {

@@ -168,10 +168,16 @@ pub struct Loaded<A: Aggregate> {
     pub events: Vec<EventEnvelope<A>>,
 }
 
-impl<A: Aggregate + Clone> Clone for Loaded<A> {
-    fn clone(&self) -> Self {
-        Self { aggregate: self.aggregate.clone(), version: self.version, events: self.events.clone() }
-    }
+/// An aggregate as a command or a policy check needs it: folded state, version and the chain
+/// hash of its last event (kept in memory with the keys that opened it, without its events).
+#[derive(Clone, Debug)]
+pub(crate) struct Held<A> {
+    /// The folded state.
+    pub(crate) aggregate: A,
+    /// The sequence number of the last event; 0 for an aggregate with no events.
+    pub(crate) version: usize,
+    /// The chain hash stored with the last event.
+    pub(crate) last_hash: Option<String>,
 }
 
 /// What a committed command wrote.
@@ -350,30 +356,31 @@ impl Store {
         Ok(loaded)
     }
 
-    /// Loads an aggregate for a command. A fold held in memory (for the key cache's lifetime,
-    /// [`sealing::KeyCache`]) is brought up to date with the events after it, one query that
-    /// usually returns nothing; otherwise every event is read, opened and folded. Events are
-    /// immutable and an aggregate's are committed in sequence order, so both decide alike; a
-    /// command decided on a fold that another writer has overtaken conflicts on append.
-    pub(crate) async fn load_held<A>(&self, id: &str) -> Result<Loaded<A>, StoreError>
+    /// Loads an aggregate for a command or a policy check: its folded state, version and the
+    /// chain hash of its last event, not its events. A fold held in memory (for the key cache's
+    /// lifetime, [`sealing::KeyCache`]) is brought up to date with the events after it, one
+    /// query that usually returns nothing; otherwise every event is read, opened and folded.
+    /// Events are immutable and an aggregate's are committed in sequence order, so both decide
+    /// alike; a command decided on a fold that another writer has overtaken conflicts on append.
+    pub(crate) async fn load_held<A>(&self, id: &str) -> Result<Held<A>, StoreError>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
         let generation = self.keys.generation();
-        let (mut loaded, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
-            (Loaded { aggregate: A::default(), version: 0, events: Vec::new() }, std::time::Instant::now())
+        let (mut held, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
+            (Held { aggregate: A::default(), version: 0, last_hash: None }, std::time::Instant::now())
         });
-        let newer = self.events_since::<A>(id, loaded.version).await?;
+        let newer = self.events_since::<A>(id, held.version).await?;
         if newer.is_empty() {
-            return Ok(loaded);
+            return Ok(held);
         }
         for e in newer {
-            loaded.version = e.sequence;
-            loaded.aggregate.apply(e.payload.clone());
-            loaded.events.push(e);
+            held.version = e.sequence;
+            held.last_hash = e.metadata.get("hash").cloned();
+            held.aggregate.apply(e.payload);
         }
-        self.keys.keep_fold(id, loaded.clone(), at, generation);
-        Ok(loaded)
+        self.keys.keep_fold(id, held.clone(), at, generation);
+        Ok(held)
     }
 
     /// The events of one aggregate after sequence `after`, opened, in order.
@@ -488,14 +495,14 @@ impl Store {
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let loaded = self.load_held::<A>(id).await?;
-        let current = loaded.version;
+        let held = self.load_held::<A>(id).await?;
+        let current = held.version;
         // The commit chains to the last event loaded without asking the database for its hash.
-        let last = loaded.events.last().and_then(|e| e.metadata.get("hash")).map(|h| (current, h.clone()));
+        let last = held.last_hash.map(|h| (current, h));
         let tail = std::sync::Arc::new(std::sync::Mutex::new(sealing::Tail { last, position: None }));
         let mut context = EventStoreAggregateContext {
             aggregate_id: id.to_owned(),
-            aggregate: loaded.aggregate,
+            aggregate: held.aggregate,
             current_sequence: current,
             current_snapshot: None,
         };

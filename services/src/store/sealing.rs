@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::sql::{AppendError, Statement, time_text};
-use super::{Loaded, Store, StoreError};
+use super::{Held, Store, StoreError};
 
 /// The key-encryption key. Never printed, zeroed when dropped.
 pub struct Kek(Zeroizing<[u8; 32]>);
@@ -141,11 +141,12 @@ pub(crate) enum DataKey {
 }
 
 const KEY_CACHE_MAX: usize = 10_000;
-/// A folded aggregate of some type (a `Loaded<A>`).
+/// A folded aggregate of some type (a `Held<A>`).
 type HeldFold = Arc<dyn std::any::Any + Send + Sync>;
 
-/// Folded aggregates held at most (a 200-event case folds to some tens of kilobytes).
-const FOLD_CACHE_MAX: usize = 2_000;
+/// Folded aggregates held at most (a 200-event case folds to some tens of kilobytes; the
+/// events themselves are not held).
+const FOLD_CACHE_MAX: usize = 1_000;
 
 /// Unwrapped data keys, kept briefly so that a command or a feed page does not query and unwrap
 /// the same key once per load. An erasure clears this process's cache at once; another process
@@ -178,7 +179,7 @@ impl KeyCache {
     }
 
     /// The folded aggregate `A` of `id` as last loaded, and when it was first loaded, if held.
-    pub(crate) fn fold<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(Loaded<A>, Instant)> {
+    pub(crate) fn fold<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(Held<A>, Instant)> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -187,7 +188,7 @@ impl KeyCache {
         if at.elapsed() >= self.ttl {
             return None;
         }
-        any.downcast_ref::<Loaded<A>>().map(|l| (l.clone(), *at))
+        any.downcast_ref::<Held<A>>().map(|h| (h.clone(), *at))
     }
 
     /// Keeps a folded aggregate first loaded at `at`, unless an erasure happened since
@@ -195,7 +196,7 @@ impl KeyCache {
     pub(crate) fn keep_fold<A: Aggregate + Send + Sync + Clone + 'static>(
         &self,
         id: &str,
-        loaded: Loaded<A>,
+        held: Held<A>,
         at: Instant,
         generation: u64,
     ) {
@@ -213,7 +214,7 @@ impl KeyCache {
                 folds.clear();
             }
         }
-        folds.insert(data_key_prefix(A::TYPE, id), (Arc::new(loaded), at));
+        folds.insert(data_key_prefix(A::TYPE, id), (Arc::new(held), at));
     }
 
     fn get(&self, key_id: &str) -> Option<DataKey> {
@@ -714,7 +715,7 @@ mod tests {
     fn a_held_fold_goes_with_any_key_of_its_record_and_expires_with_the_keys() {
         use brobyg_domain::case::Case;
         let cache = KeyCache::new(Duration::from_secs(60));
-        let fold = || Loaded { aggregate: Case::default(), version: 3, events: Vec::new() };
+        let fold = || Held { aggregate: Case::default(), version: 3, last_hash: None };
         let (at, g) = (Instant::now(), cache.generation());
         cache.keep_fold::<Case>("1", fold(), at, g);
         cache.keep_fold::<Case>("2", fold(), at, g);
