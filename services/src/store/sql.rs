@@ -226,6 +226,27 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
+/// The multi-row insert of `events` on backend `$db`, as a query builder.
+macro_rules! insert_events {
+    ($db:ty, $events:expr) => {{
+        let mut q = sqlx::QueryBuilder::<$db>::new(INSERT_EVENTS);
+        q.push_values($events, |mut row, e| {
+            row.push_bind(&e.aggregate_type)
+                .push_bind(&e.aggregate_id)
+                .push_bind(sequence_of(e))
+                .push_bind(&e.event_type)
+                .push_bind(&e.event_version)
+                .push_bind(&e.payload)
+                .push_bind(&e.metadata);
+        });
+        q
+    }};
+}
+
+fn sequence_of(e: &SerializedEvent) -> i64 {
+    i64::try_from(e.sequence).unwrap_or(i64::MAX)
+}
+
 const INSERT_EVENTS: &str =
     "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ";
 
@@ -237,19 +258,9 @@ impl Store {
     /// is [`AppendError::Conflict`]: the optimistic-concurrency check, and nothing is written.
     pub(crate) async fn append_events(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, AppendError> {
         let Some(last) = events.last() else { return Ok(None) };
-        let seq = |e: &SerializedEvent| i64::try_from(e.sequence).unwrap_or(i64::MAX);
         match &self.pool {
             Pool::Postgres(p) => {
-                let mut q = sqlx::QueryBuilder::<Postgres>::new(INSERT_EVENTS);
-                q.push_values(events, |mut row, e| {
-                    row.push_bind(&e.aggregate_type)
-                        .push_bind(&e.aggregate_id)
-                        .push_bind(seq(e))
-                        .push_bind(&e.event_type)
-                        .push_bind(&e.event_version)
-                        .push_bind(&e.payload)
-                        .push_bind(&e.metadata);
-                });
+                let mut q = insert_events!(Postgres, events);
                 q.push(" RETURNING tx_id::text, global_position");
                 let rows = q.build().fetch_all(p).await?;
                 let mut best: Option<Cursor> = None;
@@ -266,23 +277,14 @@ impl Store {
             Pool::Sqlite(p) => {
                 let _writer = self.writes.lock().await;
                 let mut tx = p.begin().await?;
-                let mut q = sqlx::QueryBuilder::<Sqlite>::new(INSERT_EVENTS);
-                q.push_values(events, |mut row, e| {
-                    row.push_bind(&e.aggregate_type)
-                        .push_bind(&e.aggregate_id)
-                        .push_bind(seq(e))
-                        .push_bind(&e.event_type)
-                        .push_bind(&e.event_version)
-                        .push_bind(&e.payload)
-                        .push_bind(&e.metadata);
-                });
+                let mut q = insert_events!(Sqlite, events);
                 q.build().execute(&mut *tx).await?;
                 let position: i64 = sqlx::query_scalar(
                     "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
                 )
                 .bind(&last.aggregate_type)
                 .bind(&last.aggregate_id)
-                .bind(seq(last))
+                .bind(sequence_of(last))
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.commit().await?;
