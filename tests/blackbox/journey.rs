@@ -849,3 +849,37 @@ async fn the_waiting_list_shows_who_waits_and_what_blocks_each_match(db: &TestDb
     let stats = app.get("/v1/programmes/klub-move/statistics", &cw).await.ok().body;
     assert_eq!(stats["waiting"], json!({ "suppressed": true }));
 }
+
+/// On PostgreSQL the feed stops below any transaction still open anywhere in the cluster
+/// (decision 0002). A subject's export must still reflect the case its caller opened a moment
+/// ago: it waits for the last committed event, not for the head readers can see now (which
+/// would let it answer at once, without the case).
+async fn an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open(db: &TestDb) {
+    use sqlx::Connection;
+    let app = TestApp::spawn(db).await;
+    let cw = app.caseworker();
+    let mut blocker = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; SELECT pg_current_xact_id();").execute(&mut blocker).await.expect("an open transaction");
+    let (case, subject, _) = app.open_case("2012-03-14").await;
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut blocker).await.expect("commit");
+    };
+    let path = format!("/v1/subjects/{subject}/export");
+    let (export, ()) = tokio::join!(app.get(&path, &cw), release);
+    let export = export.ok().body;
+    let cases: Vec<&str> =
+        export["cases"].as_array().expect("cases").iter().filter_map(|c| c["case"].as_str()).collect();
+    assert_eq!(cases, vec![case.as_str()]);
+    blocker.close().await.expect("close");
+}
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
+    async fn an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open() {
+        let db = crate::support::TestDb::postgres().await;
+        super::an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open(&db).await;
+        db.cleanup().await;
+    }
+}

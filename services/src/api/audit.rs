@@ -342,8 +342,8 @@ pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result
     require_auditor(&caller)?;
     // The views reflect every case up to their position; wait for the latest so a case opened a
     // moment ago is in scope.
-    let head = state.store.feed_head().await?;
-    state.views.wait_for(head, crate::limits::MIN_POSITION_WAIT).await;
+    let written = state.store.last_committed().await?;
+    state.views.wait_for(written, crate::limits::MIN_POSITION_WAIT).await;
     let scope = crate::audit::Scope::Cases(state.store.cases_of(&caller.org).await?.into_iter().collect());
     let mirrored = match &state.checkpoint_mirror {
         Some(m) => m.read().map_err(|e| Problem::internal(&e))?,

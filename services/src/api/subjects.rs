@@ -35,8 +35,8 @@ async fn subject_cases(
     let _: PersonId = parse_id(subject, "subject")?;
     // The subject index is a view fed from the global order: it is read once it reflects every
     // event committed before this request (a case opened or re-referred just now included).
-    let head = state.store.feed_head().await?;
-    state.views.wait_for(head, std::time::Duration::from_secs(5)).await;
+    let written = state.store.last_committed().await?;
+    state.views.wait_for(written, std::time::Duration::from_secs(5)).await;
     let ids = state.store.cases_of_subject(subject).await?;
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {

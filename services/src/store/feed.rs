@@ -66,6 +66,24 @@ impl Store {
         }
     }
 
+    /// The cursor of the last event committed before this call (`START` if none), whether or
+    /// not readers can see it yet: on PostgreSQL the feed head stops below any transaction still
+    /// open (decision 0002), so a reader that must reflect every write acknowledged before its
+    /// request (read-your-writes) waits for this one instead.
+    pub async fn last_committed(&self) -> Result<Cursor, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT '0', position FROM event_feed ORDER BY position DESC LIMIT 1",
+            Backend::Postgres => {
+                "SELECT tx_id::text AS tx_text, global_position FROM events \
+                  ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1"
+            }
+        };
+        match self.fetch_row(sql, vec![]).await? {
+            None => Ok(Cursor::START),
+            Some(row) => cursor_of(&row, 0),
+        }
+    }
+
     /// How many events each feed consumer (views, publishers) is behind the feed head.
     pub async fn consumer_lags(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = self.fetch_rows("SELECT consumer, cursor FROM feed_checkpoints", vec![]).await?;

@@ -126,8 +126,8 @@ pub struct Suggestions {
 /// read once it reflects every event committed before this request (a volunteer registered or
 /// paused just now included), waiting at most a few seconds.
 pub(crate) async fn active_volunteers(state: &AppState, org: &brobyg_domain::Org) -> Result<Vec<Volunteer>, Problem> {
-    let head = state.store.feed_head().await?;
-    state.views.wait_for(head, crate::limits::MIN_POSITION_WAIT).await;
+    let written = state.store.last_committed().await?;
+    state.views.wait_for(written, crate::limits::MIN_POSITION_WAIT).await;
     let active: Vec<String> = state
         .store
         .volunteer_summaries(org)
