@@ -44,6 +44,21 @@ async fn the_embedded_default_creates_its_data_folder_and_migrates() {
     assert!(data.join("brobyg.db").exists());
 }
 
+/// Folds the feed into the views until they reach `target` (30 s at most): on PostgreSQL a
+/// batch comes back empty while any transaction begun before an event is still open.
+async fn step_views_to(store: &brobyg::store::Store, target: brobyg::store::Cursor) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (at, n) = brobyg::views::step(store).await.expect("views");
+        if n == 0 && (at >= target || std::time::Instant::now() > deadline) {
+            return;
+        }
+        if n == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = db.settings(dir.path());
@@ -59,16 +74,7 @@ async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     // Every event the demo wrote, including any the PostgreSQL feed holds back while another
     // test's transaction is open.
     let written = store.last_committed().await.expect("last");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let (at, n) = brobyg::views::step(&store).await.expect("views");
-        if n == 0 && (at >= written || std::time::Instant::now() > deadline) {
-            break;
-        }
-        if n == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
+    step_views_to(&store, written).await;
     let mut states = std::collections::BTreeSet::new();
     let mut cases = 0;
     for org in ["municipality:0746", "municipality:0101"] {
@@ -117,19 +123,7 @@ async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     store.reset_views().await.expect("reset");
     assert!(views_of(&store).await.cases.is_empty());
     let other = brobyg::store::Store::connect(&settings.effective_database_url(), 2).await.expect("connect");
-    let rebuild = |s: brobyg::store::Store| async move {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let (at, n) = brobyg::views::step(&s).await.expect("views");
-            if n == 0 && (at >= reached || std::time::Instant::now() > deadline) {
-                break;
-            }
-            if n == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
-    };
-    tokio::join!(rebuild(store.clone()), rebuild(other.clone()));
+    tokio::join!(step_views_to(&store, reached), step_views_to(&other, reached));
     assert_eq!(views_of(&store).await, before);
     other.close().await;
     store.close().await;
