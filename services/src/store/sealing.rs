@@ -595,7 +595,7 @@ fn open_all(
 /// the database again) and the feed position of the last event appended.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
-    /// The sequence and chain hash of the last event the load read.
+    /// The sequence and chain hash of the last event the command's load read.
     pub(crate) last: Option<(usize, String)>,
     /// The feed position of the last event the commit wrote.
     pub(crate) position: Option<super::Cursor>,
@@ -620,9 +620,6 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
         let mut keys = HashMap::new();
         for e in &mut events {
             self.store.unseal_stored(e, &mut keys).await.map_err(persistence)?;
-        }
-        if let (Some(e), Ok(mut tail)) = (events.last(), self.tail.lock()) {
-            tail.last = e.metadata["hash"].as_str().map(|h| (e.sequence, h.to_owned()));
         }
         Ok(events)
     }

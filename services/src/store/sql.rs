@@ -294,14 +294,12 @@ impl Store {
     }
 }
 
-/// The event store over this store's pool, sealed: `with_repo!(store, repo => expr)` evaluates
-/// `expr` with `repo` bound to the cqrs-es repository of the backend in use (and
-/// `with_repo!(store, key_holders, tail, repo => expr)` for a batch to persist, sharing the
-/// [`sealing::Tail`](super::sealing::Tail) of the load before it).
+/// The event store over this store's pool, sealed, for a commit: `with_repo!(store,
+/// key_holders, tail, repo => expr)` evaluates `expr` with `repo` bound to the sealing
+/// repository over the backend's cqrs-es repository, for a batch whose events are sealed for
+/// `key_holders` and chained to the hash in the [`sealing::Tail`](super::sealing::Tail) of the
+/// command's load.
 macro_rules! with_repo {
-    ($store:expr, $repo:ident => $body:expr) => {
-        with_repo!($store, Vec::new(), Default::default(), $repo => $body)
-    };
     ($store:expr, $key_holders:expr, $tail:expr, $repo:ident => $body:expr) => {
         match &$store.pool {
             $crate::store::Pool::Sqlite(p) => {
