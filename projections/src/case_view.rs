@@ -295,6 +295,10 @@ pub struct ConcernView {
     /// When the municipality acknowledged it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Whether the acknowledgement met both deadlines (the 24-hour assessment and the receipt's
+    /// working days); absent until acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_time: Option<bool>,
     /// Whether an investigation or measures followed (all the reporter learns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub investigation_started: Option<bool>,
@@ -645,6 +649,7 @@ pub fn case_view(case: &Case, version: usize, reader: &Reader, now: DateTime<Utc
                 receipt_due: c.receipt_due,
                 overdue: receipt.is_none() && c.is_overdue(now),
                 acknowledged_at: receipt.map(|r| r.at),
+                on_time: receipt.map(|r| r.on_time),
                 investigation_started: receipt.map(|r| r.investigation_started),
             }
         })

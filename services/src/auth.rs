@@ -305,8 +305,8 @@ impl Verifier {
         Ok(caller)
     }
 
-    /// Checks a token's signature and claims: the caller and the token's expiry.
-    async fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+    /// The key that verifies `token` and its algorithm: only asymmetric ones, taken from the key.
+    async fn key_of(&self, token: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256 | Algorithm::EdDSA) {
             return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
@@ -325,6 +325,40 @@ impl Verifier {
             return Err(AuthError::Invalid("token algorithm does not match the key".to_owned()));
         }
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Ok((key, alg))
+    }
+
+    /// Checks an OpenID Connect ID token from the console's sign-in: signed by a key of the set,
+    /// unexpired, issued by `issuer` for `client_id`, and carrying the `nonce` the sign-in sent.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<(), AuthError> {
+        #[derive(Deserialize)]
+        struct IdClaims {
+            #[serde(default)]
+            nonce: Option<String>,
+        }
+        let (key, alg) = self.key_of(token).await?;
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_audience(&[client_id]);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+        let data = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
+            .map_err(|e| AuthError::Invalid(format!("ID token: {e}")))?;
+        if data.claims.nonce.as_deref() != Some(nonce) {
+            return Err(AuthError::Invalid("ID token: the nonce is not the one this sign-in sent".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Checks a token's signature and claims: the caller and the token's expiry.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+        let (key, alg) = self.key_of(token).await?;
         let mut validation = Validation::new(alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;

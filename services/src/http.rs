@@ -23,7 +23,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let (router, mut openapi) = api_router(state.clone()).split_for_parts();
     crate::api::openapi::complete(&mut openapi);
+    let console = crate::console::router(state.clone(), router.clone());
     router
+        .merge(console)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .route("/asyncapi.json", axum::routing::get(asyncapi))
         .route("/metrics", axum::routing::get(metrics_endpoint).with_state(state.clone()))

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod demo;
 pub mod devkeys;
 pub mod egress;
@@ -62,6 +63,9 @@ pub enum StartError {
     /// The key-encryption key could not be had.
     #[error(transparent)]
     Kek(#[from] crate::store::KekError),
+    /// The console's sign-in settings do not hold together.
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
     /// A deployment (PostgreSQL) without a key set for tokens.
     #[error(
         "set BROBYG_JWKS to the identity provider's key set: the local dev key only verifies tokens on the embedded default, or where BROBYG_DEV_TOKENS=true says so"
@@ -126,6 +130,8 @@ pub struct AppState {
     pub streams: limits::OrgSlots,
     /// How long a request may take before it is answered 503 (a stream's body is not bounded).
     pub request_timeout: std::time::Duration,
+    /// How the console signs people in.
+    pub console: console::Console,
 }
 
 /// The service, bound and ready to serve.
@@ -202,6 +208,7 @@ impl Application {
             tracing::warn!("no BROBYG_CHECKPOINT_MIRROR: signed checkpoints stay in the database only");
         }
         let checkpoint_alarm = audit::CheckpointAlarm::default();
+        let console = console::Console::from_settings(settings)?;
         workers.add(
             "checkpointer",
             audit::spawn_checkpointer(
@@ -238,6 +245,7 @@ impl Application {
                 checkpoint_alarm,
                 streams: limits::OrgSlots::new(settings.max_streams_per_org),
                 request_timeout: std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
+                console,
             },
             stop_workers,
             workers,

@@ -49,6 +49,19 @@ pub struct Settings {
     /// PostgreSQL (`BROBYG_DEV_TOKENS`; default false: a deployment must name its JWKS).
     #[serde(default)]
     pub dev_tokens: bool,
+    /// The console's OpenID Connect client id (`BROBYG_OIDC_CLIENT_ID`); set, the console signs
+    /// in with the authorization code flow and PKCE at `BROBYG_JWT_ISSUER`. Unset: on the
+    /// embedded default the console offers a development sign-in; elsewhere none.
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    /// The client secret, for identity providers that want one for a confidential client
+    /// (`BROBYG_OIDC_CLIENT_SECRET`).
+    #[serde(default)]
+    pub oidc_client_secret: Option<SecretString>,
+    /// Where browsers reach this service (`BROBYG_PUBLIC_URL`, e.g. `https://brobyg.example.dk`):
+    /// the console's OIDC redirect is `<public_url>/console/callback`.
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Hours a stored answer to an `Idempotency-Key` is kept (`BROBYG_IDEMPOTENCY_TTL_HOURS`,
     /// default 24); a key older than that may be used again.
     pub idempotency_ttl_hours: u64,
@@ -221,6 +234,9 @@ impl Settings {
             jwt_issuer: None,
             jwt_audience: None,
             dev_tokens: false,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            public_url: None,
             idempotency_ttl_hours: d.idempotency_ttl_hours,
             ignored_variables: Vec::new(),
             log_format: d.log_format,
@@ -306,13 +322,13 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("brobyg.toml", "listen = \"127.0.0.1:9000\"\nmax_connections = 3\n")?;
             jail.set_env("BROBYG_MAX_CONNECTIONS", "7");
-            jail.set_env("DATABASE_URL", "postgres://u:secret@127.0.0.1/db");
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2-db@127.0.0.1/db");
             let s = Settings::load(Some(Path::new("brobyg.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
             assert_eq!(s.max_connections, 7);
             assert_eq!(s.data_dir, PathBuf::from("./data"));
             assert!(!s.is_embedded());
-            assert!(!format!("{s:?}").contains("secret"), "the database password never prints");
+            assert!(!format!("{s:?}").contains("hunter2-db"), "the database password never prints");
             Ok(())
         });
     }

@@ -106,6 +106,16 @@ pub(super) fn require_auditor(caller: &Caller) -> Result<(), Problem> {
 /// Loads a case of the caller's organisation for an auditor: 404 when the organisation is not a
 /// party (whatever the role), then 403 unless the caller is an auditor.
 pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
+    let loaded = loaded_for_auditor(state, caller, id).await?;
+    Ok((loaded.aggregate, loaded.version))
+}
+
+/// As [`load_for_auditor`], with the case's events (one read for the check and the answer).
+async fn loaded_for_auditor(
+    state: &AppState,
+    caller: &Caller,
+    id: CaseId,
+) -> Result<crate::store::Loaded<Case>, Problem> {
     let loaded = load::<Case>(state, &id.to_string()).await?;
     if loaded.version == 0 || loaded.aggregate.side_of(&caller.org).is_none() {
         return Err(Problem::not_found("case"));
@@ -115,7 +125,7 @@ pub async fn load_for_auditor(state: &AppState, caller: &Caller, id: CaseId) -> 
     if !matches!(access(&loaded.aggregate, &reader), Access::Auditor(_)) {
         return Err(Problem::not_found("case"));
     }
-    Ok((loaded.aggregate, loaded.version))
+    Ok(loaded)
 }
 
 /// Every read of a case's personal data (auditors in scope; this read is logged too).
@@ -197,11 +207,10 @@ pub async fn case_events(
     CaseRead { caller, id }: CaseRead,
     purpose: Purpose,
 ) -> Result<Response, Problem> {
-    let (case, _) = load_for_auditor(&state, &caller, id).await?;
+    let loaded = loaded_for_auditor(&state, &caller, id).await?;
     let reader = Reader::staff(caller.org.clone(), brobyg_domain::Role::Auditor);
-    let categories = visible_categories(&case, &reader, chrono::Utc::now());
+    let categories = visible_categories(&loaded.aggregate, &reader, chrono::Utc::now());
     log_read(&state, &caller, &id.to_string(), "auditor", categories, purpose.or("audit"), "audit/events").await?;
-    let loaded = load::<Case>(&state, &id.to_string()).await?;
     let events: Vec<AuditEvent> = loaded
         .events
         .iter()
@@ -292,8 +301,7 @@ pub async fn case_state(
     purpose: Purpose,
     super::Params(params): super::Params<StateParams>,
 ) -> Result<Response, Problem> {
-    load_for_auditor(&state, &caller, id).await?;
-    let loaded = load::<Case>(&state, &id.to_string()).await?;
+    let loaded = loaded_for_auditor(&state, &caller, id).await?;
     let mut then = Case::default();
     let mut version = 0;
     for e in loaded.events.iter().filter(|e| e.payload.at() <= params.as_of) {

@@ -46,7 +46,11 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     volunteers: usize,
     /// Which scenarios to run (the feed and rebuild read what the commands wrote).
-    #[arg(long, value_delimiter = ',', default_value = "commands,reads,feed,rebuild,commit,growth,suggestions")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "commands,reads,feed,rebuild,commit,growth,suggestions,console"
+    )]
     scenarios: Vec<String>,
     /// Where to write the JSON summary.
     #[arg(long, default_value = "target/loadgen.json")]
@@ -379,6 +383,43 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
         raw.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok((summary(api), summary(raw)))
+}
+
+/// The auditor's console page of a case with `events` events (its timeline, the case at the
+/// latest moment and the moment before, the checkpoint and the access log, drawn from five
+/// in-process API calls): p50 and p99 over `n` requests, beside the raw read of the events.
+async fn console(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
+    let token = t.token("municipality:0746", "caseworker");
+    let case = t.open_case(&token).await?;
+    let b = bar(events as u64, &format!("{}: building a {events}-event case", t.name));
+    for i in 1..events {
+        t.post(
+            &format!("/v1/cases/{case}/items"),
+            &token,
+            json!({ "category": "school", "content": format!("note {i}") }),
+        )
+        .await?;
+        b.inc(1);
+    }
+    b.finish_and_clear();
+    let cookie = format!("brobyg_session={}", t.token("municipality:0746", "auditor"));
+    let mut page = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let r = t.client.get(format!("{}/console/cases/{case}", t.base)).header("cookie", &cookie).send().await?;
+        if !r.status().is_success() {
+            return Err(format!("console page: {}", r.status()).into());
+        }
+        r.bytes().await?;
+        page.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut raw = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        t.baseline.read_case(&case).await?;
+        raw.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((summary(page), summary(raw)))
 }
 
 /// Suggestions for one waiting case of a programme with `volunteers` volunteers: the endpoint's
@@ -733,6 +774,14 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
         let (p50, p99) = commit_to_feed(&t, 50).await?;
         println!("commit-to-feed: p50 {p50:.1} ms, p99 {p99:.1} ms");
         out["commit_to_feed"] = json!({ "p50_ms": p50, "p99_ms": p99 });
+    }
+    if run("console") {
+        let ((p50, p99), (r50, r99)) = console(&t, 500, args.reads.min(50)).await?;
+        println!(
+            "console page, 500 events: p50 {p50:.1} ms, p99 {p99:.1} ms   raw p50 {r50:.2} ms, p99 {r99:.2} ms  p99 ratio {:.1}x",
+            p99 / r99.max(1e-9)
+        );
+        out["console"] = json!({ "events": 500, "p50_ms": p50, "p99_ms": p99, "raw_p50_ms": r50, "raw_p99_ms": r99 });
     }
     if run("suggestions") {
         out["suggestions"] = suggestions(&t, args.volunteers, args.reads).await?;
