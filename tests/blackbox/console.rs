@@ -310,6 +310,15 @@ async fn a_coordinator_sees_the_caseload_the_waiting_list_and_a_timeline() {
     let days = text_of(&client, "#waiting tbody tr:first-child .days-waiting").await;
     assert_eq!(days, waiting["items"][0]["days_waiting"].to_string(), "days waiting");
     shot(&client, "12-coordinator-waiting-list").await;
+    // On a tablet held upright the page does not scroll sideways; wide tables scroll in place.
+    client.set_window_size(768, 1024).await.expect("tablet");
+    let overflow = client
+        .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
+        .await
+        .expect("measure");
+    assert!(overflow.as_i64().is_some_and(|o| o <= 0), "the page is wider than a tablet: {overflow}");
+    shot(&client, "12b-coordinator-waiting-list-on-a-tablet").await;
+    client.set_window_size(1280, 1000).await.expect("laptop");
 
     // One case's timeline as the coordinator may see it: the API's timeline, no more.
     let first = waiting["items"][0]["case"].as_str().expect("case").to_owned();
