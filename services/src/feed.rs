@@ -104,12 +104,14 @@ struct Cache {
     volunteers: HashMap<String, Loaded<Volunteer>>,
 }
 
+/// `e` shaped for `org`; with `last`, the row's payload is opened in place (taken from `e`).
 async fn shape(
     store: &Store,
     cache: &mut Cache,
-    e: &FeedEvent,
+    e: &mut FeedEvent,
     org: &Org,
     now: DateTime<Utc>,
+    last: bool,
 ) -> Result<Option<Shaped>, StoreError> {
     let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
     let mut personal = std::collections::BTreeSet::new();
@@ -121,7 +123,8 @@ async fn shape(
                 cache.cases.insert(e.aggregate_id.clone(), store.load_held::<Case>(&e.aggregate_id).await?);
             }
             let loaded = &cache.cases[&e.aggregate_id];
-            let event = store.open_feed_event::<Case>(e).await?;
+            let payload = if last { std::mem::take(&mut e.payload) } else { e.payload.clone() };
+            let event = store.open_feed_event::<Case>(e, payload).await?;
             case_event_delivered(&event, &loaded.aggregate, org, now).map(|d| {
                 personal = d.personal;
                 d.data
@@ -219,8 +222,8 @@ pub async fn page_for(
             return Ok((out, cursor));
         }
         prefetch_cases(store, &mut cache, &page.events).await?;
-        for e in &page.events {
-            if let Some(ce) = shape(store, &mut cache, e, org, now).await? {
+        for mut e in page.events {
+            if let Some(ce) = shape(store, &mut cache, &mut e, org, now, true).await? {
                 out.push(ce);
             }
             cursor = e.cursor;
@@ -269,10 +272,11 @@ pub async fn page_all(
     let page = store.read_feed(after, limit).await?;
     let mut cache = Cache::default();
     let mut out = Vec::new();
-    for e in &page.events {
-        for org in candidates(store, &mut cache, e).await? {
-            if let Some(ce) = shape(store, &mut cache, e, &org, now).await? {
-                out.push((org, ce));
+    for mut e in page.events {
+        let orgs = candidates(store, &mut cache, &e).await?;
+        for (i, org) in orgs.iter().enumerate() {
+            if let Some(ce) = shape(store, &mut cache, &mut e, org, now, i + 1 == orgs.len()).await? {
+                out.push((org.clone(), ce));
             }
         }
     }

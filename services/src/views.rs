@@ -9,6 +9,7 @@ use std::time::Duration;
 use brobyg_domain::case::CaseEvent;
 use brobyg_domain::volunteer::VolunteerEvent;
 use brobyg_projections::summaries::{ViewWrite, case_writes, volunteer_write};
+use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
 use crate::limits::{FOLLOWER_IDLE, WORKER_PAGE};
@@ -67,11 +68,12 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
     let version = event.sequence;
     match event.aggregate_type.as_str() {
         "case" => {
-            let e: CaseEvent = serde_json::from_value(event.payload.clone()).map_err(decode_error)?;
+            // Decoded from the borrowed value: no copy of the payload per event.
+            let e = CaseEvent::deserialize(&event.payload).map_err(decode_error)?;
             Ok(case_writes(id, version, &e))
         }
         "volunteer" => {
-            let e: VolunteerEvent = serde_json::from_value(event.payload.clone()).map_err(decode_error)?;
+            let e = VolunteerEvent::deserialize(&event.payload).map_err(decode_error)?;
             Ok(vec![volunteer_write(id, version, &e)])
         }
         _ => Ok(vec![]),

@@ -201,8 +201,9 @@ pub struct Store {
     keys: std::sync::Arc<sealing::KeyCache>,
     /// SQLite has one writer at a time; a second one waits in SQLite's busy handler, which
     /// sleeps and polls (1, 2, 5, … 100 ms). This process's writers queue here instead, in
-    /// order and woken at once (docs/benchmarks.md). Unused on PostgreSQL.
-    writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// order and woken at once, and write on one connection of their own rather than one taken
+    /// from the pool and pinged on its way back (docs/benchmarks.md). Unused on PostgreSQL.
+    writes: std::sync::Arc<tokio::sync::Mutex<sql::Writer>>,
 }
 
 impl Store {
@@ -221,13 +222,16 @@ impl Store {
                 // Rows cross from SQLite's worker thread in a bounded channel; a deep one lets a
                 // page of the feed arrive without a thread hand-off per row (docs/benchmarks.md).
                 .row_buffer_size(1024);
+            let writer = sql::Writer::new(options.clone());
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 // A file does not hang up: no ping round trip to the worker thread per query.
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            Ok(Self::over(Pool::Sqlite(pool)))
+            let store = Self::over(Pool::Sqlite(pool));
+            *store.writes.lock().await = writer;
+            Ok(store)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -335,7 +339,10 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p) => {
+                self.writes.lock().await.close().await;
+                p.close().await;
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -404,21 +411,25 @@ impl Store {
     }
 
     /// The event a feed row holds, opened: what is stored, so a value changed or moved in the
-    /// row fails here as it does in [`Store::load`].
-    pub(crate) async fn open_feed_event<A: Aggregate>(&self, e: &FeedEvent) -> Result<A::Event, StoreError> {
+    /// row fails here as it does in [`Store::load`]. `payload` is the row's payload, given by
+    /// value so a caller done with the row opens it in place rather than on a copy.
+    pub(crate) async fn open_feed_event<A: Aggregate>(
+        &self,
+        e: &FeedEvent,
+        payload: serde_json::Value,
+    ) -> Result<A::Event, StoreError> {
         let mut event = cqrs_es::persist::SerializedEvent {
             aggregate_id: e.aggregate_id.clone(),
             sequence: usize::try_from(e.sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?,
             aggregate_type: e.aggregate_type.clone(),
             event_type: e.event_type.clone(),
             event_version: e.event_version.clone(),
-            payload: e.payload.clone(),
-            metadata: e.metadata.clone(),
+            payload,
+            // Only the seal version is read from it.
+            metadata: serde_json::json!({ sealing::SEAL_VERSION_KEY: e.metadata[sealing::SEAL_VERSION_KEY] }),
         };
         self.unseal_stored(&mut event, &mut HashMap::new()).await?;
-        EventEnvelope::<A>::try_from(event)
-            .map(|envelope| envelope.payload)
-            .map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
+        serde_json::from_value(event.payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
     }
 
     /// One stored event of `A` from a row of `aggregate_id, sequence, event_type,

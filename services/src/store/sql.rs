@@ -105,6 +105,47 @@ async fn run_postgres(tx: &mut Transaction<'_, Postgres>, stmt: &Statement) -> R
     Ok(bind_all!(sqlx::query(stmt.sql), &stmt.params).execute(&mut **tx).await?.rows_affected())
 }
 
+/// SQLite's writer: one connection of its own, opened on first use with the pool's options and
+/// again after it broke; without options (a store over a bare pool) writes take a pooled one.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    options: Option<sqlx::sqlite::SqliteConnectOptions>,
+    conn: Option<sqlx::SqliteConnection>,
+}
+
+impl Writer {
+    pub(crate) fn new(options: sqlx::sqlite::SqliteConnectOptions) -> Self {
+        Self { options: Some(options), conn: None }
+    }
+
+    /// A transaction on the writer's connection, or on one from `pool` when it has none.
+    async fn begin<'a>(&'a mut self, pool: &sqlx::SqlitePool) -> Result<Transaction<'a, Sqlite>, sqlx::Error> {
+        use sqlx::{ConnectOptions, Connection};
+        if self.conn.is_none()
+            && let Some(options) = &self.options
+        {
+            self.conn = Some(options.connect().await?);
+        }
+        match self.conn.as_mut() {
+            Some(conn) => conn.begin().await,
+            None => pool.begin().await,
+        }
+    }
+
+    /// After `error`, a connection that may be broken is dropped (the next write opens another).
+    fn after(&mut self, error: &sqlx::Error) {
+        if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed) {
+            self.conn = None;
+        }
+    }
+
+    pub(crate) async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+    }
+}
+
 impl Store {
     /// Runs `statements` in one transaction; returns the rows they changed, in all.
     pub(crate) async fn run_statements(&self, statements: &[Statement]) -> Result<u64, StoreError> {
@@ -135,17 +176,24 @@ impl Store {
         let mut changed = 0;
         match &self.pool {
             Pool::Sqlite(p) => {
-                let _writer = self.writes.lock().await;
-                let mut tx = p.begin().await?;
-                if let Some(g) = guard
-                    && run_sqlite(&mut tx, g).await? == 0
-                {
-                    return Ok(None);
+                let mut writer = self.writes.lock().await;
+                let result = async {
+                    let mut tx = writer.begin(p).await?;
+                    if let Some(g) = guard
+                        && run_sqlite(&mut tx, g).await? == 0
+                    {
+                        return Ok(None);
+                    }
+                    for s in statements {
+                        changed += run_sqlite(&mut tx, s).await?;
+                    }
+                    tx.commit().await.map(|()| Some(changed))
                 }
-                for s in statements {
-                    changed += run_sqlite(&mut tx, s).await?;
+                .await;
+                if let Err(e) = &result {
+                    writer.after(e);
                 }
-                tx.commit().await?;
+                return Ok(result?);
             }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
@@ -275,20 +323,26 @@ impl Store {
                 Ok(best)
             }
             Pool::Sqlite(p) => {
-                let _writer = self.writes.lock().await;
-                let mut tx = p.begin().await?;
-                let mut q = insert_events!(Sqlite, events);
-                q.build().execute(&mut *tx).await?;
-                let position: i64 = sqlx::query_scalar(
-                    "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
-                )
-                .bind(&last.aggregate_type)
-                .bind(&last.aggregate_id)
-                .bind(sequence_of(last))
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Some(Cursor { tx: 0, position }))
+                let mut writer = self.writes.lock().await;
+                let result = async {
+                    let mut tx = writer.begin(p).await?;
+                    let mut q = insert_events!(Sqlite, events);
+                    q.build().execute(&mut *tx).await?;
+                    let position: i64 = sqlx::query_scalar(
+                        "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+                    )
+                    .bind(&last.aggregate_type)
+                    .bind(&last.aggregate_id)
+                    .bind(sequence_of(last))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await.map(|()| position)
+                }
+                .await;
+                if let Err(e) = &result {
+                    writer.after(e);
+                }
+                Ok(Some(Cursor { tx: 0, position: result? }))
             }
         }
     }
