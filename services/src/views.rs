@@ -93,21 +93,32 @@ pub enum ViewsError {
 
 /// Processes one batch after the stored cursor; the new cursor and how many events it took.
 pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
+    let stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
+    let (cursor, n) = step_from(store, stored).await?;
+    Ok((cursor.unwrap_or(Cursor::START), n))
+}
+
+/// One batch after `stored`, the cursor as this runner last left it: the batch is applied only
+/// if the stored cursor still is `stored` (a compare-and-set), so when another runner moved it,
+/// or a rebuild removed it, the stored one is read and the batch taken from there. Returns the
+/// cursor now stored (`None`: none yet) and how many events the batch held.
+async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<Cursor>, usize), ViewsError> {
     loop {
-        let stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
         let from = stored.unwrap_or(Cursor::START);
         let page = store.read_feed(from, WORKER_PAGE).await?;
         if page.events.is_empty() {
-            return Ok((from, 0));
+            return Ok((stored, 0));
         }
         let mut writes = Vec::with_capacity(page.events.len());
         for event in &page.events {
             writes.extend(writes_for(event)?);
         }
         if store.apply_view_batch(writes, stored, page.next).await? {
-            return Ok((page.next, page.events.len()));
+            return Ok((Some(page.next), page.events.len()));
         }
-        // Another runner applied this batch first; continue from where it left the cursor.
+        // Another runner applied this batch first, or the views were reset: go on from the
+        // cursor as stored now.
+        stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
     }
 }
 
@@ -115,6 +126,8 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
 struct Runner {
     store: Store,
     position: watch::Sender<Cursor>,
+    /// The stored cursor as this runner left it, once read: one query less per step.
+    stored: Option<Option<Cursor>>,
 }
 
 impl Worker for Runner {
@@ -123,9 +136,19 @@ impl Worker for Runner {
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
-        let (cursor, n) = step(&self.store).await?;
-        self.position.send_replace(cursor);
-        Ok(if n > 0 { Outcome::Worked } else { Outcome::Idle })
+        let stored = match self.stored {
+            Some(known) => known,
+            None => self.store.consumer_cursor(VIEWS_CONSUMER).await?,
+        };
+        let result = step_from(&self.store, stored).await;
+        // After a failure the stored cursor is read again.
+        self.stored = None;
+        let (cursor, n) = result?;
+        self.stored = Some(cursor);
+        self.position.send_replace(cursor.unwrap_or(Cursor::START));
+        // A batch short of a page took everything there was: wait for the next commit's wake
+        // (a permit is kept if it came meanwhile) rather than read an empty page first.
+        Ok(if n >= WORKER_PAGE as usize { Outcome::Worked } else { Outcome::Idle })
     }
 }
 
@@ -134,7 +157,11 @@ pub fn spawn(store: Store, shutdown: watch::Receiver<bool>) -> (ViewsHandle, tok
     let (tx, rx) = watch::channel(Cursor::START);
     let wake = Arc::new(Notify::new());
     let handle = ViewsHandle { position: rx, wake: wake.clone() };
-    let task =
-        worker::spawn(Runner { store, position: tx }, Pacing::idle(FOLLOWER_IDLE), Wake::on_notify(wake), shutdown);
+    let task = worker::spawn(
+        Runner { store, position: tx, stored: None },
+        Pacing::idle(FOLLOWER_IDLE),
+        Wake::on_notify(wake),
+        shutdown,
+    );
     (handle, task)
 }
