@@ -354,8 +354,8 @@ async fn raw_inserts(t: &Arc<Target>, clients: usize, seconds: u64) -> Result<f6
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Reads of a case with `events` events: p50, p99 (ms) over HTTP and raw.
-async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
+/// A case of municipality 0746 with `events` events, and the caseworker's token that wrote it.
+async fn case_with_events(t: &Arc<Target>, events: usize) -> Result<(String, String), Error> {
     let token = t.token("municipality:0746", "caseworker");
     let case = t.open_case(&token).await?;
     let b = bar(events as u64, &format!("{}: building a {events}-event case", t.name));
@@ -369,6 +369,12 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
         b.inc(1);
     }
     b.finish_and_clear();
+    Ok((token, case))
+}
+
+/// Reads of a case with `events` events: p50, p99 (ms) over HTTP and raw.
+async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
+    let (token, case) = case_with_events(t, events).await?;
     let mut api = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -389,19 +395,7 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
 /// latest moment and the moment before, the checkpoint and the access log, drawn from five
 /// in-process API calls): p50 and p99 over `n` requests, beside the raw read of the events.
 async fn console(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
-    let token = t.token("municipality:0746", "caseworker");
-    let case = t.open_case(&token).await?;
-    let b = bar(events as u64, &format!("{}: building a {events}-event case", t.name));
-    for i in 1..events {
-        t.post(
-            &format!("/v1/cases/{case}/items"),
-            &token,
-            json!({ "category": "school", "content": format!("note {i}") }),
-        )
-        .await?;
-        b.inc(1);
-    }
-    b.finish_and_clear();
+    let (_, case) = case_with_events(t, events).await?;
     let cookie = format!("brobyg_session={}", t.token("municipality:0746", "auditor"));
     let mut page = Vec::with_capacity(n);
     for _ in 0..n {

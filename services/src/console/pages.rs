@@ -523,6 +523,7 @@ struct AuditPage {
     parties: Vec<Party>,
     view_note: Option<String>,
     redacted: String,
+    marks: bool,
     sections: Vec<Section>,
     checkpoint: Option<CheckpointRow>,
     access: Vec<Vec<String>>,
@@ -535,6 +536,7 @@ struct WorkPage {
     state: String,
     parties_line: String,
     redacted: String,
+    marks: bool,
     sections: Vec<Section>,
     events: Vec<EventRow>,
 }
@@ -671,6 +673,7 @@ async fn audit_page(ctx: &Ctx, visit: &Visit, me: &Signed, id: uuid::Uuid, q: Ca
         parties,
         view_note,
         redacted: strings(&now_view, "redacted_categories"),
+        marks: true,
         sections,
         checkpoint,
         access,
@@ -729,6 +732,7 @@ async fn work_page(ctx: &Ctx, visit: &Visit, me: &Signed, id: uuid::Uuid) -> Res
         state: text(&view, "state"),
         parties_line: parties.join(" · "),
         redacted: strings(&view, "redacted_categories"),
+        marks: false,
         sections: sections_of(w, &view),
         events,
     };
