@@ -219,16 +219,16 @@ async fn every_error_class_is_a_clear_problem(db: &TestDb) {
     .expect("hs256");
     app.get(&format!("/v1/cases/{case}"), &hs).await.problem(401, "unauthenticated");
 
-    // 400: a NUL character in a query parameter (PostgreSQL stores no such text; the fuzzer's
+    // 422: a NUL character in a query parameter (PostgreSQL stores no such text; the fuzzer's
     // `programme=í%00ª` was a 500 there), named, on both backends.
     let nul = app.get("/v1/cases?programme=%C3%AD%00%C2%AA&sort=name", &cw).await;
-    nul.problem(400, "invalid-request");
+    nul.problem(422, "invalid-field");
     assert!(
         nul.body["detail"].as_str().is_some_and(|d| d.contains("programme") && d.contains("NUL")),
         "{:?}",
         nul.body
     );
-    app.get("/v1/waiting-list?programme=a%00b", &app.coordinator()).await.problem(400, "invalid-request");
+    app.get("/v1/waiting-list?programme=a%00b", &app.coordinator()).await.problem(422, "invalid-field");
 
     // 403: a coordinator may not open a case.
     app.post(

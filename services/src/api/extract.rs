@@ -146,7 +146,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             && let Some((name, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
             let name = if name.contains('\0') { "a parameter name" } else { name.as_str() };
-            return Err(Problem::invalid_request(format!("query: {name} holds a NUL character (%00)")));
+            return Err(Problem::invalid_field(format!("query: {name} holds a NUL character (%00)")));
         }
         serde_urlencoded::from_str(query).map(Params).map_err(|e| Problem::invalid_request(format!("query: {e}")))
     }

@@ -82,6 +82,14 @@ pub fn complete(openapi: &mut utoipa::openapi::OpenApi) {
             if with_id {
                 add(operation, "404", "No such record, or one the caller may not know of.");
             }
+            let in_query = |p: &utoipa::openapi::RefOr<utoipa::openapi::path::Parameter>| matches!(p, utoipa::openapi::RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
+            if operation.parameters.as_ref().is_some_and(|ps| ps.iter().any(in_query)) {
+                add(
+                    operation,
+                    "422",
+                    "A query parameter breaks a rule (a NUL character, a value out of range); the detail names it.",
+                );
+            }
             if has_body {
                 add(operation, "413", "The body is larger than the service accepts.");
                 add(operation, "415", "The body is not application/json.");
