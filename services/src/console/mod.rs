@@ -90,12 +90,6 @@ impl Console {
         Ok(Self { sign_in: Arc::new(sign_in) })
     }
 
-    /// A console without sign-in (tools that build a state without serving the console).
-    #[must_use]
-    pub fn unavailable() -> Self {
-        Self { sign_in: Arc::new(SignIn::Unavailable) }
-    }
-
     /// Whether sign-in mints development tokens.
     #[must_use]
     pub fn is_dev(&self) -> bool {
