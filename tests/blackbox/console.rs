@@ -115,7 +115,13 @@ impl Drop for Driver {
     /// Stops chromedriver and the browsers it started (its process group), also when a test
     /// failed before closing its session.
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
+        // `kill -KILL -PID` is not safe: procps-ng 4.0 reads `-PID` as a signal number and
+        // signals `-1` (every process) for a pid that starts with 1. `-s KILL -- -PID` names the
+        // group, and a pid of 0 or 1 would name no group of ours.
+        let pid = self.child.id();
+        if pid > 1 {
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
