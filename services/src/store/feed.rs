@@ -139,16 +139,16 @@ impl Store {
             .fetch_rows(sql, params)
             .await?
             .into_iter()
-            .map(|row| {
+            .map(|mut row| {
                 Ok(FeedEvent {
                     cursor: cursor_of(&row, 0)?,
-                    aggregate_type: row.text(2)?,
-                    aggregate_id: row.text(3)?,
+                    aggregate_type: row.take_text(2)?,
+                    aggregate_id: row.take_text(3)?,
                     sequence: row.int(4)?,
-                    event_type: row.text(5)?,
-                    event_version: row.text(6)?,
-                    payload: row.json(7)?,
-                    metadata: row.json(8)?,
+                    event_type: row.take_text(5)?,
+                    event_version: row.take_text(6)?,
+                    payload: row.take_json(7)?,
+                    metadata: row.take_json(8)?,
                     recorded_at: row.time(9)?,
                 })
             })

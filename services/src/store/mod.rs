@@ -405,7 +405,7 @@ impl Store {
         let mut keys = HashMap::new();
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
-            events.push(self.stored_event::<A>(&row, &mut keys).await?);
+            events.push(self.stored_event::<A>(row, &mut keys).await?);
         }
         Ok(events)
     }
@@ -436,17 +436,17 @@ impl Store {
     /// event_version, payload, metadata`, opened.
     async fn stored_event<A: Aggregate>(
         &self,
-        row: &sql::Row,
+        mut row: sql::Row,
         keys: &mut HashMap<String, Option<sealing::DataKey>>,
     ) -> Result<EventEnvelope<A>, StoreError> {
         let mut event = cqrs_es::persist::SerializedEvent {
-            aggregate_id: row.text(0)?,
+            aggregate_id: row.take_text(0)?,
             sequence: usize::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?,
             aggregate_type: A::TYPE.to_owned(),
-            event_type: row.text(2)?,
-            event_version: row.text(3)?,
-            payload: row.json(4)?,
-            metadata: row.json(5)?,
+            event_type: row.take_text(2)?,
+            event_version: row.take_text(3)?,
+            payload: row.take_json(4)?,
+            metadata: row.take_json(5)?,
         };
         self.unseal_stored(&mut event, keys).await?;
         EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
@@ -478,7 +478,7 @@ impl Store {
         let mut keys = HashMap::new();
         let mut by_id: HashMap<String, Loaded<A>> = HashMap::new();
         for row in rows {
-            let envelope = self.stored_event::<A>(&row, &mut keys).await?;
+            let envelope = self.stored_event::<A>(row, &mut keys).await?;
             let id = envelope.aggregate_id.clone();
             let loaded =
                 by_id.entry(id).or_insert_with(|| Loaded { aggregate: A::default(), version: 0, events: Vec::new() });

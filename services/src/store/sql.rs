@@ -463,6 +463,26 @@ impl Row {
         }
     }
 
+    /// A text column, taken out of the row (no copy; the cell reads as NULL afterwards).
+    pub(crate) fn take_text(&mut self, i: usize) -> Result<String, StoreError> {
+        match self.0.get_mut(i) {
+            Some(Cell::Text(v)) => v.take().ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL"))),
+            other => Err(StoreError::Corrupt(format!("column {i} is not text: {other:?}"))),
+        }
+    }
+
+    /// A JSON column, taken out of the row: parsed from SQLite's text, or the value PostgreSQL's
+    /// `jsonb` decoded to, without the deep copy [`Row::json`] makes.
+    pub(crate) fn take_json(&mut self, i: usize) -> Result<Value, StoreError> {
+        match self.0.get_mut(i) {
+            Some(Cell::Json(v @ Some(_))) => Ok(v.take().unwrap_or_default()),
+            Some(Cell::Text(Some(t))) => {
+                serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("column {i} is not JSON: {e}")))
+            }
+            other => Err(StoreError::Corrupt(format!("column {i} is not JSON: {other:?}"))),
+        }
+    }
+
     /// A time column (RFC 3339 text on SQLite, `timestamptz` on PostgreSQL).
     pub(crate) fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
         self.text(i)?.parse().map_err(|_| StoreError::Corrupt(format!("column {i} is not a time")))
