@@ -99,7 +99,7 @@ pub fn delivery_entries(events: &[Shaped], to: &Recipient<'_>, at: DateTime<Utc>
 /// Loads each aggregate once per page.
 #[derive(Default)]
 struct Cache {
-    cases: HashMap<String, Held<Case>>,
+    cases: HashMap<String, std::sync::Arc<Held<Case>>>,
     agreements: HashMap<String, Loaded<Agreement>>,
     volunteers: HashMap<String, Loaded<Volunteer>>,
 }
@@ -189,7 +189,7 @@ async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) 
         }
     }
     // Owned ids and store handles keep the futures `Send` for any lifetime (spawned tasks use this).
-    let loaded: Vec<(String, Held<Case>)> = futures::stream::iter(wanted)
+    let loaded: Vec<(String, std::sync::Arc<Held<Case>>)> = futures::stream::iter(wanted)
         .map(|id| {
             let store = store.clone();
             async move {
@@ -217,7 +217,7 @@ pub async fn page_for(
     let mut cursor = after;
     let mut cache = Cache::default();
     loop {
-        let page = store.read_feed(cursor, 500).await?;
+        let page = store.read_feed_for_delivery(cursor, 500).await?;
         if page.events.is_empty() {
             return Ok((out, cursor));
         }
@@ -269,7 +269,7 @@ pub async fn page_all(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<(Vec<(Org, Shaped)>, Cursor), StoreError> {
-    let page = store.read_feed(after, limit).await?;
+    let page = store.read_feed_for_delivery(after, limit).await?;
     let mut cache = Cache::default();
     let mut out = Vec::new();
     for mut e in page.events {

@@ -105,7 +105,7 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
 async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<Cursor>, usize), ViewsError> {
     loop {
         let from = stored.unwrap_or(Cursor::START);
-        let page = store.read_feed(from, WORKER_PAGE).await?;
+        let page = store.read_feed_for_delivery(from, WORKER_PAGE).await?;
         if page.events.is_empty() {
             return Ok((stored, 0));
         }

@@ -20,6 +20,7 @@ crate::on_both_backends!(
     the_store_folds_every_event_exactly_once,
     a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded,
     a_held_fold_sees_another_writers_events_and_goes_with_an_erasure,
+    the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -491,5 +492,51 @@ async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(db: &TestDb)
     let mine: Vec<i64> = seen.iter().filter(|(id, _)| *id == key).map(|(_, s)| *s).collect();
     assert_eq!(mine, vec![1, 2]);
     assert_eq!(store.feed_head().await.expect("head"), cursor, "the head is the last event");
+    store.close().await;
+}
+
+/// The feed read for delivery and the views picks the trace context and the seal version out of
+/// each event's metadata without parsing the rest: every event, field and payload as the whole
+/// read has them, and those two entries alike (present or absent).
+async fn the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read(db: &TestDb) {
+    let store = db.store().await;
+    let case = CaseId::new();
+    let key = case.to_string();
+    let traced = HashMap::from([(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )]);
+    store.execute::<Case>(&key, open_case(case), None, traced, |_| true).await.expect("open");
+    store
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("add");
+    let whole = feed_of(&store, &key, 2).await;
+    assert_eq!(whole.len(), 2);
+    let mut cursor = Cursor::START;
+    let mut lean = Vec::new();
+    loop {
+        let page = store.read_feed_for_delivery(cursor, 1_000).await.expect("feed");
+        if page.events.is_empty() {
+            break;
+        }
+        cursor = page.next;
+        lean.extend(page.events.into_iter().filter(|e| e.aggregate_id == key));
+    }
+    assert_eq!(lean.len(), 2);
+    for (w, l) in whole.iter().zip(&lean) {
+        assert_eq!(
+            (&w.cursor, w.sequence, &w.event_type, &w.payload),
+            (&l.cursor, l.sequence, &l.event_type, &l.payload)
+        );
+        assert!(w.metadata["hash"].is_string(), "the whole read has the chain hash");
+        assert!(l.metadata.get("hash").is_none(), "the delivery read leaves it unparsed");
+        for entry in ["traceparent", "seal_version"] {
+            assert_eq!(w.metadata.get(entry), l.metadata.get(entry), "{entry}");
+        }
+        assert_eq!(l.metadata["seal_version"], "2", "every event written now is sealed in place");
+    }
+    assert!(lean[0].metadata["traceparent"].as_str().is_some_and(|t| t.starts_with("00-4bf92f")));
+    assert!(lean[1].metadata.get("traceparent").is_none());
     store.close().await;
 }

@@ -583,7 +583,7 @@ async fn feed(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64, u64), Error> {
     while raw_seen == 0 || started.elapsed() < Duration::from_secs(seconds) {
         let mut c = Cursor::START;
         loop {
-            let page = t.raw.read_feed(c, 1000).await?;
+            let page = t.raw.read_feed_for_delivery(c, 1000).await?;
             if page.events.is_empty() {
                 break;
             }
@@ -608,7 +608,7 @@ async fn rebuild(t: &Arc<Target>) -> Result<(f64, f64), Error> {
     let started = Instant::now();
     let mut c = Cursor::START;
     loop {
-        let page = t.raw.read_feed(c, 1000).await?;
+        let page = t.raw.read_feed_for_delivery(c, 1000).await?;
         if page.events.is_empty() {
             break;
         }

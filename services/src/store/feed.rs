@@ -108,8 +108,20 @@ impl Store {
         self.fetch_row(sql, params).await?.map_or(Ok(0), |r| r.int(0))
     }
 
-    /// Reads up to `limit` events after `after`, in global order.
+    /// Reads up to `limit` events after `after`, in global order, each with its whole metadata
+    /// (the chain hash, the writer, the request: what the audit walks).
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
+        self.read_feed_with(after, limit, Metadata::Whole).await
+    }
+
+    /// Reads up to `limit` events after `after`, in global order, for delivery and the views:
+    /// of the metadata only what they read (the trace context and the seal version), picked
+    /// from its text without building the whole map.
+    pub async fn read_feed_for_delivery(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
+        self.read_feed_with(after, limit, Metadata::Delivery).await
+    }
+
+    async fn read_feed_with(&self, after: Cursor, limit: u32, metadata: Metadata) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
         let (sql, params) = match self.backend() {
             Backend::Sqlite => (
@@ -124,9 +136,10 @@ impl Store {
                 vec![after.position.into(), limit.into()],
             ),
             Backend::Postgres => (
-                // Ordered by the transaction id as a number (see `feed_head`).
+                // Ordered by the transaction id as a number (see `feed_head`); the metadata as
+                // text, so that only what is read of it is parsed.
                 "SELECT tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, sequence, \
-                        event_type, event_version, payload, metadata, recorded_at \
+                        event_type, event_version, payload, metadata::text, recorded_at \
                    FROM events \
                   WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
                     AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -140,6 +153,14 @@ impl Store {
             .await?
             .into_iter()
             .map(|mut row| {
+                let text = row.take_text(8)?;
+                let metadata = match metadata {
+                    Metadata::Whole => serde_json::from_str(&text),
+                    Metadata::Delivery => {
+                        serde_json::from_str::<DeliveryMetadata>(&text).map(DeliveryMetadata::into_value)
+                    }
+                }
+                .map_err(|e| StoreError::Corrupt(format!("stored metadata is not JSON: {e}")))?;
                 Ok(FeedEvent {
                     cursor: cursor_of(&row, 0)?,
                     aggregate_type: row.take_text(2)?,
@@ -148,7 +169,7 @@ impl Store {
                     event_type: row.take_text(5)?,
                     event_version: row.take_text(6)?,
                     payload: row.take_json(7)?,
-                    metadata: row.take_json(8)?,
+                    metadata,
                     recorded_at: row.time(9)?,
                 })
             })
@@ -207,6 +228,36 @@ impl Store {
                 vec![consumer.into(), to.stored_text().into(), from.stored_text().into()],
             ),
         }
+    }
+}
+
+/// How much of each event's metadata a feed read parses.
+#[derive(Clone, Copy, Debug)]
+enum Metadata {
+    /// All of it, as a map.
+    Whole,
+    /// The entries a delivery and the views read; the rest is skipped unparsed.
+    Delivery,
+}
+
+/// The metadata entries a delivery reads: the W3C trace context for the CloudEvent and the seal
+/// version that says how the payload's sealed values are bound.
+#[derive(serde::Deserialize)]
+struct DeliveryMetadata {
+    traceparent: Option<Value>,
+    seal_version: Option<Value>,
+}
+
+impl DeliveryMetadata {
+    fn into_value(self) -> Value {
+        let mut map = serde_json::Map::new();
+        if let Some(t) = self.traceparent {
+            map.insert("traceparent".into(), t);
+        }
+        if let Some(v) = self.seal_version {
+            map.insert(super::sealing::SEAL_VERSION_KEY.into(), v);
+        }
+        Value::Object(map)
     }
 }
 

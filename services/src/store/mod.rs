@@ -21,6 +21,7 @@ mod webhooks;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use brobyg_domain::personal::KeyHolder;
@@ -369,24 +370,28 @@ impl Store {
     /// query that usually returns nothing; otherwise every event is read, opened and folded.
     /// Events are immutable and an aggregate's are committed in sequence order, so both decide
     /// alike; a command decided on a fold that another writer has overtaken conflicts on append.
-    pub(crate) async fn load_held<A>(&self, id: &str) -> Result<Held<A>, StoreError>
+    /// The fold is shared with the cache: a reader reads it in place, a command takes a copy
+    /// to decide on (`Arc::unwrap_or_clone`).
+    pub(crate) async fn load_held<A>(&self, id: &str) -> Result<Arc<Held<A>>, StoreError>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
         let generation = self.keys.generation();
-        let (mut held, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
-            (Held { aggregate: A::default(), version: 0, last_hash: None }, std::time::Instant::now())
+        let (held, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
+            (Arc::new(Held { aggregate: A::default(), version: 0, last_hash: None }), std::time::Instant::now())
         });
         let newer = self.events_since::<A>(id, held.version).await?;
         if newer.is_empty() {
             return Ok(held);
         }
+        let mut held = Arc::unwrap_or_clone(held);
         for e in newer {
             held.version = e.sequence;
             held.last_hash = e.metadata.get("hash").cloned();
             held.aggregate.apply(e.payload);
         }
-        self.keys.keep_fold(id, held.clone(), at, generation);
+        let held = Arc::new(held);
+        self.keys.keep_fold(id, Arc::clone(&held), at, generation);
         Ok(held)
     }
 
@@ -506,7 +511,7 @@ impl Store {
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let held = self.load_held::<A>(id).await?;
+        let held = Arc::unwrap_or_clone(self.load_held::<A>(id).await?);
         let current = held.version;
         // The commit chains to the last event loaded without asking the database for its hash.
         let last = held.last_hash.map(|h| (current, h));

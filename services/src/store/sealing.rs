@@ -178,8 +178,9 @@ impl KeyCache {
         Self { ttl, entries: Mutex::default(), folds: Mutex::default(), erasures: AtomicU64::new(0) }
     }
 
-    /// The folded aggregate `A` of `id` as last loaded, and when it was first loaded, if held.
-    pub(crate) fn fold<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(Held<A>, Instant)> {
+    /// The folded aggregate `A` of `id` as last loaded, and when it was first loaded, if held:
+    /// shared, not copied (a feed page or a policy check only reads it).
+    pub(crate) fn fold<A: Aggregate + Send + Sync + 'static>(&self, id: &str) -> Option<(Arc<Held<A>>, Instant)> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -188,7 +189,7 @@ impl KeyCache {
         if at.elapsed() >= self.ttl {
             return None;
         }
-        any.downcast_ref::<Held<A>>().map(|h| (h.clone(), *at))
+        Arc::clone(any).downcast::<Held<A>>().ok().map(|h| (h, *at))
     }
 
     /// Keeps a folded aggregate first loaded at `at`, unless an erasure happened since
@@ -196,7 +197,7 @@ impl KeyCache {
     pub(crate) fn keep_fold<A: Aggregate + Send + Sync + Clone + 'static>(
         &self,
         id: &str,
-        held: Held<A>,
+        held: Arc<Held<A>>,
         at: Instant,
         generation: u64,
     ) {
@@ -214,7 +215,7 @@ impl KeyCache {
                 folds.clear();
             }
         }
-        folds.insert(data_key_prefix(A::TYPE, id), (Arc::new(held), at));
+        folds.insert(data_key_prefix(A::TYPE, id), (held, at));
     }
 
     fn get(&self, key_id: &str) -> Option<DataKey> {
@@ -712,7 +713,7 @@ mod tests {
     fn a_held_fold_goes_with_any_key_of_its_record_and_expires_with_the_keys() {
         use brobyg_domain::case::Case;
         let cache = KeyCache::new(Duration::from_secs(60));
-        let fold = || Held { aggregate: Case::default(), version: 3, last_hash: None };
+        let fold = || Arc::new(Held { aggregate: Case::default(), version: 3, last_hash: None });
         let (at, g) = (Instant::now(), cache.generation());
         cache.keep_fold::<Case>("1", fold(), at, g);
         cache.keep_fold::<Case>("2", fold(), at, g);
