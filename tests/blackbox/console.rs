@@ -702,3 +702,88 @@ async fn a_deployment_with_an_identity_provider_offers_no_development_sign_in() 
         .expect("post");
     assert_eq!(minted.status(), 404, "the service mints no token where an identity provider is configured");
 }
+
+/// What a caller would try with a session of their own against a real case of another
+/// organisation: an auditor or a coordinator of another organisation, a token with no role the
+/// service knows, and a token signed with a key of the caller's own making. None of them sees
+/// the case's young person or anything written about them, on any of the case's pages.
+#[tokio::test]
+async fn sessions_of_another_organisation_without_a_role_or_forged_see_nothing_of_a_real_case() {
+    let served = Served::demo().await;
+    let (case, _) = served.audited_case().await;
+    let caseworker = served.token("municipality:0746", "caseworker");
+    let view = served.api(&caseworker, &format!("/v1/cases/{case}")).await;
+    let name = view["young_person"]["first_name"].as_str().expect("the caseworker sees the name").to_owned();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let page = |token: String, path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", served.base);
+        async move {
+            let r = http.get(url).header("cookie", format!("brobyg_session={token}")).send().await.expect("page");
+            let status = r.status().as_u16();
+            (status, r.text().await.expect("body"))
+        }
+    };
+    let pages = [
+        format!("/console/cases/{case}"),
+        format!("/console/cases/{case}/verify"),
+        format!("/console/cases/{case}/proof?seq=1&checkpoint=1"),
+    ];
+
+    // The case's own auditor sees it: the control that the pages below would show the name.
+    let (status, own) = page(served.token("municipality:0746", "auditor"), pages[0].clone()).await;
+    assert_eq!(status, 200);
+    assert!(own.contains(&name), "the municipality's own auditor sees the young person");
+
+    for (org, role) in [
+        ("municipality:0101", "auditor"),
+        ("municipality:0101", "caseworker"),
+        ("ngo:another-association", "coordinator"),
+        ("ngo:another-association", "auditor"),
+        ("municipality:0746", "janitor"),
+    ] {
+        let token = served.token(org, role);
+        for path in &pages {
+            let (status, body) = page(token.clone(), path.clone()).await;
+            // A role the service does not know signs nobody in: to sign-in (303).
+            let refused = if role == "janitor" { status == 303 } else { matches!(status, 403 | 404) };
+            assert!(refused, "{org} {role} {path}: {status}");
+            assert!(!body.contains(&name), "{org} {role} {path}: the young person's name shows");
+        }
+        let (status, home) = page(token.clone(), "/console".into()).await;
+        assert_eq!(status, if role == "janitor" { 303 } else { 200 }, "{org} {role}: the home page");
+        assert!(!home.contains(&case), "{org} {role}: the case is listed");
+    }
+
+    // A token the caller signed with a key of their own: no page, the cookie is dropped.
+    let forged = DevKey::load_or_create(tempfile::tempdir().expect("tempdir").path())
+        .expect("another key")
+        .mint(&brobyg::devkeys::Claims {
+            sub: "mallory".into(),
+            org: "municipality:0746".into(),
+            roles: vec!["auditor".into()],
+            iat: chrono::Utc::now().timestamp(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+            iss: brobyg::devkeys::DEV_ISSUER.into(),
+            aud: None,
+        })
+        .expect("mint");
+    for path in &pages {
+        let r = http
+            .get(format!("{}{path}", served.base))
+            .header("cookie", format!("brobyg_session={forged}"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(r.status(), 303, "{path}: to sign-in");
+        assert_eq!(r.headers()["location"], "/console/login");
+        let dropped = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.starts_with("brobyg_session=;") && v.contains("Max-Age=0"));
+        assert!(dropped, "{path}: the forged session is dropped");
+        assert!(!r.text().await.expect("body").contains(&name));
+    }
+}

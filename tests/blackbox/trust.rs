@@ -249,6 +249,15 @@ async fn an_auditors_verification_names_only_its_own_cases(db: &TestDb) {
     let clean = app.get("/v1/audit/verify", &auditor).await.ok();
     assert_eq!(clean.body["ok"], true, "{}", clean.body);
     assert_eq!(clean.body["chains"], 1, "one case of the municipality: {}", clean.body);
+    // One case of its own: that case alone; another municipality's case, or a case that does
+    // not exist, is not found (as the case itself), and a bad id says what was wrong.
+    let one = app.get(&format!("/v1/audit/verify?case={own}"), &auditor).await.ok();
+    assert_eq!((one.body["ok"].clone(), one.body["chains"].clone()), (json!(true), json!(1)), "{}", one.body);
+    app.get(&format!("/v1/audit/verify?case={other}"), &auditor).await.problem(404, "not-found");
+    app.get(&format!("/v1/audit/verify?case={}", uuid::Uuid::new_v4()), &auditor).await.problem(404, "not-found");
+    let bad = app.get("/v1/audit/verify?case=14-03-2012", &auditor).await;
+    bad.problem(422, "invalid-field");
+    assert!(bad.body["detail"].as_str().is_some_and(|d| d.starts_with("case")), "{}", bad.body);
     let change = if is_postgres(db) {
         format!(
             "UPDATE events SET payload = replace(payload::text, '{OTHER_MUNI}', 'municipality:0102')::json \
@@ -266,6 +275,15 @@ async fn an_auditors_verification_names_only_its_own_cases(db: &TestDb) {
     let text = report.body.to_string();
     assert!(!text.contains(&other), "another municipality's case is not named: {text}");
     assert!(!text.contains(&own), "the own case verifies: {text}");
+    // One case of its own: the store is not intact and says so, naming neither case.
+    let one = app.get(&format!("/v1/audit/verify?case={own}"), &auditor).await.ok();
+    assert_eq!((one.body["ok"].clone(), one.body["chains"].clone()), (json!(false), json!(1)), "{}", one.body);
+    assert!(!one.body.to_string().contains(&other) && !one.body.to_string().contains(&own), "{}", one.body);
+    // The other municipality's auditor finds its own case altered, by name.
+    let theirs =
+        app.get(&format!("/v1/audit/verify?case={other}"), &app.token(OTHER_MUNI, "auditor", "aud-o")).await.ok();
+    assert_eq!(theirs.body["ok"], false, "{}", theirs.body);
+    assert!(theirs.body.to_string().contains(&other), "{}", theirs.body);
 }
 
 async fn webhook_targets_in_disguise_are_refused_and_subscriptions_can_be_deleted(db: &TestDb) {

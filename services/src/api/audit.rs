@@ -340,19 +340,47 @@ pub async fn checkpoints(State(state): State<AppState>, Auth(caller): Auth) -> R
     Ok(json_response(StatusCode::OK, Default::default(), &list))
 }
 
+/// Which of the auditor's cases a verification reports on.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    /// One case of the auditor's organisation (default: every one of them). A case of another
+    /// organisation, or none, is 404.
+    #[param(format = Uuid)]
+    pub case: Option<String>,
+}
+
 /// Recompute every hash chain and checkpoint, reporting on the cases the auditor's organisation
-/// is a party to (the whole store is the operator's `brobyg audit verify`); the first bad case
-/// and event is named.
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::problem::ProblemBody)),
+/// is a party to, or on one of them (the whole store is the operator's `brobyg audit verify`);
+/// the first bad case and event is named.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", params(VerifyParams),
+    responses((status = 200, body = crate::audit::VerifyReport), (status = 403, body = crate::api::problem::ProblemBody),
+              (status = 404, body = crate::api::problem::ProblemBody)),
     security(("bearer" = [])))]
-pub async fn verify(State(state): State<AppState>, Auth(caller): Auth) -> Result<Response, Problem> {
+pub async fn verify(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    super::Params(params): super::Params<VerifyParams>,
+) -> Result<Response, Problem> {
     require_auditor(&caller)?;
     // The views reflect every case up to their position; wait for the latest so a case opened a
     // moment ago is in scope.
     let written = state.store.last_committed().await?;
     state.views.wait_for(written, crate::limits::MIN_POSITION_WAIT).await;
-    let scope = crate::audit::Scope::Cases(state.store.cases_of(&caller.org).await?.into_iter().collect());
+    let cases = state.store.cases_of(&caller.org).await?;
+    let scope = match params.case {
+        None => crate::audit::Scope::Cases(cases.into_iter().collect()),
+        Some(case) => {
+            let case = uuid::Uuid::parse_str(&case)
+                .map_err(|_| Problem::invalid_field("case: expected a case id (a UUID)"))?
+                .to_string();
+            if !cases.contains(&case) {
+                return Err(Problem::not_found("case"));
+            }
+            crate::audit::Scope::Cases(std::iter::once(case).collect())
+        }
+    };
     let mirrored = match &state.checkpoint_mirror {
         Some(m) => m.read().map_err(|e| Problem::internal(&e))?,
         None => Vec::new(),
