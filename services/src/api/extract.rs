@@ -141,8 +141,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         // A NUL character is no text PostgreSQL stores or compares: refused here, by name, on
-        // both backends alike.
-        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        // both backends alike. A URI carries it only as `%00`, so other queries parse once.
+        if query.contains("%00")
+            && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
             && let Some((name, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
             let name = if name.contains('\0') { "a parameter name" } else { name.as_str() };
