@@ -73,6 +73,17 @@ impl ViewWrite {
         }
     }
 
+    /// Every row (or set of rows) the write reads or changes: its target, and for a concern's
+    /// report also the concerns of its case, which a move of the case changes together.
+    fn rows(&self) -> Vec<Target> {
+        match self {
+            ViewWrite::ConcernReported { concern, case, .. } => {
+                vec![Target::Concern(concern.clone()), Target::CaseConcerns(case.clone())]
+            }
+            other => vec![other.target()],
+        }
+    }
+
     fn set_version(&mut self, to: i64) {
         use ViewWrite::*;
         match self {
@@ -130,6 +141,29 @@ pub fn coalesce(writes: Vec<ViewWrite>) -> Vec<ViewWrite> {
         }
         last.insert(target, out.len());
         out.push(w);
+    }
+    out
+}
+
+/// Orders a batch's writes (as [`coalesce`] leaves them) into rounds that can each run as a few
+/// multi-row statements: within a round no two writes touch the same row, so they commute, and
+/// two writes that touch the same row are in rounds in their order. A concern's report counts
+/// as touching its case's concerns, so it stays before a move of that case's concerns.
+#[must_use]
+pub fn rounds(writes: Vec<ViewWrite>) -> Vec<Vec<ViewWrite>> {
+    let mut out: Vec<Vec<ViewWrite>> = Vec::new();
+    // For each row, the first round after its latest write.
+    let mut free_from: std::collections::HashMap<Target, usize> = std::collections::HashMap::new();
+    for w in writes {
+        let rows = w.rows();
+        let round = rows.iter().map(|r| free_from.get(r).copied().unwrap_or(0)).max().unwrap_or(0);
+        for r in rows {
+            free_from.insert(r, round + 1);
+        }
+        if out.len() <= round {
+            out.resize_with(round + 1, Vec::new);
+        }
+        out[round].push(w);
     }
     out
 }
@@ -246,6 +280,52 @@ mod tests {
                 ViewWrite::CaseState { case: case("a"), state: CaseState::InCourse, at: at(3), version: 6 },
             ]
         );
+    }
+
+    #[test]
+    fn rounds_keep_each_rows_writes_in_order_and_never_touch_a_row_twice() {
+        let state =
+            |c: &str, v| ViewWrite::CaseState { case: c.into(), state: CaseState::InCourse, at: at(2), version: v };
+        let referred = |c: &str, v| ViewWrite::CaseReferred {
+            case: c.into(),
+            ngo: org("ngo:kfum"),
+            programme: "p".into(),
+            at: at(1),
+            version: v,
+        };
+        let reported = |concern: &str, case: &str| ViewWrite::ConcernReported {
+            concern: concern.into(),
+            case: case.into(),
+            reporter_org: org("ngo:kfum"),
+            reported_to: org("municipality:0746"),
+            reported_at: at(3),
+            assessment_due: at(4),
+            receipt_due: at(5).date_naive(),
+        };
+        let moved = |case: &str| ViewWrite::ConcernsMoved { case: case.into(), to: org("municipality:0101") };
+        let acknowledged = |concern: &str| ViewWrite::ConcernAcknowledged { concern: concern.into(), at: at(6) };
+        let writes = vec![
+            referred("a", 2),
+            referred("b", 2),
+            state("a", 3),
+            reported("c1", "a"),
+            moved("a"),
+            acknowledged("c1"),
+            reported("c2", "b"),
+            state("b", 4),
+            acknowledged("c2"),
+        ];
+        assert_eq!(
+            rounds(writes),
+            vec![
+                vec![referred("a", 2), referred("b", 2), reported("c1", "a"), reported("c2", "b")],
+                // The move of a's concerns waits for the report of c1, a concern of a.
+                vec![state("a", 3), moved("a"), acknowledged("c1"), state("b", 4), acknowledged("c2")],
+            ]
+        );
+        // A move before a report of the same case stays before it.
+        assert_eq!(rounds(vec![moved("a"), reported("c3", "a")]), vec![vec![moved("a")], vec![reported("c3", "a")]]);
+        assert!(rounds(vec![]).is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ crate::on_both_backends!(
     a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded,
     a_held_fold_sees_another_writers_events_and_goes_with_an_erasure,
     the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read,
+    batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -538,5 +539,191 @@ async fn the_delivery_read_carries_the_trace_context_and_seal_version_of_the_who
     }
     assert!(lean[0].metadata["traceparent"].as_str().is_some_and(|t| t.starts_with("00-4bf92f")));
     assert!(lean[1].metadata.get("traceparent").is_none());
+    store.close().await;
+}
+
+/// A deterministic mix of every kind of view write over a few hundred cases, their concerns
+/// and a few volunteers, in an order a feed could bring them (several writes to a row, moves of
+/// a case between reports and receipts of its concerns).
+fn view_writes() -> Vec<brobyg_projections::summaries::ViewWrite> {
+    use brobyg_domain::volunteer::VolunteerStatus;
+    use brobyg_domain::{CaseState, Org};
+    use brobyg_projections::summaries::ViewWrite;
+    let org = |s: &str| -> Org { s.parse().expect("org") };
+    let municipalities = ["municipality:0101", "municipality:0746", "municipality:0751"];
+    let ngos = ["ngo:kfum", "ngo:red-cross"];
+    let states = [CaseState::Referred, CaseState::Accepted, CaseState::InCourse, CaseState::Closed];
+    let statuses = [VolunteerStatus::Active, VolunteerStatus::Paused, VolunteerStatus::Retired];
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T08:00:00Z").expect("time").to_utc();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut case_version = [0i64; 300];
+    let mut case_home: Vec<usize> = (0..300).map(|i| i % 3).collect();
+    let mut concerns: Vec<(String, usize)> = Vec::new();
+    let mut volunteer_version = [0i64; 12];
+    let mut writes = Vec::new();
+    // Every case opens first (a page of openings is cut into statements of every size).
+    for (c, version) in case_version.iter_mut().enumerate() {
+        *version = 1;
+        writes.push(ViewWrite::CaseOpened {
+            case: format!("case-{c:03}"),
+            municipality: org(municipalities[case_home[c]]),
+            young_person: format!("person-{c:03}"),
+            at: start + chrono::Duration::minutes(c as i64),
+            version: 1,
+        });
+    }
+    for i in 0..1500 {
+        let at = start + chrono::Duration::hours(10) + chrono::Duration::minutes(i);
+        // Most writes go to a few busy cases, as a feed's pages do.
+        let c = if next(3) == 0 { next(300) } else { next(12) };
+        let case = format!("case-{c:03}");
+        let v = next(12);
+        let volunteer = format!("volunteer-{v:02}");
+        match next(11) {
+            0 | 1 => {
+                case_version[c] += 1;
+                writes.push(ViewWrite::CaseReferred {
+                    case,
+                    ngo: org(ngos[next(2)]),
+                    programme: format!("programme-{}", next(3)),
+                    at,
+                    version: case_version[c],
+                });
+            }
+            2 => {
+                case_version[c] += 1;
+                writes.push(ViewWrite::CaseState { case, state: states[next(4)], at, version: case_version[c] });
+            }
+            3 => {
+                case_version[c] += 1;
+                writes.push(ViewWrite::CaseVersion { case, version: case_version[c] });
+            }
+            4 => {
+                case_version[c] += 1;
+                case_home[c] = (case_home[c] + 1 + next(2)) % 3;
+                let to = org(municipalities[case_home[c]]);
+                writes.push(ViewWrite::CaseMoved { case: case.clone(), to: to.clone(), at, version: case_version[c] });
+                writes.push(ViewWrite::ConcernsMoved { case, to });
+            }
+            5 => {
+                case_version[c] += 1;
+                let concern = format!("concern-{:04}", concerns.len());
+                concerns.push((concern.clone(), c));
+                writes.push(ViewWrite::ConcernReported {
+                    concern,
+                    case: case.clone(),
+                    reporter_org: org(ngos[next(2)]),
+                    reported_to: org(municipalities[case_home[c]]),
+                    reported_at: at,
+                    assessment_due: at + chrono::Duration::hours(24),
+                    receipt_due: (at + chrono::Duration::days(6)).date_naive(),
+                });
+                writes.push(ViewWrite::CaseVersion { case, version: case_version[c] });
+            }
+            6 if !concerns.is_empty() => {
+                let (concern, _) = concerns[next(concerns.len())].clone();
+                writes.push(ViewWrite::ConcernAcknowledged { concern, at });
+            }
+            7 | 6 => {
+                volunteer_version[v] += 1;
+                writes.push(ViewWrite::VolunteerRegistered {
+                    volunteer,
+                    ngo: org(ngos[v % 2]),
+                    capacity: 1 + next(3) as u32,
+                    version: volunteer_version[v],
+                });
+            }
+            8 => {
+                volunteer_version[v] += 1;
+                writes.push(ViewWrite::VolunteerStatus {
+                    volunteer,
+                    status: statuses[next(3)],
+                    version: volunteer_version[v],
+                });
+            }
+            9 => {
+                volunteer_version[v] += 1;
+                let delta = if next(3) == 0 { -1 } else { 1 };
+                writes.push(ViewWrite::VolunteerAssignments { volunteer, delta, version: volunteer_version[v] });
+            }
+            _ => {
+                volunteer_version[v] += 1;
+                writes.push(ViewWrite::VolunteerVersion { volunteer, version: volunteer_version[v] });
+            }
+        }
+    }
+    writes
+}
+
+/// Everything the list views hold, as every organisation of [`view_writes`] lists it.
+async fn view_tables(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for org in ["municipality:0101", "municipality:0746", "municipality:0751", "ngo:kfum", "ngo:red-cross"] {
+        let org: brobyg_domain::Org = org.parse().expect("org");
+        let filter = brobyg::store::CaseFilter::default();
+        let cases = store.case_summaries(&org, &filter, None, 10_000).await.expect("cases");
+        out.extend(cases.iter().map(|c| format!("{org} {c:?}")));
+        let concerns = store.concern_summaries(&org, false).await.expect("concerns");
+        out.extend(concerns.iter().map(|c| format!("{org} {c:?}")));
+        if !org.is_municipality() {
+            let volunteers = store.volunteer_summaries(&org).await.expect("volunteers");
+            out.extend(volunteers.iter().map(|v| format!("{org} {v:?}")));
+        }
+    }
+    out
+}
+
+/// The view runner writes a page's changes as a few multi-row statements (rounds of writes to
+/// distinct rows, each kind in statements of 256, 64, 16, 4 and 1 rows). Whatever the batch,
+/// the tables must end as they do when every write is applied on its own, in order.
+async fn batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do(db: &TestDb) {
+    let store = db.store().await;
+    let writes = view_writes();
+    let apply_in = |sizes: Vec<usize>| {
+        let (store, writes) = (store.clone(), writes.clone());
+        async move {
+            store.reset_views().await.expect("reset");
+            let (mut from, mut rest, mut position) = (None, writes.as_slice(), 0);
+            for size in sizes.into_iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (batch, after) = rest.split_at(size.min(rest.len()));
+                position += 1;
+                let to = Cursor { tx: 0, position };
+                assert!(store.apply_view_batch(batch.to_vec(), from, to).await.expect("apply"), "the claim holds");
+                (from, rest) = (Some(to), after);
+            }
+            view_tables(&store).await
+        }
+    };
+    let one_at_a_time = apply_in(vec![1]).await;
+    // The writes did something of every kind: the comparison below is not of empty tables.
+    let has = |needle: &str| one_at_a_time.iter().any(|row| row.contains(needle));
+    for needle in [
+        "state: \"in_course\"",
+        "ngo: Some(\"ngo:red-cross\")",
+        "acknowledged_at: Some(",
+        "acknowledged_at: None",
+        "status: \"paused\"",
+        "assignments: 2",
+    ] {
+        assert!(has(needle), "the tables hold {needle}");
+    }
+    assert!(one_at_a_time.len() > 300, "{} rows", one_at_a_time.len());
+    for sizes in [vec![100_000], vec![1_000], vec![333, 7, 64, 1, 250], vec![2, 17, 5]] {
+        let batched = apply_in(sizes.clone()).await;
+        if batched != one_at_a_time {
+            let missing: Vec<_> = one_at_a_time.iter().filter(|r| !batched.contains(r)).take(5).collect();
+            let extra: Vec<_> = batched.iter().filter(|r| !one_at_a_time.contains(r)).take(5).collect();
+            panic!("batches of {sizes:?} left other tables: missing {missing:#?}, extra {extra:#?}");
+        }
+    }
     store.close().await;
 }

@@ -1,11 +1,11 @@
 //! The list views' tables: written in batches with the view runner's cursor, read by the lists.
 
-use super::sql::{Statement, time_text};
+use super::sql::{Param, Statement, time_text};
 use super::{Cursor, Store, StoreError};
 use crate::limits::{CONCERN_LIST_MAX, VOLUNTEER_LIST_MAX};
 use brobyg_domain::Org;
 use brobyg_domain::volunteer::VolunteerStatus;
-use brobyg_projections::summaries::{ViewWrite, coalesce};
+use brobyg_projections::summaries::{ViewWrite, coalesce, rounds};
 
 fn status_text(s: VolunteerStatus) -> &'static str {
     match s {
@@ -15,92 +15,212 @@ fn status_text(s: VolunteerStatus) -> &'static str {
     }
 }
 
-/// The one translation of a view write into SQL.
-fn statement(write: &ViewWrite) -> Statement {
-    use ViewWrite::*;
-    match write {
-        CaseOpened { case, municipality, young_person, at, version } => Statement {
-            sql: "INSERT INTO case_summaries (case_id, municipality, state, version, opened_at, updated_at, \
-                      young_person_id) VALUES ($1, $2, 'opened', $3, $4, $4, $5) ON CONFLICT (case_id) DO NOTHING",
-            params: vec![
-                case.as_str().into(),
-                municipality.as_str().into(),
-                (*version).into(),
-                time_text(*at).into(),
-                young_person.as_str().into(),
-            ],
-        },
-        CaseReferred { case, ngo, programme, at, version } => Statement {
-            sql: "UPDATE case_summaries SET ngo = $2, programme = $3, state = 'referred', version = $4, \
-                      updated_at = $5 WHERE case_id = $1",
-            params: vec![
-                case.as_str().into(),
-                ngo.as_str().into(),
-                programme.as_str().into(),
-                (*version).into(),
-                time_text(*at).into(),
-            ],
-        },
-        CaseState { case, state, at, version } => Statement {
-            sql: "UPDATE case_summaries SET state = $2, version = $3, updated_at = $4 WHERE case_id = $1",
-            params: vec![case.as_str().into(), state.as_str().into(), (*version).into(), time_text(*at).into()],
-        },
-        CaseVersion { case, version } => Statement {
-            sql: "UPDATE case_summaries SET version = $2 WHERE case_id = $1",
-            params: vec![case.as_str().into(), (*version).into()],
-        },
-        CaseMoved { case, to, at, version } => Statement {
-            sql: "UPDATE case_summaries SET municipality = $2, version = $3, updated_at = $4 WHERE case_id = $1",
-            params: vec![case.as_str().into(), to.as_str().into(), (*version).into(), time_text(*at).into()],
-        },
-        ConcernsMoved { case, to } => Statement {
-            sql: "UPDATE concern_summaries SET reported_to = $2 WHERE case_id = $1",
-            params: vec![case.as_str().into(), to.as_str().into()],
-        },
-        ConcernReported { concern, case, reporter_org, reported_to, reported_at, assessment_due, receipt_due } => {
-            Statement {
-                sql: "INSERT INTO concern_summaries (concern_id, case_id, reporter_org, reported_to, reported_at, \
-                          assessment_due, receipt_due) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                          ON CONFLICT (concern_id) DO NOTHING",
-                params: vec![
-                    concern.as_str().into(),
-                    case.as_str().into(),
-                    reporter_org.as_str().into(),
-                    reported_to.as_str().into(),
-                    time_text(*reported_at).into(),
-                    time_text(*assessment_due).into(),
-                    receipt_due.to_string().into(),
-                ],
+/// How the writes of one kind become rows of one multi-row statement: `head`, then `row` once
+/// per write (its placeholders `$1…$per_row` numbered on for each row), then `tail`. Updates
+/// join the rows as `VALUES` (columns `column1, column2, …`, the same in both backends).
+struct Shape {
+    head: &'static str,
+    row: &'static str,
+    per_row: usize,
+    tail: &'static str,
+}
+
+/// The one translation of view writes into SQL, one shape per kind of write (in the order of
+/// [`kind`]).
+const SHAPES: [Shape; 12] = [
+    Shape {
+        head: "INSERT INTO case_summaries (case_id, municipality, state, version, opened_at, updated_at, \
+                   young_person_id) VALUES ",
+        row: "($1, $2, 'opened', $3, $4, $4, $5)",
+        per_row: 5,
+        tail: " ON CONFLICT (case_id) DO NOTHING",
+    },
+    Shape {
+        head: "UPDATE case_summaries SET ngo = v.column2, programme = v.column3, state = 'referred', \
+                   version = v.column4, updated_at = v.column5 FROM (VALUES ",
+        row: "($1, $2, $3, $4, $5)",
+        per_row: 5,
+        tail: ") AS v WHERE case_summaries.case_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE case_summaries SET state = v.column2, version = v.column3, updated_at = v.column4 \
+                   FROM (VALUES ",
+        row: "($1, $2, $3, $4)",
+        per_row: 4,
+        tail: ") AS v WHERE case_summaries.case_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE case_summaries SET version = v.column2 FROM (VALUES ",
+        row: "($1, $2)",
+        per_row: 2,
+        tail: ") AS v WHERE case_summaries.case_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE case_summaries SET municipality = v.column2, version = v.column3, updated_at = v.column4 \
+                   FROM (VALUES ",
+        row: "($1, $2, $3, $4)",
+        per_row: 4,
+        tail: ") AS v WHERE case_summaries.case_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE concern_summaries SET reported_to = v.column2 FROM (VALUES ",
+        row: "($1, $2)",
+        per_row: 2,
+        tail: ") AS v WHERE concern_summaries.case_id = v.column1",
+    },
+    Shape {
+        head: "INSERT INTO concern_summaries (concern_id, case_id, reporter_org, reported_to, reported_at, \
+                   assessment_due, receipt_due) VALUES ",
+        row: "($1, $2, $3, $4, $5, $6, $7)",
+        per_row: 7,
+        tail: " ON CONFLICT (concern_id) DO NOTHING",
+    },
+    Shape {
+        head: "UPDATE concern_summaries SET acknowledged_at = v.column2 FROM (VALUES ",
+        row: "($1, $2)",
+        per_row: 2,
+        tail: ") AS v WHERE concern_summaries.concern_id = v.column1",
+    },
+    Shape {
+        head: "INSERT INTO volunteer_summaries (volunteer_id, ngo, status, capacity, assignments, version) VALUES ",
+        row: "($1, $2, 'active', $3, 0, $4)",
+        per_row: 4,
+        tail: " ON CONFLICT (volunteer_id) DO NOTHING",
+    },
+    Shape {
+        head: "UPDATE volunteer_summaries SET status = v.column2, version = v.column3 FROM (VALUES ",
+        row: "($1, $2, $3)",
+        per_row: 3,
+        tail: ") AS v WHERE volunteer_summaries.volunteer_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE volunteer_summaries SET assignments = assignments + v.column2, version = v.column3 \
+                   FROM (VALUES ",
+        row: "($1, $2, $3)",
+        per_row: 3,
+        tail: ") AS v WHERE volunteer_summaries.volunteer_id = v.column1",
+    },
+    Shape {
+        head: "UPDATE volunteer_summaries SET version = v.column2 FROM (VALUES ",
+        row: "($1, $2)",
+        per_row: 2,
+        tail: ") AS v WHERE volunteer_summaries.volunteer_id = v.column1",
+    },
+];
+
+/// The row counts of the statements a kind's writes are cut into (largest first): a few
+/// statement texts per kind, so that each backend prepares them once per connection and keeps
+/// them, and at most a few hundred parameters per statement.
+const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// The SQL of every shape for every row count of [`ROWS_PER_STATEMENT`], made once.
+static SQL: std::sync::LazyLock<Vec<Vec<String>>> = std::sync::LazyLock::new(|| {
+    SHAPES.iter().map(|shape| ROWS_PER_STATEMENT.iter().map(|&rows| multi_row(shape, rows)).collect()).collect()
+});
+
+/// `shape`'s statement for `rows` writes.
+fn multi_row(shape: &Shape, rows: usize) -> String {
+    let mut sql = String::from(shape.head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let mut chars = shape.row.chars().peekable();
+        while let Some(c) = chars.next() {
+            sql.push(c);
+            if c == '$' {
+                let mut n = 0;
+                while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                sql.push_str(&(n + r * shape.per_row).to_string());
             }
         }
-        ConcernAcknowledged { concern, at } => Statement {
-            sql: "UPDATE concern_summaries SET acknowledged_at = $2 WHERE concern_id = $1",
-            params: vec![concern.as_str().into(), time_text(*at).into()],
-        },
-        VolunteerRegistered { volunteer, ngo, capacity, version } => Statement {
-            sql: "INSERT INTO volunteer_summaries (volunteer_id, ngo, status, capacity, assignments, version) \
-                      VALUES ($1, $2, 'active', $3, 0, $4) ON CONFLICT (volunteer_id) DO NOTHING",
-            params: vec![
-                volunteer.as_str().into(),
-                ngo.as_str().into(),
-                i64::from(*capacity).into(),
-                (*version).into(),
-            ],
-        },
-        VolunteerStatus { volunteer, status, version } => Statement {
-            sql: "UPDATE volunteer_summaries SET status = $2, version = $3 WHERE volunteer_id = $1",
-            params: vec![volunteer.as_str().into(), status_text(*status).into(), (*version).into()],
-        },
-        VolunteerAssignments { volunteer, delta, version } => Statement {
-            sql: "UPDATE volunteer_summaries SET assignments = assignments + $2, version = $3 \
-                      WHERE volunteer_id = $1",
-            params: vec![volunteer.as_str().into(), (*delta).into(), (*version).into()],
-        },
-        VolunteerVersion { volunteer, version } => Statement {
-            sql: "UPDATE volunteer_summaries SET version = $2 WHERE volunteer_id = $1",
-            params: vec![volunteer.as_str().into(), (*version).into()],
-        },
     }
+    sql.push_str(shape.tail);
+    sql
+}
+
+/// The kind of a write (its index in [`SHAPES`]) and its row's parameters.
+fn kind_and_row(write: ViewWrite) -> (usize, Vec<Param>) {
+    use ViewWrite::*;
+    match write {
+        CaseOpened { case, municipality, young_person, at, version } => (
+            0,
+            vec![
+                case.into(),
+                String::from(municipality).into(),
+                version.into(),
+                time_text(at).into(),
+                young_person.into(),
+            ],
+        ),
+        CaseReferred { case, ngo, programme, at, version } => {
+            (1, vec![case.into(), String::from(ngo).into(), programme.into(), version.into(), time_text(at).into()])
+        }
+        CaseState { case, state, at, version } => {
+            (2, vec![case.into(), state.as_str().into(), version.into(), time_text(at).into()])
+        }
+        CaseVersion { case, version } => (3, vec![case.into(), version.into()]),
+        CaseMoved { case, to, at, version } => {
+            (4, vec![case.into(), String::from(to).into(), version.into(), time_text(at).into()])
+        }
+        ConcernsMoved { case, to } => (5, vec![case.into(), String::from(to).into()]),
+        ConcernReported { concern, case, reporter_org, reported_to, reported_at, assessment_due, receipt_due } => (
+            6,
+            vec![
+                concern.into(),
+                case.into(),
+                String::from(reporter_org).into(),
+                String::from(reported_to).into(),
+                time_text(reported_at).into(),
+                time_text(assessment_due).into(),
+                receipt_due.to_string().into(),
+            ],
+        ),
+        ConcernAcknowledged { concern, at } => (7, vec![concern.into(), time_text(at).into()]),
+        VolunteerRegistered { volunteer, ngo, capacity, version } => {
+            (8, vec![volunteer.into(), String::from(ngo).into(), i64::from(capacity).into(), version.into()])
+        }
+        VolunteerStatus { volunteer, status, version } => {
+            (9, vec![volunteer.into(), status_text(status).into(), version.into()])
+        }
+        VolunteerAssignments { volunteer, delta, version } => {
+            (10, vec![volunteer.into(), delta.into(), version.into()])
+        }
+        VolunteerVersion { volunteer, version } => (11, vec![volunteer.into(), version.into()]),
+    }
+}
+
+/// The statements of a batch of view writes: merged ([`coalesce`]), ordered into rounds of
+/// writes to distinct rows ([`rounds`]), and each round's writes of one kind written as
+/// multi-row statements — a page of a thousand events about a hundred cases is a handful of
+/// statements, not a hundred round trips to the database.
+fn statements(writes: Vec<ViewWrite>) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for round in rounds(coalesce(writes)) {
+        let mut by_kind: [Vec<Param>; SHAPES.len()] = Default::default();
+        for write in round {
+            let (kind, row) = kind_and_row(write);
+            by_kind[kind].extend(row);
+        }
+        for (kind, params) in by_kind.into_iter().enumerate() {
+            let per_row = SHAPES[kind].per_row;
+            let mut params = params.into_iter();
+            let mut left = params.len() / per_row;
+            for (size, &rows) in ROWS_PER_STATEMENT.iter().enumerate() {
+                while left >= rows {
+                    out.push(Statement {
+                        sql: &SQL[kind][size],
+                        params: params.by_ref().take(rows * per_row).collect(),
+                    });
+                    left -= rows;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A case row of a caseload.
@@ -185,8 +305,7 @@ impl Store {
         to: Cursor,
     ) -> Result<bool, StoreError> {
         let claim = Store::claim_consumer_cursor(VIEWS_CONSUMER, from, to);
-        let statements: Vec<Statement> = coalesce(writes).iter().map(statement).collect();
-        self.run_statements_if(&claim, &statements).await
+        self.run_statements_if(&claim, &statements(writes)).await
     }
 
     /// Empties the view tables and their cursor, for a rebuild from the start of the feed.
