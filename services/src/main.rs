@@ -231,14 +231,11 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             let started = std::time::Instant::now();
             store.reset_views().await?;
             let mut done = 0u64;
-            loop {
-                let (_, n) = brobyg::views::step(&store).await?;
-                if n == 0 {
-                    break;
-                }
+            brobyg::views::catch_up(&store, brobyg::limits::WORKER_PAGE, |n| {
                 done += n as u64;
                 bar.set_position(done.min(total));
-            }
+            })
+            .await?;
             bar.finish_and_clear();
             let seconds = started.elapsed().as_secs_f64();
             writeln!(

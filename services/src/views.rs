@@ -122,6 +122,37 @@ async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<
     }
 }
 
+/// Brings the views up to the head of the feed in batches of `page` events, as `brobyg replay`
+/// does after a reset: each batch is read while the one before it is written, so reading and
+/// writing overlap (on SQLite they run on two connections' threads). Each batch is applied
+/// only if the stored cursor still is where this left it, as in [`step`]; when another runner
+/// moved it, this goes on from there. Calls `progress` with each batch's size; returns how many
+/// events it applied.
+pub async fn catch_up(store: &Store, page: u32, mut progress: impl FnMut(usize)) -> Result<usize, ViewsError> {
+    let mut stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
+    let mut batch = store.read_feed_for_delivery(stored.unwrap_or(Cursor::START), page).await?;
+    let mut applied = 0;
+    while !batch.events.is_empty() {
+        let mut writes = Vec::with_capacity(batch.events.len());
+        for event in &batch.events {
+            writes.extend(writes_for(event)?);
+        }
+        let (n, to) = (batch.events.len(), batch.next);
+        drop(batch);
+        let (claimed, following) =
+            tokio::join!(store.apply_view_batch(writes, stored, to), store.read_feed_for_delivery(to, page));
+        if claimed? {
+            (stored, applied) = (Some(to), applied + n);
+            progress(n);
+            batch = following?;
+        } else {
+            stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
+            batch = store.read_feed_for_delivery(stored.unwrap_or(Cursor::START), page).await?;
+        }
+    }
+    Ok(applied)
+}
+
 /// The view runner as a [`Worker`]: one batch per step.
 struct Runner {
     store: Store,

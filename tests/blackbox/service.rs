@@ -59,6 +59,21 @@ async fn step_views_to(store: &brobyg::store::Store, target: brobyg::store::Curs
     }
 }
 
+/// Catches the views up in batches of `page` until they reach `target` (30 s at most); how many
+/// events this caller applied.
+async fn catch_up_to(store: &brobyg::store::Store, target: brobyg::store::Cursor, page: u32) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut applied = 0;
+    loop {
+        applied += brobyg::views::catch_up(store, page, |_| {}).await.expect("catch up");
+        let at = store.consumer_cursor(brobyg::store::VIEWS_CONSUMER).await.expect("cursor");
+        if at.is_some_and(|at| at >= target) || std::time::Instant::now() > deadline {
+            return applied;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = db.settings(dir.path());
@@ -125,6 +140,13 @@ async fn the_demo_populates_a_fresh_store_through_the_api(db: &TestDb) {
     let other = brobyg::store::Store::connect(&settings.effective_database_url(), 2).await.expect("connect");
     tokio::join!(step_views_to(&store, reached), step_views_to(&other, reached));
     assert_eq!(views_of(&store).await, before);
+    // `brobyg replay`'s catch-up, which reads each batch while writing the one before, in small
+    // batches and racing another catch-up with batches of another size: the same views again.
+    store.reset_views().await.expect("reset");
+    let (mine, theirs) = tokio::join!(catch_up_to(&store, reached, 7), catch_up_to(&other, reached, 50));
+    assert_eq!(views_of(&store).await, before);
+    let events = store.event_count().await.expect("count");
+    assert_eq!((mine + theirs) as u64, events, "each event applied once, by one of the two ({mine} + {theirs})");
     other.close().await;
     store.close().await;
 }

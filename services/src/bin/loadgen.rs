@@ -598,23 +598,38 @@ async fn feed(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64, u64), Error> {
     Ok((api, raw, pass))
 }
 
-/// Rebuild of the list views from the feed: events/s, and the raw read of the same events.
-async fn rebuild(t: &Arc<Target>) -> Result<(f64, f64), Error> {
-    let total = t.store.event_count().await? as f64;
-    t.raw.reset_views().await?;
-    let started = Instant::now();
-    while brobyg::views::step(&t.raw).await?.1 > 0 {}
-    let views = total / started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let mut c = Cursor::START;
-    loop {
-        let page = t.raw.read_feed_for_delivery(c, 1000).await?;
-        if page.events.is_empty() {
+/// Rebuild of the list views from the feed, as `brobyg replay` does it, and the raw read of the
+/// same events, each repeated for at least `seconds` (one pass of a few thousand events takes a
+/// tenth of a second, too short to measure alone): events/s and rows/s.
+async fn rebuild(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64), Error> {
+    let (mut took, mut done) = (Duration::ZERO, 0usize);
+    while done == 0 || took < Duration::from_secs(seconds) {
+        t.raw.reset_views().await?;
+        let started = Instant::now();
+        let applied = brobyg::views::catch_up(&t.raw, brobyg::limits::WORKER_PAGE, |_| {}).await?;
+        took += started.elapsed();
+        if applied == 0 {
             break;
         }
-        c = page.next;
+        done += applied;
     }
-    Ok((views, total / started.elapsed().as_secs_f64()))
+    let views = done as f64 / took.as_secs_f64();
+    let (started, mut read) = (Instant::now(), 0usize);
+    while read == 0 || started.elapsed() < Duration::from_secs(seconds) {
+        let mut c = Cursor::START;
+        loop {
+            let page = t.raw.read_feed_for_delivery(c, 1000).await?;
+            if page.events.is_empty() {
+                break;
+            }
+            read += page.events.len();
+            c = page.next;
+        }
+        if read == 0 {
+            break;
+        }
+    }
+    Ok((views, read as f64 / started.elapsed().as_secs_f64()))
 }
 
 /// Commit-to-feed latency: a write's return until an integrator's long poll sees it; p50, p99 (ms).
@@ -760,7 +775,7 @@ async fn run_backend(name: &'static str, url: Option<String>, args: &Args) -> Re
         out["feed"] = json!({ "events_per_second": api, "raw_per_second": raw, "events": seen });
     }
     if run("rebuild") {
-        let (views, raw) = rebuild(&t).await?;
+        let (views, raw) = rebuild(&t, args.seconds).await?;
         println!("view rebuild: {views:.0} events/s  raw read {raw:.0} rows/s  ratio {:.1} %", 100.0 * views / raw);
         out["rebuild"] = json!({ "events_per_second": views, "raw_per_second": raw });
     }
