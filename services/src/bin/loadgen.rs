@@ -372,9 +372,37 @@ async fn case_with_events(t: &Arc<Target>, events: usize) -> Result<(String, Str
     Ok((token, case))
 }
 
+/// Waits for the steady state: the background work that follows the feed (the list views, the
+/// audit checkpoints, signed every two seconds here) has caught up with what the scenario before
+/// wrote, as it has in a store between bursts of use. Latency scenarios measure from there, so a
+/// read's figure is the read's and not that of the previous scenario's tail.
+async fn settle(t: &Arc<Target>) -> Result<(), Error> {
+    let behind = || async {
+        let views = t.store.consumer_lags().await?.into_iter().find(|(c, _)| c == "views").map_or(0, |(_, n)| n);
+        let signed = t.store.checkpoints().await?.last().map_or(0, |c| c.event_count);
+        let total = i64::try_from(t.store.event_count().await?).unwrap_or(i64::MAX);
+        Ok::<i64, Error>(views + (total - signed).max(0))
+    };
+    let first = behind().await?;
+    if first > 0 {
+        let b = bar(first.unsigned_abs(), &format!("{}: views and checkpoints catching up", t.name));
+        loop {
+            let now = behind().await?;
+            b.set_position((first - now).max(0).unsigned_abs());
+            if now == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        b.finish_and_clear();
+    }
+    Ok(())
+}
+
 /// Reads of a case with `events` events: p50, p99 (ms) over HTTP and raw.
 async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
     let (token, case) = case_with_events(t, events).await?;
+    settle(t).await?;
     let mut api = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -396,6 +424,7 @@ async fn reads(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), 
 /// in-process API calls): p50 and p99 over `n` requests, beside the raw read of the events.
 async fn console(t: &Arc<Target>, events: usize, n: usize) -> Result<((f64, f64), (f64, f64)), Error> {
     let (_, case) = case_with_events(t, events).await?;
+    settle(t).await?;
     let cookie = format!("brobyg_session={}", t.token("municipality:0746", "auditor"));
     let mut page = Vec::with_capacity(n);
     for _ in 0..n {
@@ -699,27 +728,7 @@ async fn growth_point(t: &Arc<Target>, events: usize) -> Result<(f64, f64), Erro
         }
         b.finish_and_clear();
     }
-    // Measure the steady state: the background work that follows the feed (the list views, the
-    // audit checkpoints) has caught up with the bulk fill, as it has in a store grown by use.
-    let behind = || async {
-        let views = t.store.consumer_lags().await?.into_iter().find(|(c, _)| c == "views").map_or(0, |(_, n)| n);
-        let signed = t.store.checkpoints().await?.last().map_or(0, |c| c.event_count);
-        let total = i64::try_from(t.store.event_count().await?).unwrap_or(i64::MAX);
-        Ok::<i64, Error>(views + (total - signed).max(0))
-    };
-    let first = behind().await?;
-    if first > 0 {
-        let b = bar(first.unsigned_abs(), &format!("{}: views and checkpoints catching up", t.name));
-        loop {
-            let now = behind().await?;
-            b.set_position((first - now).max(0).unsigned_abs());
-            if now == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        b.finish_and_clear();
-    }
+    settle(t).await?;
     let token = t.token("municipality:0746", "caseworker");
     let case = t.open_case(&token).await?;
     let mut cmd = Vec::new();
