@@ -384,6 +384,9 @@ impl Store {
         if newer.is_empty() {
             return Ok(held);
         }
+        // The cache lets go of the fold it is about to replace, so that, unless a reader holds it
+        // right now, it is brought up to date in place rather than copied.
+        self.keys.let_go_of_fold(id, &held);
         let mut held = Arc::unwrap_or_clone(held);
         for e in newer {
             held.version = e.sequence;
@@ -535,8 +538,10 @@ impl Store {
         let sink = cqrs_es::event_sink::EventSink::default();
         context.aggregate().handle(command, &(), &sink).await.map_err(CommandError::Rejected)?;
         let events = sink.collect().await;
-        // `handle` applied the events to the context's aggregate through the sink already.
-        let aggregate = context.aggregate.clone();
+        // `handle` applied the events to the context's aggregate through the sink already. The
+        // plain event store's commit reads only the context's id and sequence (it keeps no
+        // snapshot), so the aggregate is taken out of it rather than copied.
+        let aggregate = std::mem::take(&mut context.aggregate);
         let holders = key_holders(&events);
         let committed = sql::with_repo!(self, holders, tail.clone(), repo =>
             event_store::<A, _>(repo).commit(events, context, metadata).await)?;

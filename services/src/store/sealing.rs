@@ -218,6 +218,16 @@ impl KeyCache {
         folds.insert(data_key_prefix(A::TYPE, id), (held, at));
     }
 
+    /// Drops the held fold of `id` if it still is `held` (not a newer one kept meanwhile).
+    pub(crate) fn let_go_of_fold<A: Aggregate + Send + Sync + 'static>(&self, id: &str, held: &Arc<Held<A>>) {
+        let Ok(mut folds) = self.folds.lock() else { return };
+        let record = data_key_prefix(A::TYPE, id);
+        let same = folds.get(&record).is_some_and(|(any, _)| std::ptr::addr_eq(Arc::as_ptr(any), Arc::as_ptr(held)));
+        if same {
+            folds.remove(&record);
+        }
+    }
+
     fn get(&self, key_id: &str) -> Option<DataKey> {
         let entries = self.entries.lock().ok()?;
         entries.get(key_id).filter(|(_, at)| at.elapsed() < self.ttl).map(|(k, _)| k.clone())
@@ -734,6 +744,23 @@ mod tests {
         let off = KeyCache::new(Duration::ZERO);
         off.keep_fold::<Case>("1", fold(), Instant::now(), off.generation());
         assert!(off.fold::<Case>("1").is_none());
+    }
+
+    #[test]
+    fn letting_go_of_a_fold_leaves_it_unshared_and_a_newer_one_kept() {
+        use brobyg_domain::case::Case;
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let fold = |version| Arc::new(Held { aggregate: Case::default(), version, last_hash: None });
+        cache.keep_fold::<Case>("1", fold(3), Instant::now(), cache.generation());
+        let (held, _) = cache.fold::<Case>("1").expect("held");
+        assert_eq!(Arc::strong_count(&held), 2, "the cache and the loader");
+        cache.let_go_of_fold::<Case>("1", &held);
+        assert_eq!(Arc::strong_count(&held), 1, "brought up to date in place, not copied");
+        assert!(cache.fold::<Case>("1").is_none());
+        // Another writer kept a newer fold meanwhile: it stays.
+        cache.keep_fold::<Case>("1", fold(4), Instant::now(), cache.generation());
+        cache.let_go_of_fold::<Case>("1", &held);
+        assert_eq!(cache.fold::<Case>("1").map(|(h, _)| h.version), Some(4));
     }
 
     fn open(
