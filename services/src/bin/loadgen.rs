@@ -605,24 +605,27 @@ async fn feed(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64, u64), Error> {
         seen += pass;
     }
     let api = seen as f64 / started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let mut raw_seen = 0u64;
-    while raw_seen == 0 || started.elapsed() < Duration::from_secs(seconds) {
+    Ok((api, raw_feed(t, seconds).await?, pass))
+}
+
+/// The raw ordered read of the whole feed, repeated for at least `seconds`: rows/s.
+async fn raw_feed(t: &Arc<Target>, seconds: u64) -> Result<f64, Error> {
+    let (started, mut read) = (Instant::now(), 0usize);
+    while read == 0 || started.elapsed() < Duration::from_secs(seconds) {
         let mut c = Cursor::START;
         loop {
             let page = t.raw.read_feed_for_delivery(c, 1000).await?;
             if page.events.is_empty() {
                 break;
             }
-            raw_seen += page.events.len() as u64;
+            read += page.events.len();
             c = page.next;
         }
-        if raw_seen == 0 {
+        if read == 0 {
             break;
         }
     }
-    let raw = raw_seen as f64 / started.elapsed().as_secs_f64();
-    Ok((api, raw, pass))
+    Ok(read as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Rebuild of the list views from the feed, as `brobyg replay` does it, and the raw read of the
@@ -641,22 +644,7 @@ async fn rebuild(t: &Arc<Target>, seconds: u64) -> Result<(f64, f64), Error> {
         done += applied;
     }
     let views = done as f64 / took.as_secs_f64();
-    let (started, mut read) = (Instant::now(), 0usize);
-    while read == 0 || started.elapsed() < Duration::from_secs(seconds) {
-        let mut c = Cursor::START;
-        loop {
-            let page = t.raw.read_feed_for_delivery(c, 1000).await?;
-            if page.events.is_empty() {
-                break;
-            }
-            read += page.events.len();
-            c = page.next;
-        }
-        if read == 0 {
-            break;
-        }
-    }
-    Ok((views, read as f64 / started.elapsed().as_secs_f64()))
+    Ok((views, raw_feed(t, seconds).await?))
 }
 
 /// Commit-to-feed latency: a write's return until an integrator's long poll sees it; p50, p99 (ms).
