@@ -146,9 +146,10 @@ pub fn coalesce(writes: Vec<ViewWrite>) -> Vec<ViewWrite> {
 }
 
 /// Orders a batch's writes (as [`coalesce`] leaves them) into rounds that can each run as a few
-/// multi-row statements: within a round no two writes touch the same row, so they commute, and
-/// two writes that touch the same row are in rounds in their order. A concern's report counts
-/// as touching its case's concerns, so it stays before a move of that case's concerns.
+/// multi-row statements: within a round no two writes touch the same row — but for a move of a
+/// case's concerns beside the receipt of one of them, which set different columns — so they
+/// commute, and two writes that touch the same row are in rounds in their order. A concern's
+/// report counts as touching its case's concerns, so it stays before a move of them.
 #[must_use]
 pub fn rounds(writes: Vec<ViewWrite>) -> Vec<Vec<ViewWrite>> {
     let mut out: Vec<Vec<ViewWrite>> = Vec::new();
