@@ -22,6 +22,7 @@ crate::on_both_backends!(
     a_held_fold_sees_another_writers_events_and_goes_with_an_erasure,
     the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read,
     batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do,
+    many_commands_creating_keys_at_once_share_a_pool_of_two_connections,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -239,6 +240,31 @@ async fn sixteen_racing_appends_on_one_version_have_one_winner(db: &TestDb) {
     let loaded = store.load::<Case>(&key).await.expect("load");
     assert_eq!(loaded.version, 2);
     assert_eq!(loaded.aggregate.items.len(), 1);
+    store.close().await;
+}
+
+/// A command holds one connection for its statements on PostgreSQL; one that opens a case also
+/// creates the case's data key. Sixteen at once on a pool of two must all go through, none
+/// waiting for a second connection while holding the first (that would exhaust the pool and
+/// time out after ten seconds).
+async fn many_commands_creating_keys_at_once_share_a_pool_of_two_connections(db: &TestDb) {
+    db.store().await.close().await;
+    let store = Store::connect(&db.url, 2).await.expect("connect").with_kek(test_kek()).with_key_cache(Duration::ZERO);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let case = CaseId::new();
+                store.execute::<Case>(&case.to_string(), open_case(case), None, HashMap::new(), |_| true).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let committed = task.await.expect("task").expect("each command goes through");
+        assert_eq!(committed.version, 1);
+    }
+    assert!(started.elapsed() < Duration::from_secs(8), "no command waited out the pool: {:?}", started.elapsed());
     store.close().await;
 }
 

@@ -205,6 +205,10 @@ pub struct Store {
     /// order and woken at once, and write on one connection of their own rather than one taken
     /// from the pool and pinged on its way back (docs/benchmarks.md). Unused on PostgreSQL.
     writes: std::sync::Arc<tokio::sync::Mutex<sql::Writer>>,
+    /// On PostgreSQL, the one pooled connection a command's statements run on (its load and its
+    /// append), held by the store handle [`Store::execute`] makes for the command: sqlx pings
+    /// every connection it gets back, a round trip per statement otherwise.
+    pinned: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
 }
 
 impl Store {
@@ -265,6 +269,19 @@ impl Store {
             kek: None,
             keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
             writes: std::sync::Arc::default(),
+            pinned: None,
+        }
+    }
+
+    /// This store for one command: on PostgreSQL with one pooled connection held for the
+    /// command's statements; on SQLite (whose writes have a connection of their own) the same.
+    async fn for_one_command(&self) -> Result<Self, StoreError> {
+        match &self.pool {
+            Pool::Postgres(p) if self.pinned.is_none() => {
+                let conn = p.acquire().await?;
+                Ok(Self { pinned: Some(std::sync::Arc::new(tokio::sync::Mutex::new(conn))), ..self.clone() })
+            }
+            _ => Ok(self.clone()),
         }
     }
 
@@ -514,7 +531,8 @@ impl Store {
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let held = Arc::unwrap_or_clone(self.load_held::<A>(id).await?);
+        let this = self.for_one_command().await?;
+        let held = Arc::unwrap_or_clone(this.load_held::<A>(id).await?);
         let current = held.version;
         // The commit chains to the last event loaded without asking the database for its hash.
         let last = held.last_hash.map(|h| (current, h));
@@ -543,8 +561,9 @@ impl Store {
         // snapshot), so the aggregate is taken out of it rather than copied.
         let aggregate = std::mem::take(&mut context.aggregate);
         let holders = key_holders(&events);
-        let committed = sql::with_repo!(self, holders, tail.clone(), repo =>
+        let committed = sql::with_repo!(this, holders, tail.clone(), repo =>
             event_store::<A, _>(repo).commit(events, context, metadata).await)?;
+        drop(this);
         let version = committed.last().map_or(current, |e| e.sequence);
         let position = tail.lock().ok().and_then(|t| t.position);
         Ok(Committed { aggregate, version, events: committed, position })

@@ -105,6 +105,26 @@ async fn run_postgres(tx: &mut Transaction<'_, Postgres>, stmt: &Statement) -> R
     Ok(bind_all!(sqlx::query(stmt.sql), &stmt.params).execute(&mut **tx).await?.rows_affected())
 }
 
+/// `guard`, then `statements` in `tx`, committed only if `guard` changed a row: `None` when it
+/// did not (nothing written), else the rows the statements changed.
+async fn run_postgres_guarded(
+    mut tx: Transaction<'_, Postgres>,
+    guard: Option<&Statement>,
+    statements: &[Statement],
+) -> Result<Option<u64>, sqlx::Error> {
+    if let Some(g) = guard
+        && run_postgres(&mut tx, g).await? == 0
+    {
+        return Ok(None);
+    }
+    let mut changed = 0;
+    for s in statements {
+        changed += run_postgres(&mut tx, s).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(changed))
+}
+
 /// SQLite's writer: one connection of its own, opened on first use with the pool's options and
 /// again after it broke; without options (a store over a bare pool) writes take a pooled one.
 #[derive(Debug, Default)]
@@ -173,10 +193,10 @@ impl Store {
         guard: Option<&Statement>,
         statements: &[Statement],
     ) -> Result<Option<u64>, StoreError> {
-        let mut changed = 0;
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut writer = self.writes.lock().await;
+                let mut changed = 0;
                 let result = async {
                     let mut tx = writer.begin(p).await?;
                     if let Some(g) = guard
@@ -193,22 +213,22 @@ impl Store {
                 if let Err(e) = &result {
                     writer.after(e);
                 }
-                return Ok(result?);
+                Ok(result?)
             }
             Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                if let Some(g) = guard
-                    && run_postgres(&mut tx, g).await? == 0
-                {
-                    return Ok(None);
-                }
-                for s in statements {
-                    changed += run_postgres(&mut tx, s).await?;
-                }
-                tx.commit().await?;
+                // A command's writes (a new data key) go on its held connection: waiting for a
+                // second one while holding the first could exhaust the pool.
+                let mut held = match &self.pinned {
+                    Some(conn) => Some(conn.lock().await),
+                    None => None,
+                };
+                let tx = match held.as_mut() {
+                    Some(conn) => sqlx::Connection::begin(&mut ***conn).await?,
+                    None => p.begin().await?,
+                };
+                Ok(run_postgres_guarded(tx, guard, statements).await?)
             }
         }
-        Ok(Some(changed))
     }
 
     /// Runs a query and returns its rows as backend-neutral cells.
@@ -223,12 +243,14 @@ impl Store {
                     .map(Row::from_sqlite)
                     .collect::<Result<_, _>>()?
             }
-            Pool::Postgres(p) => bind_all!(sqlx::query(sql), &params)
-                .fetch_all(p)
-                .await?
-                .into_iter()
-                .map(Row::from_postgres)
-                .collect::<Result<_, _>>()?,
+            Pool::Postgres(p) => {
+                let query = bind_all!(sqlx::query(sql), &params);
+                let rows = match &self.pinned {
+                    Some(conn) => query.fetch_all(&mut **conn.lock().await).await?,
+                    None => query.fetch_all(p).await?,
+                };
+                rows.into_iter().map(Row::from_postgres).collect::<Result<_, _>>()?
+            }
         })
     }
 
@@ -310,7 +332,10 @@ impl Store {
             Pool::Postgres(p) => {
                 let mut q = insert_events!(Postgres, events);
                 q.push(" RETURNING tx_id::text, global_position");
-                let rows = q.build().fetch_all(p).await?;
+                let rows = match &self.pinned {
+                    Some(conn) => q.build().fetch_all(&mut **conn.lock().await).await?,
+                    None => q.build().fetch_all(p).await?,
+                };
                 let mut best: Option<Cursor> = None;
                 for row in rows {
                     let tx: String = row.try_get(0)?;
