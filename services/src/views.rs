@@ -80,6 +80,15 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
     }
 }
 
+/// The view changes of a batch of feed events, in order.
+fn writes_of(events: &[FeedEvent]) -> Result<Vec<ViewWrite>, DecodeError> {
+    let mut writes = Vec::with_capacity(events.len());
+    for event in events {
+        writes.extend(writes_for(event)?);
+    }
+    Ok(writes)
+}
+
 /// Why a catch-up stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewsError {
@@ -109,10 +118,7 @@ async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<
         if page.events.is_empty() {
             return Ok((stored, 0));
         }
-        let mut writes = Vec::with_capacity(page.events.len());
-        for event in &page.events {
-            writes.extend(writes_for(event)?);
-        }
+        let writes = writes_of(&page.events)?;
         if store.apply_view_batch(writes, stored, page.next).await? {
             return Ok((Some(page.next), page.events.len()));
         }
@@ -133,10 +139,7 @@ pub async fn catch_up(store: &Store, page: u32, mut progress: impl FnMut(usize))
     let mut batch = store.read_feed_for_delivery(stored.unwrap_or(Cursor::START), page).await?;
     let mut applied = 0;
     while !batch.events.is_empty() {
-        let mut writes = Vec::with_capacity(batch.events.len());
-        for event in &batch.events {
-            writes.extend(writes_for(event)?);
-        }
+        let writes = writes_of(&batch.events)?;
         let (n, to) = (batch.events.len(), batch.next);
         drop(batch);
         let (claimed, following) =
