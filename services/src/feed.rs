@@ -173,14 +173,12 @@ fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
     }
 }
 
-/// How many cases of a page load at once.
-const PARALLEL_LOADS: usize = 8;
+/// Cases loaded with one query at most.
+const CASES_PER_LOAD: usize = 200;
 
-/// Loads the cases a page needs that the cache lacks (or holds at an older version), several at
-/// a time: on SQLite each load waits on a connection's worker thread, so one at a time leaves
-/// the machine idle between them.
+/// Loads the cases a page needs that the cache lacks (or holds at an older version): one query
+/// for the events after each fold held, not one per case.
 async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) -> Result<(), StoreError> {
-    use futures::{StreamExt, TryStreamExt};
     let mut wanted = std::collections::BTreeSet::new();
     for e in events.iter().filter(|e| e.aggregate_type == "case") {
         let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
@@ -188,19 +186,10 @@ async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) 
             wanted.insert(e.aggregate_id.clone());
         }
     }
-    // Owned ids and store handles keep the futures `Send` for any lifetime (spawned tasks use this).
-    let loaded: Vec<(String, std::sync::Arc<Held<Case>>)> = futures::stream::iter(wanted)
-        .map(|id| {
-            let store = store.clone();
-            async move {
-                let loaded = store.load_held::<Case>(&id).await?;
-                Ok::<_, StoreError>((id, loaded))
-            }
-        })
-        .buffer_unordered(PARALLEL_LOADS)
-        .try_collect()
-        .await?;
-    cache.cases.extend(loaded);
+    let wanted: Vec<String> = wanted.into_iter().collect();
+    for ids in wanted.chunks(CASES_PER_LOAD) {
+        cache.cases.extend(store.load_held_many::<Case>(ids).await?);
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brobyg::store::{CommandError, Cursor, Store};
-use brobyg_domain::case::{Case, CaseError, CaseEvent, Item};
-use brobyg_domain::{AgreementId, CaseId, Category, ConsentId, ItemId, Personal, UserId};
+use brobyg_domain::case::{Case, CaseAction, CaseCommand, CaseError, CaseEvent, CustodyHolder, Item};
+use brobyg_domain::{AgreementId, CaseId, Category, ConsentId, ItemId, PersonId, Personal, UserId};
 use tokio::sync::Barrier;
 
 use crate::support::*;
@@ -23,6 +23,7 @@ crate::on_both_backends!(
     the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read,
     batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do,
     many_commands_creating_keys_at_once_share_a_pool_of_two_connections,
+    loading_many_held_folds_at_once_matches_loading_each,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -149,6 +150,70 @@ async fn a_held_fold_sees_another_writers_events_and_goes_with_an_erasure(db: &T
     assert!(err.to_string().contains("erased"), "{err}");
     one.close().await;
     two.close().await;
+}
+
+/// The feed loads the cases of a page with one query (`load_held_many`), each from the fold
+/// the cache holds of it: whatever the cache holds, each case comes out as `load` folds it.
+async fn loading_many_held_folds_at_once_matches_loading_each(db: &TestDb) {
+    let reader = db.store().await.with_key_cache(Duration::from_secs(60));
+    let writer = db.store().await;
+    let cases: Vec<CaseId> = (0..24).map(|_| CaseId::new()).collect();
+    let ids: Vec<String> = cases.iter().map(ToString::to_string).collect();
+    // Case i grows to i % 5 + `upto` events.
+    let grow = |upto: usize| {
+        let (writer, cases) = (&writer, &cases);
+        async move {
+            for (i, case) in cases.iter().enumerate() {
+                let key = case.to_string();
+                let current = writer.load::<Case>(&key).await.expect("load").version;
+                for version in current..i % 5 + upto {
+                    // Custody holders are kept in a list: an event folded twice would show.
+                    let command = match version {
+                        0 => open_case(*case),
+                        v if v % 2 == 1 => add_item(ItemId::new(), Category::School),
+                        _ => CaseCommand {
+                            actor: caseworker(),
+                            action: CaseAction::AddCustodyHolder {
+                                holder: CustodyHolder {
+                                    id: PersonId(uuid::Uuid::new_v4()),
+                                    name: Personal::new("Søren Jensen".into()),
+                                    guardian: false,
+                                },
+                            },
+                        },
+                    };
+                    let expected = (version > 0).then_some(version);
+                    writer.execute::<Case>(&key, command, expected, HashMap::new(), |_| true).await.expect("write");
+                }
+            }
+        }
+    };
+    grow(1).await;
+    // The reader holds folds of every other case at their first versions; the writer goes on.
+    let some: Vec<String> = ids.iter().step_by(2).cloned().collect();
+    let first = reader.load_held_many::<Case>(&some).await.expect("first load");
+    assert_eq!(first.len(), some.len());
+    grow(4).await;
+    // Asked in another order, with an id twice and one that does not exist.
+    let mut asked: Vec<String> = ids.iter().rev().cloned().collect();
+    asked.insert(3, ids[5].clone());
+    asked.push(CaseId::new().to_string());
+    for store in [&reader, &writer] {
+        let many = store.load_held_many::<Case>(&asked).await.expect("load many");
+        let order: Vec<&String> = many.iter().map(|(id, _)| id).collect();
+        let mut expected: Vec<&String> = asked[..asked.len() - 1].iter().collect();
+        expected.remove(ids.len() - 5);
+        assert_eq!(order, expected, "each id once, in the order asked, the missing one left out");
+        for (id, held) in &many {
+            let loaded = writer.load::<Case>(id).await.expect("load");
+            assert_eq!(held.version, loaded.version, "{id}");
+            assert_eq!(held.aggregate, loaded.aggregate, "{id}");
+            let hash = loaded.events.last().and_then(|e| e.metadata.get("hash").cloned());
+            assert_eq!(held.last_hash, hash, "{id}");
+        }
+    }
+    reader.close().await;
+    writer.close().await;
 }
 
 async fn append_and_reload(db: &TestDb) {

@@ -172,13 +172,13 @@ pub struct Loaded<A: Aggregate> {
 /// An aggregate as a command or a policy check needs it: folded state, version and the chain
 /// hash of its last event (kept in memory with the keys that opened it, without its events).
 #[derive(Clone, Debug)]
-pub(crate) struct Held<A> {
+pub struct Held<A> {
     /// The folded state.
-    pub(crate) aggregate: A,
+    pub aggregate: A,
     /// The sequence number of the last event; 0 for an aggregate with no events.
-    pub(crate) version: usize,
+    pub version: usize,
     /// The chain hash stored with the last event.
-    pub(crate) last_hash: Option<String>,
+    pub last_hash: Option<String>,
 }
 
 /// What a committed command wrote.
@@ -398,8 +398,98 @@ impl Store {
             (Arc::new(Held { aggregate: A::default(), version: 0, last_hash: None }), std::time::Instant::now())
         });
         let newer = self.events_since::<A>(id, held.version).await?;
+        Ok(self.bring_up_to_date(id, held, at, generation, newer))
+    }
+
+    /// Like [`Store::load_held`] for several aggregates of one type, with one query for all of
+    /// them (the events of each after the fold held of it); ids without events are left out.
+    /// The result keeps the order of `ids` (each id once).
+    pub async fn load_held_many<A>(&self, ids: &[String]) -> Result<Vec<(String, Arc<Held<A>>)>, StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&String> = ids.iter().filter(|id| seen.insert(id.as_str())).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let generation = self.keys.generation();
+        let mut held: Vec<(Arc<Held<A>>, std::time::Instant)> = ids
+            .iter()
+            .map(|id| {
+                self.keys.fold::<A>(id).unwrap_or_else(|| {
+                    let empty = Held { aggregate: A::default(), version: 0, last_hash: None };
+                    (Arc::new(empty), std::time::Instant::now())
+                })
+            })
+            .collect();
+        let wanted: Vec<(&str, usize)> =
+            ids.iter().map(|id| id.as_str()).zip(held.iter().map(|(h, _)| h.version)).collect();
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+                   FROM json_each($2) w \
+                   JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = w.value ->> 0 \
+                                AND e.sequence > w.value ->> 1 \
+                  ORDER BY w.key, e.sequence"
+            }
+            Backend::Postgres => {
+                // Lateral (not pulled up, `OFFSET 0`): each id's events by the primary key, whatever the
+                // planner estimates.
+                "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+                   FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS w(value, n) \
+                  CROSS JOIN LATERAL ( \
+                        SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                         WHERE aggregate_type = $1 AND aggregate_id = w.value ->> 0 \
+                           AND sequence > (w.value ->> 1)::bigint OFFSET 0) e \
+                  ORDER BY w.n, e.sequence"
+            }
+        };
+        let list = serde_json::to_string(&wanted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = self.fetch_rows(sql, vec![A::TYPE.into(), list.into()]).await?;
+        // Rows come grouped by id, in the order of `ids`: each group brings its id's fold up to date.
+        let mut keys = HashMap::new();
+        let mut newer: Vec<Vec<EventEnvelope<A>>> = std::iter::repeat_with(Vec::new).take(ids.len()).collect();
+        let mut at = 0;
+        for row in rows {
+            let event = self.stored_event::<A>(row, &mut keys).await?;
+            while at < ids.len() && *ids[at] != event.aggregate_id {
+                at += 1;
+            }
+            let Some(group) = newer.get_mut(at) else {
+                return Err(StoreError::Corrupt(format!(
+                    "an event of {} {} out of order",
+                    A::TYPE,
+                    event.aggregate_id
+                )));
+            };
+            group.push(event);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for ((id, (fold, first)), events) in ids.iter().zip(held.drain(..)).zip(newer) {
+            let fold = self.bring_up_to_date(id, fold, first, generation, events);
+            if fold.version > 0 {
+                out.push(((*id).clone(), fold));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `held` (first loaded at `at`, under key-cache `generation`) with `newer` applied, kept
+    /// in the cache.
+    fn bring_up_to_date<A>(
+        &self,
+        id: &str,
+        held: Arc<Held<A>>,
+        at: std::time::Instant,
+        generation: u64,
+        newer: Vec<EventEnvelope<A>>,
+    ) -> Arc<Held<A>>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
         if newer.is_empty() {
-            return Ok(held);
+            return held;
         }
         // The cache lets go of the fold it is about to replace, so that, unless a reader holds it
         // right now, it is brought up to date in place rather than copied.
@@ -412,7 +502,7 @@ impl Store {
         }
         let held = Arc::new(held);
         self.keys.keep_fold(id, Arc::clone(&held), at, generation);
-        Ok(held)
+        held
     }
 
     /// The events of one aggregate after sequence `after`, opened, in order.

@@ -144,9 +144,72 @@ const KEY_CACHE_MAX: usize = 10_000;
 /// A folded aggregate of some type (a `Held<A>`).
 type HeldFold = Arc<dyn std::any::Any + Send + Sync>;
 
-/// Folded aggregates held at most (a 200-event case folds to some tens of kilobytes; the
-/// events themselves are not held).
-const FOLD_CACHE_MAX: usize = 1_000;
+/// The events folded into the aggregates held, at most: a fold weighs as many events as it
+/// folded (a 200-event case folds to some tens of kilobytes; the events themselves are not
+/// held), so this bounds the cache's memory to some tens of megabytes whatever the cases' sizes.
+const FOLD_CACHE_EVENTS: usize = 250_000;
+
+/// Removes the entries of `map` first kept longest ago until at most `keep` weigh `weight`
+/// (the least recently *first* loaded go first: a fold's or key's lifetime counts from then).
+fn evict_oldest<V>(
+    map: &mut HashMap<String, V>,
+    kept_at: impl Fn(&V) -> Instant,
+    weight: impl Fn(&V) -> usize,
+    keep: usize,
+) -> usize {
+    let mut total: usize = map.values().map(&weight).sum();
+    if total <= keep {
+        return total;
+    }
+    let mut by_age: Vec<(Instant, String)> = map.iter().map(|(k, v)| (kept_at(v), k.clone())).collect();
+    by_age.sort_unstable();
+    for (_, k) in by_age {
+        if total <= keep {
+            break;
+        }
+        if let Some(v) = map.remove(&k) {
+            total -= weight(&v);
+        }
+    }
+    total
+}
+
+/// The folds held: each with when it was first loaded and its weight (events folded).
+#[derive(Default)]
+struct Folds {
+    held: HashMap<String, (HeldFold, Instant, usize)>,
+    /// The sum of the weights.
+    events: usize,
+}
+
+impl Folds {
+    fn insert(&mut self, record: String, fold: HeldFold, at: Instant, weight: usize, ttl: Duration) {
+        // A fold of more than a quarter of the budget would push out most others: not held.
+        if weight > FOLD_CACHE_EVENTS / 4 {
+            self.remove(&record);
+            return;
+        }
+        if let Some((_, _, old)) = self.held.insert(record, (fold, at, weight)) {
+            self.events -= old;
+        }
+        self.events += weight;
+        if self.events > FOLD_CACHE_EVENTS {
+            self.held.retain(|_, (_, at, _)| at.elapsed() < ttl);
+            self.events = evict_oldest(&mut self.held, |(_, at, _)| *at, |(_, _, w)| *w, FOLD_CACHE_EVENTS / 4 * 3);
+        }
+    }
+
+    fn remove(&mut self, record: &str) {
+        if let Some((_, _, weight)) = self.held.remove(record) {
+            self.events -= weight;
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.held.retain(|record, _| keep(record));
+        self.events = self.held.values().map(|(_, _, w)| *w).sum();
+    }
+}
 
 /// Unwrapped data keys, kept briefly so that a command or a feed page does not query and unwrap
 /// the same key once per load. An erasure clears this process's cache at once; another process
@@ -159,7 +222,7 @@ pub struct KeyCache {
     /// ([`data_key_prefix`]): a later load reads only the events after the folded version. Held
     /// no longer than the keys that opened them (the time to live counts from the first full
     /// load, not from the last refresh) and forgotten with them.
-    folds: Mutex<HashMap<String, (HeldFold, Instant)>>,
+    folds: Mutex<Folds>,
     /// Counts erasures; a key read before one is not cached after it.
     erasures: AtomicU64,
 }
@@ -185,7 +248,7 @@ impl KeyCache {
             return None;
         }
         let folds = self.folds.lock().ok()?;
-        let (any, at) = folds.get(&data_key_prefix(A::TYPE, id))?;
+        let (any, at, _) = folds.held.get(&data_key_prefix(A::TYPE, id))?;
         if at.elapsed() >= self.ttl {
             return None;
         }
@@ -208,21 +271,16 @@ impl KeyCache {
         if self.erasures.load(Ordering::SeqCst) != generation {
             return;
         }
-        if folds.len() >= FOLD_CACHE_MAX {
-            let ttl = self.ttl;
-            folds.retain(|_, (_, at)| at.elapsed() < ttl);
-            if folds.len() >= FOLD_CACHE_MAX {
-                folds.clear();
-            }
-        }
-        folds.insert(data_key_prefix(A::TYPE, id), (held, at));
+        let weight = held.version.max(1);
+        folds.insert(data_key_prefix(A::TYPE, id), held, at, weight, self.ttl);
     }
 
     /// Drops the held fold of `id` if it still is `held` (not a newer one kept meanwhile).
     pub(crate) fn let_go_of_fold<A: Aggregate + Send + Sync + 'static>(&self, id: &str, held: &Arc<Held<A>>) {
         let Ok(mut folds) = self.folds.lock() else { return };
         let record = data_key_prefix(A::TYPE, id);
-        let same = folds.get(&record).is_some_and(|(any, _)| std::ptr::addr_eq(Arc::as_ptr(any), Arc::as_ptr(held)));
+        let same =
+            folds.held.get(&record).is_some_and(|(any, _, _)| std::ptr::addr_eq(Arc::as_ptr(any), Arc::as_ptr(held)));
         if same {
             folds.remove(&record);
         }
@@ -249,9 +307,7 @@ impl KeyCache {
         if entries.len() >= KEY_CACHE_MAX {
             let ttl = self.ttl;
             entries.retain(|_, (_, at)| at.elapsed() < ttl);
-            if entries.len() >= KEY_CACHE_MAX {
-                entries.clear();
-            }
+            evict_oldest(&mut entries, |(_, at)| *at, |_| 1, KEY_CACHE_MAX / 4 * 3);
         }
         entries.insert(key_id.to_owned(), (key, Instant::now()));
     }
@@ -264,7 +320,7 @@ impl KeyCache {
         }
         // A record's folds go with any of its keys (a key id starts with the record's prefix).
         if let Ok(mut folds) = self.folds.lock() {
-            folds.retain(|record, _| !record.starts_with(prefix) && !prefix.starts_with(record.as_str()));
+            folds.retain(|record| !record.starts_with(prefix) && !prefix.starts_with(record));
         }
     }
 }
@@ -744,6 +800,46 @@ mod tests {
         let off = KeyCache::new(Duration::ZERO);
         off.keep_fold::<Case>("1", fold(), Instant::now(), off.generation());
         assert!(off.fold::<Case>("1").is_none());
+    }
+
+    #[test]
+    fn a_full_fold_cache_lets_go_of_the_oldest_folds_by_their_weight_not_of_all() {
+        use brobyg_domain::case::Case;
+        let cache = KeyCache::new(Duration::from_secs(600));
+        let fold = |version| Arc::new(Held { aggregate: Case::default(), version, last_hash: None });
+        let start = Instant::now();
+        let events = || cache.folds.lock().expect("folds").events;
+        // A fold kept again (brought up to date) weighs once, by its new version.
+        cache.keep_fold::<Case>("again", fold(40), start, cache.generation());
+        cache.keep_fold::<Case>("again", fold(100), start, cache.generation());
+        assert_eq!(events(), 100);
+        // Twice the budget in folds of 100 events, each first loaded after the one before.
+        let n = 2 * FOLD_CACHE_EVENTS / 100;
+        for i in 0..n {
+            cache.keep_fold::<Case>(
+                &i.to_string(),
+                fold(100),
+                start + Duration::from_millis(i as u64),
+                cache.generation(),
+            );
+            assert!(events() <= FOLD_CACHE_EVENTS, "over budget after {i}: {}", events());
+        }
+        // The newest are held (a scan over more cases than fit does not empty the cache), the
+        // oldest went first, and the count matches what is held.
+        assert!(cache.fold::<Case>(&(n - 1).to_string()).is_some());
+        assert!(cache.fold::<Case>(&(n - FOLD_CACHE_EVENTS / 200).to_string()).is_some());
+        assert!(cache.fold::<Case>("0").is_none() && cache.fold::<Case>("again").is_none());
+        let held = cache.folds.lock().expect("folds").held.len();
+        assert_eq!(events(), held * 100);
+        assert!(events() >= FOLD_CACHE_EVENTS / 2, "kept {}", events());
+        // A case heavier than a quarter of the budget is not held (it would push out most
+        // others), and an older fold of it goes.
+        let latest = start + Duration::from_secs(3600);
+        cache.keep_fold::<Case>("large", fold(100), latest, cache.generation());
+        cache.keep_fold::<Case>("large", fold(FOLD_CACHE_EVENTS / 4 + 1), latest, cache.generation());
+        assert!(cache.fold::<Case>("large").is_none());
+        assert_eq!(cache.folds.lock().expect("folds").held.len(), held);
+        assert_eq!(events(), held * 100);
     }
 
     #[test]
