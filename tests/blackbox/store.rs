@@ -24,6 +24,7 @@ crate::on_both_backends!(
     batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do,
     many_commands_creating_keys_at_once_share_a_pool_of_two_connections,
     loading_many_held_folds_at_once_matches_loading_each,
+    appends_at_once_commit_together_and_a_conflict_fails_alone,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -305,6 +306,70 @@ async fn sixteen_racing_appends_on_one_version_have_one_winner(db: &TestDb) {
     let loaded = store.load::<Case>(&key).await.expect("load");
     assert_eq!(loaded.version, 2);
     assert_eq!(loaded.aggregate.items.len(), 1);
+    store.close().await;
+}
+
+/// On SQLite appends that wait for the writer at once commit in one transaction (group commit):
+/// each is answered as if alone — a conflicting one with a conflict, the others with their own
+/// feed positions — and all of them are in the store.
+async fn appends_at_once_commit_together_and_a_conflict_fails_alone(db: &TestDb) {
+    let store = db.store().await;
+    let cases: Vec<CaseId> = (0..17).map(|_| CaseId::new()).collect();
+    for case in &cases {
+        store.execute::<Case>(&case.to_string(), open_case(*case), None, HashMap::new(), |_| true).await.expect("open");
+    }
+    let before = store.append_transactions();
+    // Eight commands race on the first case's version 1; sixteen write to one case each.
+    let racing = 8;
+    let barrier = Arc::new(Barrier::new(racing + cases.len() - 1));
+    let tasks: Vec<_> = (0..racing)
+        .map(|_| cases[0])
+        .chain(cases[1..].iter().copied())
+        .map(|case| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let command = add_item(ItemId::new(), Category::School);
+                barrier.wait().await;
+                let result = store.execute::<Case>(&case.to_string(), command, Some(1), HashMap::new(), |_| true).await;
+                (case, result)
+            })
+        })
+        .collect();
+    let (mut winners, mut positions) = (0, HashSet::new());
+    for task in tasks {
+        let (case, result) = task.await.expect("task");
+        match result {
+            Ok(committed) => {
+                assert_eq!(committed.version, 2, "{case}");
+                winners += usize::from(case == cases[0]);
+                let position = committed.position.expect("a position");
+                assert!(positions.insert(position), "each append has a feed position of its own: {position:?}");
+            }
+            // Lost on append, or loaded after the winner had committed.
+            Err(CommandError::Conflict | CommandError::VersionMismatch { expected: 1, actual: 2 })
+                if case == cases[0] => {}
+            Err(other) => panic!("{case}: {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1, "one of the racing commands won");
+    assert_eq!(positions.len(), cases.len());
+    for case in &cases {
+        let loaded = store.load::<Case>(&case.to_string()).await.expect("load");
+        assert_eq!((loaded.version, loaded.aggregate.items.len()), (2, 1), "{case}");
+    }
+    let mine = whole_feed(&store).await;
+    for position in &positions {
+        let e = mine.iter().find(|e| e.cursor == *position).expect("the position is in the feed");
+        assert_eq!(e.sequence, 2);
+    }
+    if db.postgres_name.is_none() {
+        let transactions = store.append_transactions() - before;
+        assert!(
+            transactions < (racing + cases.len() - 1) as u64,
+            "{transactions} transactions: no append waited for another"
+        );
+        assert!(transactions >= 1);
+    }
     store.close().await;
 }
 

@@ -205,6 +205,9 @@ pub struct Store {
     /// order and woken at once, and write on one connection of their own rather than one taken
     /// from the pool and pinged on its way back (docs/benchmarks.md). Unused on PostgreSQL.
     writes: std::sync::Arc<tokio::sync::Mutex<sql::Writer>>,
+    /// SQLite's appends waiting for the writer: whoever takes it next commits all of them in
+    /// one transaction (group commit). Unused on PostgreSQL.
+    appends: std::sync::Arc<sql::Appends>,
     /// On PostgreSQL, the one pooled connection a command's statements run on (its load and its
     /// append), held by the store handle [`Store::execute`] makes for the command: sqlx pings
     /// every connection it gets back, a round trip per statement otherwise.
@@ -269,6 +272,7 @@ impl Store {
             kek: None,
             keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
             writes: std::sync::Arc::default(),
+            appends: std::sync::Arc::default(),
             pinned: None,
         }
     }

@@ -327,7 +327,9 @@ impl Store {
     /// written by the insert trigger and read back before the commit). A row that exists already
     /// is [`AppendError::Conflict`]: the optimistic-concurrency check, and nothing is written.
     pub(crate) async fn append_events(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, AppendError> {
-        let Some(last) = events.last() else { return Ok(None) };
+        if events.is_empty() {
+            return Ok(None);
+        }
         match &self.pool {
             Pool::Postgres(p) => {
                 let mut q = insert_events!(Postgres, events);
@@ -347,29 +349,140 @@ impl Store {
                 }
                 Ok(best)
             }
-            Pool::Sqlite(p) => {
-                let mut writer = self.writes.lock().await;
-                let result = async {
-                    let mut tx = writer.begin(p).await?;
-                    let mut q = insert_events!(Sqlite, events);
-                    q.build().execute(&mut *tx).await?;
-                    let position: i64 = sqlx::query_scalar(
-                        "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
-                    )
-                    .bind(&last.aggregate_type)
-                    .bind(&last.aggregate_id)
-                    .bind(sequence_of(last))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    tx.commit().await.map(|()| position)
+            Pool::Sqlite(_) => {
+                // Queued, and committed by a task of its own (so a caller that goes away does
+                // not take the appends queued with its own down with it): the one committer
+                // waiting for the writer commits every append queued by the time it has it, in
+                // one transaction. One committer waits at a time, not one per append: a line of
+                // tasks handing the writer on, each waiting to be scheduled, would be slow.
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if self.appends.queue(PendingAppend { events: events.to_vec(), reply }) {
+                    let store = self.clone();
+                    tokio::spawn(async move { store.commit_queued_appends().await });
                 }
-                .await;
-                if let Err(e) = &result {
-                    writer.after(e);
-                }
-                Ok(Some(Cursor { tx: 0, position: result? }))
+                let position = answer.await.map_err(|_| {
+                    AppendError::Store(StoreError::Persistence("the append's commit ended without an answer".into()))
+                })??;
+                Ok(Some(Cursor { tx: 0, position }))
             }
         }
+    }
+
+    /// Takes SQLite's writer and commits every queued append in one transaction, answering each with its feed position once the
+    /// commit is durable. An append that conflicts is answered so and leaves the others be: a
+    /// statement that fails on a unique key is backed out alone (its trigger's row with it) and
+    /// the transaction goes on. Any other failure fails them all; nothing of them is written.
+    async fn commit_queued_appends(&self) {
+        let Pool::Sqlite(p) = &self.pool else { return };
+        let mut writer = self.writes.lock().await;
+        let group = self.appends.take();
+        if group.is_empty() {
+            return;
+        }
+        let result = async {
+            let mut tx = writer.begin(p).await?;
+            let mut positions = Vec::with_capacity(group.len());
+            for pending in &group {
+                match append_sqlite(&mut tx, &pending.events).await {
+                    Ok(position) => positions.push(Ok(position)),
+                    Err(e) => match AppendError::from(e) {
+                        AppendError::Conflict => positions.push(Err(AppendError::Conflict)),
+                        AppendError::Store(StoreError::Database(e)) => return Err(e),
+                        AppendError::Store(other) => return Err(sqlx::Error::Protocol(other.to_string())),
+                    },
+                }
+            }
+            tx.commit().await.map(|()| positions)
+        }
+        .await;
+        match result {
+            Ok(positions) => {
+                self.appends.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for (pending, position) in group.into_iter().zip(positions) {
+                    let _ = pending.reply.send(position);
+                }
+            }
+            Err(e) => {
+                writer.after(&e);
+                tracing::error!(error = %e, appends = group.len(), "a group commit of appends failed; none was written");
+                let unavailable = StoreError::Database(e).is_unavailable();
+                let message = "the group commit it was part of failed";
+                for pending in group {
+                    let error = if unavailable {
+                        StoreError::Unavailable(message.into())
+                    } else {
+                        StoreError::Persistence(message.into())
+                    };
+                    let _ = pending.reply.send(Err(AppendError::Store(error)));
+                }
+            }
+        }
+    }
+
+    /// How many transactions have committed SQLite appends (each one or more commands'
+    /// events); 0 on PostgreSQL.
+    #[must_use]
+    pub fn append_transactions(&self) -> u64 {
+        self.appends.groups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Inserts one append's events in `tx` and reads the feed position of the last, which the
+/// insert trigger wrote.
+async fn append_sqlite(tx: &mut Transaction<'_, Sqlite>, events: &[SerializedEvent]) -> Result<i64, sqlx::Error> {
+    let Some(last) = events.last() else { return Ok(0) };
+    let mut q = insert_events!(Sqlite, events);
+    q.build().execute(&mut **tx).await?;
+    sqlx::query_scalar(
+        "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+    )
+    .bind(&last.aggregate_type)
+    .bind(&last.aggregate_id)
+    .bind(sequence_of(last))
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// An append waiting for SQLite's writer.
+struct PendingAppend {
+    events: Vec<SerializedEvent>,
+    reply: tokio::sync::oneshot::Sender<Result<i64, AppendError>>,
+}
+
+/// SQLite's queue of appends waiting for the writer, and how many groups it committed.
+#[derive(Default)]
+pub(crate) struct Appends {
+    waiting: std::sync::Mutex<Waiting>,
+    groups: std::sync::atomic::AtomicU64,
+}
+
+/// The appends queued, and whether a committer is on its way to take them.
+#[derive(Default)]
+struct Waiting {
+    appends: Vec<PendingAppend>,
+    committer: bool,
+}
+
+impl std::fmt::Debug for Appends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Appends({} groups)", self.groups.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Appends {
+    /// Queues `pending`; `true` if no committer is on its way, and the caller must start one.
+    fn queue(&self, pending: PendingAppend) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.appends.push(pending);
+        !std::mem::replace(&mut waiting.committer, true)
+    }
+
+    /// What is queued, taken by the committer that holds the writer: an append queued after
+    /// this starts a committer of its own.
+    fn take(&self) -> Vec<PendingAppend> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.committer = false;
+        std::mem::take(&mut waiting.appends)
     }
 }
 
