@@ -25,6 +25,7 @@ crate::on_both_backends!(
     many_commands_creating_keys_at_once_share_a_pool_of_two_connections,
     loading_many_held_folds_at_once_matches_loading_each,
     appends_at_once_commit_together_and_a_conflict_fails_alone,
+    a_command_on_an_outdated_held_fold_is_decided_on_what_is_stored,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -307,6 +308,82 @@ async fn sixteen_racing_appends_on_one_version_have_one_winner(db: &TestDb) {
     assert_eq!(loaded.version, 2);
     assert_eq!(loaded.aggregate.items.len(), 1);
     store.close().await;
+}
+
+/// A command decides on the fold its process holds without asking for newer events; another
+/// process's events make that fold outdated. Whatever the outdated fold would decide — accept,
+/// refuse, find another version — the answer is what the stored case decides.
+async fn a_command_on_an_outdated_held_fold_is_decided_on_what_is_stored(db: &TestDb) {
+    let one = db.store().await.with_key_cache(Duration::from_secs(60));
+    let two = db.store().await.with_key_cache(Duration::from_secs(60));
+    let case = CaseId::new();
+    let key = case.to_string();
+    let holder = |id: u128| CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::AddCustodyHolder {
+            holder: CustodyHolder {
+                id: PersonId(uuid::Uuid::from_u128(id)),
+                name: Personal::new("Søren Jensen".into()),
+                guardian: false,
+            },
+        },
+    };
+    let remove = |id: u128| CaseCommand {
+        actor: caseworker(),
+        action: CaseAction::RemoveCustodyHolder {
+            holder: PersonId(uuid::Uuid::from_u128(id)),
+            reason: "afgørelse om forældremyndighed".into(),
+        },
+    };
+    one.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
+    one.execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("one holds version 2");
+    // The other process adds a custody holder: one's fold (version 2) does not know them.
+    two.execute::<Case>(&key, holder(500), Some(2), HashMap::new(), |_| true).await.expect("two adds a holder");
+    // Refused on the outdated fold (no such holder), accepted on what is stored.
+    let removed = one.execute::<Case>(&key, remove(500), None, HashMap::new(), |_| true).await.expect("removed");
+    assert_eq!(removed.version, 4);
+    assert!(!removed.aggregate.custody_holders.iter().any(|h| h.id == PersonId(uuid::Uuid::from_u128(500))));
+    // Another version on the outdated fold (4 against two's 3), the stored one matching.
+    two.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(4), HashMap::new(), |_| true)
+        .await
+        .expect("two at 4");
+    let at5 = one
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(5), HashMap::new(), |_| true)
+        .await
+        .expect("one at 5");
+    assert_eq!(at5.version, 6);
+    // Accepted on the outdated fold, refused on what is stored: two removes the holder one's fold has.
+    two.execute::<Case>(&key, holder(600), None, HashMap::new(), |_| true).await.expect("two adds");
+    one.execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("one sees 600");
+    two.execute::<Case>(&key, remove(600), None, HashMap::new(), |_| true).await.expect("two removes 600");
+    let refused =
+        one.execute::<Case>(&key, remove(600), None, HashMap::new(), |_| true).await.expect_err("already removed");
+    assert!(matches!(refused, CommandError::Rejected(CaseError::UnknownGrantor(_))), "{refused:?}");
+    // Not visible on what is stored, visible on the outdated fold: `admit` reads the stored case.
+    two.execute::<Case>(&key, holder(700), None, HashMap::new(), |_| true).await.expect("two adds 700");
+    let hidden = one
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |c: &Case| {
+            !c.custody_holders.iter().any(|h| h.id == PersonId(uuid::Uuid::from_u128(700)))
+        })
+        .await
+        .expect_err("not visible");
+    assert!(matches!(hidden, CommandError::NotVisible), "{hidden:?}");
+    // Every event once, chained, and both processes fold the same case.
+    let loaded = one.load::<Case>(&key).await.expect("load");
+    assert_eq!(loaded.version, 10);
+    let mine = feed_of(&one, &key, 10).await;
+    assert_chained(&mine);
+    let next = one
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("next");
+    assert_eq!(next.aggregate, two.load::<Case>(&key).await.expect("load").aggregate);
+    one.close().await;
+    two.close().await;
 }
 
 /// On SQLite appends that wait for the writer at once commit in one transaction (group commit):

@@ -75,7 +75,7 @@ pub async fn execute<A>(
 ) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
-    A::Command: Send,
+    A::Command: Send + Clone,
     A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,
@@ -111,7 +111,7 @@ async fn execute_in_span<A>(
 ) -> Result<(Committed<A>, Option<crate::store::Cursor>), Problem>
 where
     A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
-    A::Command: Send,
+    A::Command: Send + Clone,
     A: brobyg_domain::Parties,
     A::Event: brobyg_domain::personal::KeyHolder,
     A::Error: DomainProblem,

@@ -397,12 +397,21 @@ impl Store {
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
+        Ok(self.load_held_since::<A>(id).await?.0)
+    }
+
+    /// [`Store::load_held`], with when the fold was first loaded (a fold's lifetime counts from
+    /// then) and the key cache's generation read before it.
+    async fn load_held_since<A>(&self, id: &str) -> Result<(Arc<Held<A>>, std::time::Instant, u64), StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
         let generation = self.keys.generation();
         let (held, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
             (Arc::new(Held { aggregate: A::default(), version: 0, last_hash: None }), std::time::Instant::now())
         });
         let newer = self.events_since::<A>(id, held.version).await?;
-        Ok(self.bring_up_to_date(id, held, at, generation, newer))
+        Ok((self.bring_up_to_date(id, held, at, generation, newer), at, generation))
     }
 
     /// Like [`Store::load_held`] for several aggregates of one type, with one query for all of
@@ -618,15 +627,84 @@ impl Store {
         command: A::Command,
         expected_version: Option<usize>,
         metadata: HashMap<String, String>,
-        admit: impl FnOnce(&A) -> bool,
+        admit: impl Fn(&A) -> bool,
     ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+        A::Command: Send + Clone,
+        A::Event: KeyHolder,
+    {
+        let this = self.for_one_command().await?;
+        // A fold held in memory is decided on without asking the database for newer events:
+        // an append on an outdated fold conflicts (its sequence is taken) and writes nothing.
+        // Only an append proves the fold current, so any other outcome — a conflict, a refusal,
+        // nothing to write — is decided again on the fold brought up to date. A failure of the
+        // store is not: the append may have been written.
+        let generation = this.keys.generation();
+        if let Some((held, at)) = this.keys.fold::<A>(id) {
+            let outcome = this
+                .decide_and_commit(
+                    id,
+                    Arc::unwrap_or_clone(held),
+                    command.clone(),
+                    expected_version,
+                    metadata.clone(),
+                    &admit,
+                )
+                .await;
+            match outcome {
+                Ok((committed, last_hash)) if !committed.events.is_empty() => {
+                    this.keep_committed(id, &committed, last_hash, at, generation);
+                    return Ok(committed);
+                }
+                Err(CommandError::Store(e)) => return Err(CommandError::Store(e)),
+                _ => {}
+            }
+        }
+        let (held, at, generation) = this.load_held_since::<A>(id).await?;
+        let (committed, last_hash) =
+            this.decide_and_commit(id, Arc::unwrap_or_clone(held), command, expected_version, metadata, &admit).await?;
+        if !committed.events.is_empty() {
+            this.keep_committed(id, &committed, last_hash, at, generation);
+        }
+        Ok(committed)
+    }
+
+    /// Keeps the fold a command committed (its aggregate, version and last chain hash) for the
+    /// next command, with the first-load time of the fold it was decided on.
+    fn keep_committed<A>(
+        &self,
+        id: &str,
+        committed: &Committed<A>,
+        last_hash: Option<String>,
+        at: std::time::Instant,
+        generation: u64,
+    ) where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
+        if last_hash.is_none() {
+            return;
+        }
+        let held = Held { aggregate: committed.aggregate.clone(), version: committed.version, last_hash };
+        self.keys.keep_fold(id, Arc::new(held), at, generation);
+    }
+
+    /// Decides `command` on `held` and commits its events; the committed result and the chain
+    /// hash of the last event written (none if nothing was).
+    async fn decide_and_commit<A>(
+        &self,
+        id: &str,
+        held: Held<A>,
+        command: A::Command,
+        expected_version: Option<usize>,
+        metadata: HashMap<String, String>,
+        admit: &impl Fn(&A) -> bool,
+    ) -> Result<(Committed<A>, Option<String>), CommandError<A::Error>>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
         A::Command: Send,
         A::Event: KeyHolder,
     {
-        let this = self.for_one_command().await?;
-        let held = Arc::unwrap_or_clone(this.load_held::<A>(id).await?);
         let current = held.version;
         // The commit chains to the last event loaded without asking the database for its hash.
         let last = held.last_hash.map(|h| (current, h));
@@ -655,12 +733,14 @@ impl Store {
         // snapshot), so the aggregate is taken out of it rather than copied.
         let aggregate = std::mem::take(&mut context.aggregate);
         let holders = key_holders(&events);
-        let committed = sql::with_repo!(this, holders, tail.clone(), repo =>
+        let committed = sql::with_repo!(self, holders, tail.clone(), repo =>
             event_store::<A, _>(repo).commit(events, context, metadata).await)?;
-        drop(this);
         let version = committed.last().map_or(current, |e| e.sequence);
-        let position = tail.lock().ok().and_then(|t| t.position);
-        Ok(Committed { aggregate, version, events: committed, position })
+        let (position, last_hash) = tail.lock().map_or((None, None), |t| {
+            (t.position, t.last.as_ref().filter(|(sequence, _)| *sequence == version).map(|(_, h)| h.clone()))
+        });
+        let last_hash = last_hash.filter(|_| !committed.is_empty());
+        Ok((Committed { aggregate, version, events: committed, position }, last_hash))
     }
 
     /// Appends `events` to an aggregate whose stored version the caller asserts is

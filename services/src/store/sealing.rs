@@ -271,8 +271,18 @@ impl KeyCache {
         if self.erasures.load(Ordering::SeqCst) != generation {
             return;
         }
+        let record = data_key_prefix(A::TYPE, id);
+        // Two commands of this process may keep their folds in either order: the newer stays.
+        let newer_held = folds
+            .held
+            .get(&record)
+            .and_then(|(any, _, _)| Arc::clone(any).downcast::<Held<A>>().ok())
+            .is_some_and(|kept| kept.version > held.version);
+        if newer_held {
+            return;
+        }
         let weight = held.version.max(1);
-        folds.insert(data_key_prefix(A::TYPE, id), held, at, weight, self.ttl);
+        folds.insert(record, held, at, weight, self.ttl);
     }
 
     /// Drops the held fold of `id` if it still is `held` (not a newer one kept meanwhile).
@@ -662,7 +672,8 @@ fn open_all(
 /// the database again) and the feed position of the last event appended.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
-    /// The sequence and chain hash of the last event the command's load read.
+    /// The sequence and chain hash of the last event the command's load read; after the
+    /// commit, of the last event it wrote.
     pub(crate) last: Option<(usize, String)>,
     /// The feed position of the last event the commit wrote.
     pub(crate) position: Option<super::Cursor>,
@@ -733,6 +744,11 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
             Ok(position) => {
                 if let Ok(mut tail) = self.tail.lock() {
                     tail.position = position;
+                    // The chain now ends at the last event written.
+                    tail.last = sealed.last().and_then(|e| {
+                        let hash = e.metadata.get("hash")?.as_str()?;
+                        Some((e.sequence, hash.to_owned()))
+                    });
                 }
                 Ok(())
             }
@@ -856,6 +872,9 @@ mod tests {
         // Another writer kept a newer fold meanwhile: it stays.
         cache.keep_fold::<Case>("1", fold(4), Instant::now(), cache.generation());
         cache.let_go_of_fold::<Case>("1", &held);
+        assert_eq!(cache.fold::<Case>("1").map(|(h, _)| h.version), Some(4));
+        // A command that decided on an older fold keeps its result after a newer one: not kept.
+        cache.keep_fold::<Case>("1", fold(3), Instant::now(), cache.generation());
         assert_eq!(cache.fold::<Case>("1").map(|(h, _)| h.version), Some(4));
     }
 
