@@ -414,8 +414,9 @@ impl Store {
         Ok((self.bring_up_to_date(id, held, at, generation, newer), at, generation))
     }
 
-    /// Like [`Store::load_held`] for several aggregates of one type, with one query for all of
-    /// them (the events of each after the fold held of it); ids without events are left out.
+    /// Several aggregates of one type as a command or a policy check needs them, each brought
+    /// up to date from the fold held of it (see [`Held`]) with one query for all of them (the
+    /// events of each after its fold); ids without events are left out.
     /// The result keeps the order of `ids` (each id once).
     pub async fn load_held_many<A>(&self, ids: &[String]) -> Result<Vec<(String, Arc<Held<A>>)>, StoreError>
     where

@@ -323,9 +323,11 @@ const INSERT_EVENTS: &str =
 impl Store {
     /// Appends sealed, chained events of one aggregate, all or nothing, and returns the feed
     /// position of the last. On PostgreSQL this is one statement (its own transaction) that
-    /// returns the positions; on SQLite one transaction on one connection (the feed position is
-    /// written by the insert trigger and read back before the commit). A row that exists already
-    /// is [`AppendError::Conflict`]: the optimistic-concurrency check, and nothing is written.
+    /// returns the positions; on SQLite the insert and a read of the feed position the insert
+    /// trigger wrote, in the one transaction the writer's committer commits for every append
+    /// waiting ([`Store::commit_queued_appends`], group commit), answered once it is durable. A
+    /// row that exists already is [`AppendError::Conflict`]: the optimistic-concurrency check,
+    /// and nothing of this append is written.
     pub(crate) async fn append_events(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, AppendError> {
         if events.is_empty() {
             return Ok(None);
@@ -368,8 +370,8 @@ impl Store {
         }
     }
 
-    /// Takes SQLite's writer and commits every queued append in one transaction, answering each with its feed position once the
-    /// commit is durable. An append that conflicts is answered so and leaves the others be: a
+    /// Takes SQLite's writer and commits every queued append in one transaction, answering
+    /// each with its feed position once the commit is durable. An append that conflicts is answered so and leaves the others be: a
     /// statement that fails on a unique key is backed out alone (its trigger's row with it) and
     /// the transaction goes on. Any other failure fails them all; nothing of them is written.
     async fn commit_queued_appends(&self) {
