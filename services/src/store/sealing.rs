@@ -740,15 +740,13 @@ impl<R: PersistedEventRepository> PersistedEventRepository for Sealed<R> {
         }
         let known = self.tail.lock().ok().and_then(|t| t.last.clone());
         self.store.chain(&mut sealed, known).await.map_err(persistence)?;
-        match self.store.append_events(&sealed).await {
+        // The chain ends at the last event, once it is written.
+        let last = sealed.last().and_then(|e| Some((e.sequence, e.metadata.get("hash")?.as_str()?.to_owned())));
+        match self.store.append_events(sealed).await {
             Ok(position) => {
                 if let Ok(mut tail) = self.tail.lock() {
                     tail.position = position;
-                    // The chain now ends at the last event written.
-                    tail.last = sealed.last().and_then(|e| {
-                        let hash = e.metadata.get("hash")?.as_str()?;
-                        Some((e.sequence, hash.to_owned()))
-                    });
+                    tail.last = last;
                 }
                 Ok(())
             }

@@ -289,11 +289,13 @@ pub(crate) enum AppendError {
 
 impl From<sqlx::Error> for AppendError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
-            _ => Self::Store(StoreError::Database(e)),
-        }
+        if is_conflict(&e) { Self::Conflict } else { Self::Store(StoreError::Database(e)) }
     }
+}
+
+/// Whether `e` is an append's row existing already: another writer committed that sequence.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// The multi-row insert of `events` on backend `$db`, as a query builder.
@@ -328,13 +330,13 @@ impl Store {
     /// waiting ([`Store::commit_queued_appends`], group commit), answered once it is durable. A
     /// row that exists already is [`AppendError::Conflict`]: the optimistic-concurrency check,
     /// and nothing of this append is written.
-    pub(crate) async fn append_events(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, AppendError> {
+    pub(crate) async fn append_events(&self, events: Vec<SerializedEvent>) -> Result<Option<Cursor>, AppendError> {
         if events.is_empty() {
             return Ok(None);
         }
         match &self.pool {
             Pool::Postgres(p) => {
-                let mut q = insert_events!(Postgres, events);
+                let mut q = insert_events!(Postgres, &events);
                 q.push(" RETURNING tx_id::text, global_position");
                 let rows = match &self.pinned {
                     Some(conn) => q.build().fetch_all(&mut **conn.lock().await).await?,
@@ -358,7 +360,7 @@ impl Store {
                 // one transaction. One committer waits at a time, not one per append: a line of
                 // tasks handing the writer on, each waiting to be scheduled, would be slow.
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                if self.appends.queue(PendingAppend { events: events.to_vec(), reply }) {
+                if self.appends.queue(PendingAppend { events, reply }) {
                     let store = self.clone();
                     tokio::spawn(async move { store.commit_queued_appends().await });
                 }
@@ -387,11 +389,8 @@ impl Store {
             for pending in &group {
                 match append_sqlite(&mut tx, &pending.events).await {
                     Ok(position) => positions.push(Ok(position)),
-                    Err(e) => match AppendError::from(e) {
-                        AppendError::Conflict => positions.push(Err(AppendError::Conflict)),
-                        AppendError::Store(StoreError::Database(e)) => return Err(e),
-                        AppendError::Store(other) => return Err(sqlx::Error::Protocol(other.to_string())),
-                    },
+                    Err(e) if is_conflict(&e) => positions.push(Err(AppendError::Conflict)),
+                    Err(e) => return Err(e),
                 }
             }
             tx.commit().await.map(|()| positions)
