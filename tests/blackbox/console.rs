@@ -225,6 +225,13 @@ async fn an_auditor_replays_a_case_in_the_browser() {
     let slider = client.find(Locator::Id("at")).await.expect("slider");
     slider.send_keys(&"\u{e012}".repeat(events.len() - seq)).await.expect("arrow left"); // ArrowLeft
     assert!(text_of(&client, "#moment-label").await.starts_with(&format!("#{seq} ")), "the label follows the slider");
+    // Once the keys rest, the case at that moment loads, once, and the slider keeps the focus
+    // there, so the next key press goes on from it.
+    let moment = reqwest::Url::parse(&format!("{}/console/cases/{case}?at={seq}&seen_by=", served.base)).expect("url");
+    client.wait().for_url(&moment).await.expect("the moment loads when the keys rest");
+    client.wait().for_element(Locator::Css(&format!("#at[value='{seq}']"))).await.expect("the moment's page");
+    let focused = client.active_element().await.expect("focus").attr("id").await.expect("id");
+    assert_eq!(focused.as_deref(), Some("at"), "the slider keeps the focus across the load");
     client.find(Locator::Id("seen_by")).await.expect("seen by").select_by_value("ngo:kfum-sa").await.expect("ngo");
     client
         .wait()
@@ -295,7 +302,7 @@ async fn an_auditor_replays_a_case_in_the_browser() {
 
     // English, on the same page.
     client.find(Locator::Id("lang-switch")).await.expect("switch").click().await.expect("click");
-    client.wait().for_element(Locator::Id("verify-result")).await.expect("result");
+    client.wait().for_element(Locator::Css("html[lang='en'] #verify-result")).await.expect("result in English");
     assert!(text_of(&client, "#verify-result").await.contains("holds"));
     client.goto(&format!("{}/console/cases/{case}", served.base)).await.expect("goto");
     assert_eq!(text_of(&client, "#timeline-h").await, "Timeline");
