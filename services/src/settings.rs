@@ -33,7 +33,7 @@ pub struct Settings {
     /// `postgres://…` switches from the embedded SQLite file to PostgreSQL (`DATABASE_URL`).
     #[serde(default)]
     pub database_url: Option<SecretString>,
-    /// Connection pool size.
+    /// Database connections at most (on PostgreSQL, half for commands and half for the rest).
     pub max_connections: u32,
     /// JWKS URL or file that verifies bearer tokens (`BROBYG_JWKS`); unset: the dev key, which
     /// only the embedded default uses unless `dev_tokens` says otherwise.

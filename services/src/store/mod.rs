@@ -8,6 +8,7 @@
 mod access;
 pub mod chain;
 mod checkpoints;
+mod connections;
 mod cursor;
 mod feed;
 mod idempotency;
@@ -208,10 +209,12 @@ pub struct Store {
     /// SQLite's appends waiting for the writer: whoever takes it next commits all of them in
     /// one transaction (group commit). Unused on PostgreSQL.
     appends: std::sync::Arc<sql::Appends>,
-    /// On PostgreSQL, the one pooled connection a command's statements run on (its load and its
-    /// append), held by the store handle [`Store::execute`] makes for the command: sqlx pings
-    /// every connection it gets back, a round trip per statement otherwise.
-    pinned: Option<std::sync::Arc<tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
+    /// On PostgreSQL, the connections commands run on, apart from the pool: one comes back
+    /// without sqlx's ping when its command ended as decided ([`connections`]).
+    commands: Option<std::sync::Arc<connections::Connections>>,
+    /// On PostgreSQL, the one connection a command's statements run on (its load, a new data
+    /// key, its append), held by the store handle [`Store::execute`] makes for the command.
+    pinned: Option<std::sync::Arc<tokio::sync::Mutex<connections::Lent>>>,
 }
 
 impl Store {
@@ -242,8 +245,13 @@ impl Store {
             Ok(store)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
+            // Commands run on connections of their own (half of the maximum), reads and
+            // background work on the pool (the rest): together at most `max_connections`, and
+            // at least one each.
+            let for_commands = (max_connections / 2).max(1);
+            let commands = connections::Connections::new(options.clone(), for_commands);
             let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
+                .max_connections(max_connections.saturating_sub(for_commands).max(1))
                 // sqlx pings every connection as it returns to the pool; pinging again as it
                 // leaves costs a round trip per query. Only a connection idle for a while is
                 // checked, so one broken by a database restart is replaced, not used.
@@ -259,7 +267,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Self::over(Pool::Postgres(pool)))
+            Ok(Self { commands: Some(std::sync::Arc::new(commands)), ..Self::over(Pool::Postgres(pool)) })
         } else {
             Err(StoreError::UnsupportedUrl)
         }
@@ -273,19 +281,28 @@ impl Store {
             keys: std::sync::Arc::new(sealing::KeyCache::new(Duration::ZERO)),
             writes: std::sync::Arc::default(),
             appends: std::sync::Arc::default(),
+            commands: None,
             pinned: None,
         }
     }
 
-    /// This store for one command: on PostgreSQL with one pooled connection held for the
+    /// This store for one command: on PostgreSQL with one command connection held for the
     /// command's statements; on SQLite (whose writes have a connection of their own) the same.
     async fn for_one_command(&self) -> Result<Self, StoreError> {
-        match &self.pool {
-            Pool::Postgres(p) if self.pinned.is_none() => {
-                let conn = p.acquire().await?;
+        match &self.commands {
+            Some(commands) if self.pinned.is_none() => {
+                let conn = commands.lend().await?;
                 Ok(Self { pinned: Some(std::sync::Arc::new(tokio::sync::Mutex::new(conn))), ..self.clone() })
             }
             _ => Ok(self.clone()),
+        }
+    }
+
+    /// The command this store handle was made for ended as decided: its connection may serve
+    /// the next command without a check (it is closed when the handle goes otherwise).
+    async fn command_ended_cleanly(&self) {
+        if let Some(conn) = &self.pinned {
+            conn.lock().await.ended_cleanly();
         }
     }
 
@@ -349,13 +366,16 @@ impl Store {
         self.fetch_rows("SELECT 1", vec![]).await.map(drop)
     }
 
-    /// Connections in the pool, and how many are idle.
+    /// Connections open to the database (the pool's and, on PostgreSQL, the commands'), and
+    /// how many are idle.
     #[must_use]
     pub fn pool_stats(&self) -> (u32, usize) {
-        match &self.pool {
+        let (commands, commands_idle) = self.commands.as_ref().map_or((0, 0), |c| c.stats());
+        let (size, idle) = match &self.pool {
             Pool::Sqlite(p) => (p.size(), p.num_idle()),
             Pool::Postgres(p) => (p.size(), p.num_idle()),
-        }
+        };
+        (size.saturating_add(u32::try_from(commands).unwrap_or(u32::MAX)), idle + commands_idle)
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -365,7 +385,12 @@ impl Store {
                 self.writes.lock().await.close().await;
                 p.close().await;
             }
-            Pool::Postgres(p) => p.close().await,
+            Pool::Postgres(p) => {
+                if let Some(commands) = &self.commands {
+                    commands.close().await;
+                }
+                p.close().await;
+            }
         }
     }
 
@@ -636,6 +661,28 @@ impl Store {
         A::Event: KeyHolder,
     {
         let this = self.for_one_command().await?;
+        let result = this.execute_held(id, command, expected_version, metadata, admit).await;
+        if !matches!(result, Err(CommandError::Store(_))) {
+            this.command_ended_cleanly().await;
+        }
+        result
+    }
+
+    /// [`Store::execute`] on the store handle made for the command.
+    async fn execute_held<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        expected_version: Option<usize>,
+        metadata: HashMap<String, String>,
+        admit: impl Fn(&A) -> bool,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+        A::Command: Send + Clone,
+        A::Event: KeyHolder,
+    {
+        let this = self;
         // A fold held in memory is decided on without asking the database for newer events:
         // an append on an outdated fold conflicts (its sequence is taken) and writes nothing.
         // Only an append proves the fold current, so any other outcome — a conflict, a refusal,
