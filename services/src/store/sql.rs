@@ -140,16 +140,22 @@ impl Writer {
 
     /// A transaction on the writer's connection, or on one from `pool` when it has none.
     async fn begin<'a>(&'a mut self, pool: &sqlx::SqlitePool) -> Result<Transaction<'a, Sqlite>, sqlx::Error> {
-        use sqlx::{ConnectOptions, Connection};
+        match self.connection().await? {
+            Some(conn) => sqlx::Connection::begin(conn).await,
+            None => pool.begin().await,
+        }
+    }
+
+    /// The writer's own connection, opened if it has none; `None` where it has no options
+    /// (not SQLite).
+    async fn connection(&mut self) -> Result<Option<&mut sqlx::SqliteConnection>, sqlx::Error> {
+        use sqlx::ConnectOptions;
         if self.conn.is_none()
             && let Some(options) = &self.options
         {
             self.conn = Some(options.connect().await?);
         }
-        match self.conn.as_mut() {
-            Some(conn) => conn.begin().await,
-            None => pool.begin().await,
-        }
+        Ok(self.conn.as_mut())
     }
 
     /// After `error`, a connection that may be broken is dropped (the next write opens another).
@@ -384,6 +390,19 @@ impl Store {
             return;
         }
         let result = async {
+            // An append alone is a transaction of its own: its one insert (with its trigger's
+            // feed rows) commits atomically and durably without a BEGIN and a COMMIT around it,
+            // two hand-offs to SQLite's worker thread fewer; its position is read after, while
+            // this committer still holds the writer.
+            if let [pending] = group.as_slice()
+                && let Some(conn) = writer.connection().await?
+            {
+                return match append_sqlite(conn, &pending.events).await {
+                    Ok(position) => Ok(vec![Ok(position)]),
+                    Err(e) if is_conflict(&e) => Ok(vec![Err(AppendError::Conflict)]),
+                    Err(e) => Err(e),
+                };
+            }
             let mut tx = writer.begin(p).await?;
             let mut positions = Vec::with_capacity(group.len());
             for pending in &group {
@@ -428,19 +447,19 @@ impl Store {
     }
 }
 
-/// Inserts one append's events in `tx` and reads the feed position of the last, which the
-/// insert trigger wrote.
-async fn append_sqlite(tx: &mut Transaction<'_, Sqlite>, events: &[SerializedEvent]) -> Result<i64, sqlx::Error> {
+/// Inserts one append's events on `conn` (in a transaction, or alone as one) and reads the
+/// feed position of the last, which the insert trigger wrote.
+async fn append_sqlite(conn: &mut sqlx::SqliteConnection, events: &[SerializedEvent]) -> Result<i64, sqlx::Error> {
     let Some(last) = events.last() else { return Ok(0) };
     let mut q = insert_events!(Sqlite, events);
-    q.build().execute(&mut **tx).await?;
+    q.build().execute(&mut *conn).await?;
     sqlx::query_scalar(
         "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
     )
     .bind(&last.aggregate_type)
     .bind(&last.aggregate_id)
     .bind(sequence_of(last))
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await
 }
 
