@@ -178,7 +178,11 @@ impl Application {
             holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             stop: stop_workers.subscribe(),
         };
-        let (views, views_task) = views::spawn(store.clone(), stopped);
+        let (views, views_task) = views::spawn(
+            store.clone(),
+            std::time::Duration::from_millis(settings.views_gather_ms.min(10_000)),
+            stopped,
+        );
         workers.add("views", views_task);
         let calendar = WorkCalendar { customary_days_off: settings.customary_days_off };
         let access_log = access_log::AccessLog::spawn(store.clone());

@@ -142,6 +142,10 @@ pub struct Settings {
     /// 0: no cache). An erasure clears this process's cache at once; another process (a second
     /// replica, `brobyg retention run`) shows it after at most this long (decision 0003).
     pub key_cache_seconds: u64,
+    /// Milliseconds the list views let commits gather before writing them, once woken by one
+    /// (`BROBYG_VIEWS_GATHER_MS`, default 5, at most 10 000): one view transaction for the
+    /// commands of that moment. A reader that asks for its own write (`?min_position=`) does not wait for it.
+    pub views_gather_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -165,6 +169,7 @@ struct Defaults {
     header_read_timeout_seconds: u64,
     request_timeout_seconds: u64,
     shutdown_deadline_seconds: u64,
+    views_gather_ms: u64,
 }
 
 impl Default for Defaults {
@@ -189,6 +194,7 @@ impl Default for Defaults {
             header_read_timeout_seconds: 10,
             request_timeout_seconds: 60,
             shutdown_deadline_seconds: 20,
+            views_gather_ms: 5,
         }
     }
 }
@@ -258,6 +264,7 @@ impl Settings {
             otel_exporter_otlp_endpoint: None,
             ready_max_lag_events: d.ready_max_lag_events,
             key_cache_seconds: d.key_cache_seconds,
+            views_gather_ms: d.views_gather_ms,
             max_streams_per_org: d.max_streams_per_org,
             max_http_connections: d.max_http_connections,
             header_read_timeout_seconds: d.header_read_timeout_seconds,

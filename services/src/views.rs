@@ -21,6 +21,7 @@ use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 pub struct ViewsHandle {
     position: watch::Receiver<Cursor>,
     wake: Arc<Notify>,
+    hurry: Arc<Notify>,
 }
 
 impl ViewsHandle {
@@ -30,13 +31,19 @@ impl ViewsHandle {
         *self.position.borrow()
     }
 
-    /// Tells the runner that new events were committed.
+    /// Tells the runner that new events were committed; it reads them once the commits of the
+    /// next few milliseconds have gathered (`views_gather_ms`).
     pub fn wake(&self) {
         self.wake.notify_one();
     }
 
     /// Waits until the views reflect `target`, for at most `timeout`; the position reached.
+    /// The runner reads at once, without waiting for more commits to gather.
     pub async fn wait_for(&self, target: Cursor, timeout: Duration) -> Cursor {
+        if self.position() >= target {
+            return self.position();
+        }
+        self.hurry.notify_one();
         self.wake();
         let mut rx = self.position.clone();
         let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= target)).await;
@@ -162,6 +169,14 @@ struct Runner {
     position: watch::Sender<Cursor>,
     /// The stored cursor as this runner left it, once read: one query less per step.
     stored: Option<Option<Cursor>>,
+    /// Whether the last step found the feed read to its end (so this one follows a wake).
+    caught_up: bool,
+    /// A reader waits for a position: read without letting commits gather.
+    hurry: Arc<Notify>,
+    /// How long commits gather after a wake: one view transaction (with its durable commit,
+    /// on SQLite taking the one writer the commands need) for the commands of that moment,
+    /// rather than one per command.
+    gather: Duration,
 }
 
 impl Worker for Runner {
@@ -170,6 +185,14 @@ impl Worker for Runner {
     }
 
     async fn step(&mut self) -> Result<Outcome, StepError> {
+        if self.caught_up && !self.gather.is_zero() {
+            // Woken by a commit (or the idle pause): let the commits of the next moment gather,
+            // unless a reader is waiting.
+            tokio::select! {
+                () = tokio::time::sleep(self.gather) => {}
+                () = self.hurry.notified() => {}
+            }
+        }
         let stored = match self.stored {
             Some(known) => known,
             None => self.store.consumer_cursor(VIEWS_CONSUMER).await?,
@@ -180,19 +203,29 @@ impl Worker for Runner {
         let (cursor, n) = result?;
         self.stored = Some(cursor);
         self.position.send_replace(cursor.unwrap_or(Cursor::START));
+        self.caught_up = n < WORKER_PAGE as usize;
+        if n > 0 {
+            metrics::counter!("views_batches_total").increment(1);
+            metrics::counter!("views_events_total").increment(n as u64);
+        }
         // A batch short of a page took everything there was: wait for the next commit's wake
         // (a permit is kept if it came meanwhile) rather than read an empty page first.
         Ok(if n >= WORKER_PAGE as usize { Outcome::Worked } else { Outcome::Idle })
     }
 }
 
-/// Starts the runner; it stops when `shutdown` turns true.
-pub fn spawn(store: Store, shutdown: watch::Receiver<bool>) -> (ViewsHandle, tokio::task::JoinHandle<()>) {
+/// Starts the runner, letting commits gather for `gather` after a wake; it stops when
+/// `shutdown` turns true.
+pub fn spawn(
+    store: Store,
+    gather: Duration,
+    shutdown: watch::Receiver<bool>,
+) -> (ViewsHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(Cursor::START);
-    let wake = Arc::new(Notify::new());
-    let handle = ViewsHandle { position: rx, wake: wake.clone() };
+    let (wake, hurry) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let handle = ViewsHandle { position: rx, wake: wake.clone(), hurry: hurry.clone() };
     let task = worker::spawn(
-        Runner { store, position: tx, stored: None },
+        Runner { store, position: tx, stored: None, caught_up: false, hurry, gather },
         Pacing::idle(FOLLOWER_IDLE),
         Wake::on_notify(wake),
         shutdown,

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     if_match_pins_the_version,
     an_idempotent_retry_returns_the_first_answer,
     lists_reflect_a_write_when_asked_to_wait_for_it,
+    commits_close_together_reach_the_lists_in_one_view_batch_and_a_waiting_reader_does_not_wait_for_it,
     agreements_are_amended_and_terminated,
     the_openapi_document_covers_the_api_and_docs_render_offline,
 );
@@ -437,6 +438,62 @@ async fn lists_reflect_a_write_when_asked_to_wait_for_it(db: &TestDb) {
     assert_eq!(rest.body["items"].as_array().map(Vec::len), Some(1));
     app.get("/v1/cases?min_position=nonsense", &cw).await.problem(400, "invalid-request");
     app.get("/v1/cases?colour=red", &cw).await.problem(400, "invalid-request");
+}
+
+/// The views let the commits of a moment gather and write them in one transaction (on SQLite
+/// one durable commit on the writer the commands need, not one per command); a reader that
+/// asks for its own write is answered at once all the same. The gather is made long here so
+/// that both show without a race.
+async fn commits_close_together_reach_the_lists_in_one_view_batch_and_a_waiting_reader_does_not_wait_for_it(
+    db: &TestDb,
+) {
+    let gather = std::time::Duration::from_secs(3);
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spawn_with(db, data_dir, |s| s.views_gather_ms = gather.as_millis() as u64).await;
+    let cw = app.caseworker();
+    let body = || json!({ "young_person": { "first_name": "A", "last_name": "B", "birth_date": "2010-01-01" } });
+    let batches = || async {
+        let text =
+            app.client.get(format!("{}/metrics", app.base)).send().await.expect("scrape").text().await.expect("text");
+        text.lines().find_map(|l| l.strip_prefix("views_batches_total ")).map_or(0.0, |v| v.parse().expect("a number"))
+    };
+    // The views have read the empty store to its end: the next commit finds them idle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ready: Value =
+            app.client.get(format!("{}/readyz", app.base)).send().await.expect("readyz").json().await.expect("json");
+        if ready["workers"]["views"]["state"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the views never ran: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = batches().await;
+
+    // Five commands at once, then a reader asking for the last one's position.
+    let answers = futures::future::join_all((0..5).map(|_| app.post("/v1/cases", &cw, body()))).await;
+    let last = answers
+        .iter()
+        .map(|a| a.header("x-brobyg-position").expect("position").parse::<brobyg::store::Cursor>().expect("a cursor"))
+        .max()
+        .expect("five");
+    let asked = std::time::Instant::now();
+    let page = app.get(&format!("/v1/cases?min_position={last}"), &cw).await.ok();
+    assert!(asked.elapsed() < gather / 2, "the reader waited for the gather: {:?}", asked.elapsed());
+    assert_eq!(page.body["items"].as_array().map(Vec::len), Some(5), "every command's case is listed");
+    let used = batches().await - before;
+    assert!((1.0..=2.0).contains(&used), "five commits close together took {used} view batches");
+
+    // Left alone, a command reaches the lists once the gather is over, not before.
+    app.post("/v1/cases", &cw, body()).await.ok();
+    let listed =
+        || async { app.get("/v1/cases?limit=100", &cw).await.ok().body["items"].as_array().map_or(0, Vec::len) };
+    assert_eq!(listed().await, 5, "the views wait for more commits to gather");
+    let deadline = std::time::Instant::now() + gather * 3;
+    while listed().await < 6 {
+        assert!(std::time::Instant::now() < deadline, "the views never caught up");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn agreements_are_amended_and_terminated(db: &TestDb) {
