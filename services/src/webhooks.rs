@@ -214,7 +214,10 @@ pub fn spawn(
         requests: std::sync::Arc::new(tokio::sync::Semaphore::new(PARALLEL_REQUESTS)),
         running: std::collections::HashMap::new(),
     };
-    Some(worker::spawn(deliverer, Pacing::idle(FOLLOWER_IDLE), Wake::on_commit(commits), stop))
+    // It looks for subscriptions to start followers for every FOLLOWER_IDLE, not on every
+    // commit: a query per command for a list that changes only through the subscriptions API
+    // (each follower is woken by the commits it delivers).
+    Some(worker::spawn(deliverer, Pacing::idle(FOLLOWER_IDLE), Wake::never(), stop))
 }
 
 /// Attempts the next due event of one subscription: one event per step, so the subscription's
