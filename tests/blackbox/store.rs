@@ -58,7 +58,23 @@ async fn feed_of(store: &Store, id: &str, n: usize) -> Vec<brobyg::store::FeedEv
 }
 
 /// Every event of the feed, page by page.
+/// Waits until the feed shows this store's own writes. The feed shows a PostgreSQL transaction
+/// once every older one in the cluster has ended (decision 0002): another test's transaction,
+/// in another database of the same cluster, may hold the head back a moment. A reader that must
+/// see its own writes waits for them, as these tests do.
+async fn wait_for_own_writes(store: &Store) {
+    let committed = store.last_committed().await.expect("last committed");
+    for _ in 0..200 {
+        if store.feed_head().await.expect("head") >= committed {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The whole feed, once it shows this store's own writes.
 async fn whole_feed(store: &Store) -> Vec<brobyg::store::FeedEvent> {
+    wait_for_own_writes(store).await;
     let (mut cursor, mut all) = (Cursor::START, Vec::new());
     loop {
         let page = store.read_feed(cursor, 1_000).await.expect("feed");
@@ -701,16 +717,7 @@ async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(db: &TestDb)
     assert!(txs[0].len() < txs[1].len(), "the case's two events straddle {boundary}: {txs:?}");
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&mut conn).await.expect("count");
 
-    // The feed shows a transaction once every older one in the cluster has ended (decision
-    // 0002): another test's transaction, in another database of the same cluster, may hold the
-    // head back a moment. A reader that must see its own writes waits for them, as this one does.
-    let committed = store.last_committed().await.expect("last committed");
-    for _ in 0..200 {
-        if store.feed_head().await.expect("head") >= committed {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_for_own_writes(&store).await;
 
     // A reader following its cursor one event at a time sees every event, in order.
     let mut cursor = Cursor::START;
