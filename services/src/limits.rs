@@ -34,7 +34,6 @@ pub const WORKER_PAGE: u32 = 1000;
 pub const NATS_PAGE: u32 = 200;
 /// The view runner's and the webhook worker's rest when nothing was new and nothing woke them.
 pub const FOLLOWER_IDLE: Duration = Duration::from_millis(250);
-
 /// The NATS publisher's rest when nothing was new and nothing woke it.
 pub const NATS_IDLE: Duration = Duration::from_secs(1);
 
