@@ -661,61 +661,48 @@ impl Store {
         A::Event: KeyHolder,
     {
         let this = self.for_one_command().await?;
-        let result = this.execute_held(id, command, expected_version, metadata, admit).await;
+        let result = async {
+            // A fold held in memory is decided on without asking the database for newer events:
+            // an append on an outdated fold conflicts (its sequence is taken) and writes nothing.
+            // Only an append proves the fold current, so any other outcome — a conflict, a refusal,
+            // nothing to write — is decided again on the fold brought up to date. A failure of the
+            // store is not: the append may have been written.
+            let generation = this.keys.generation();
+            if let Some((held, at)) = this.keys.fold::<A>(id) {
+                let outcome = this
+                    .decide_and_commit(
+                        id,
+                        Arc::unwrap_or_clone(held),
+                        command.clone(),
+                        expected_version,
+                        metadata.clone(),
+                        &admit,
+                    )
+                    .await;
+                match outcome {
+                    Ok((committed, last_hash)) if !committed.events.is_empty() => {
+                        this.keep_committed(id, &committed, last_hash, at, generation);
+                        return Ok(committed);
+                    }
+                    Err(CommandError::Store(e)) => return Err(CommandError::Store(e)),
+                    _ => {}
+                }
+            }
+            let (held, at, generation) = this.load_held_since::<A>(id).await?;
+            let (committed, last_hash) = this
+                .decide_and_commit(id, Arc::unwrap_or_clone(held), command, expected_version, metadata, &admit)
+                .await?;
+            if !committed.events.is_empty() {
+                this.keep_committed(id, &committed, last_hash, at, generation);
+            }
+            Ok::<_, CommandError<A::Error>>(committed)
+        }
+        .await;
+        // Its connection serves the next command only if its statements ran to their end.
         if !matches!(result, Err(CommandError::Store(_))) {
             this.command_ended_cleanly().await;
         }
         result
-    }
-
-    /// [`Store::execute`] on the store handle made for the command.
-    async fn execute_held<A>(
-        &self,
-        id: &str,
-        command: A::Command,
-        expected_version: Option<usize>,
-        metadata: HashMap<String, String>,
-        admit: impl Fn(&A) -> bool,
-    ) -> Result<Committed<A>, CommandError<A::Error>>
-    where
-        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
-        A::Command: Send + Clone,
-        A::Event: KeyHolder,
-    {
-        let this = self;
-        // A fold held in memory is decided on without asking the database for newer events:
-        // an append on an outdated fold conflicts (its sequence is taken) and writes nothing.
-        // Only an append proves the fold current, so any other outcome — a conflict, a refusal,
-        // nothing to write — is decided again on the fold brought up to date. A failure of the
-        // store is not: the append may have been written.
-        let generation = this.keys.generation();
-        if let Some((held, at)) = this.keys.fold::<A>(id) {
-            let outcome = this
-                .decide_and_commit(
-                    id,
-                    Arc::unwrap_or_clone(held),
-                    command.clone(),
-                    expected_version,
-                    metadata.clone(),
-                    &admit,
-                )
-                .await;
-            match outcome {
-                Ok((committed, last_hash)) if !committed.events.is_empty() => {
-                    this.keep_committed(id, &committed, last_hash, at, generation);
-                    return Ok(committed);
-                }
-                Err(CommandError::Store(e)) => return Err(CommandError::Store(e)),
-                _ => {}
-            }
-        }
-        let (held, at, generation) = this.load_held_since::<A>(id).await?;
-        let (committed, last_hash) =
-            this.decide_and_commit(id, Arc::unwrap_or_clone(held), command, expected_version, metadata, &admit).await?;
-        if !committed.events.is_empty() {
-            this.keep_committed(id, &committed, last_hash, at, generation);
-        }
-        Ok(committed)
     }
 
     /// Keeps the fold a command committed (its aggregate, version and last chain hash) for the
