@@ -467,9 +467,9 @@ async fn appends_at_once_commit_together_and_a_conflict_fails_alone(db: &TestDb)
 }
 
 /// A command holds one connection for its statements on PostgreSQL; one that opens a case also
-/// creates the case's data key. Sixteen at once on a pool of two must all go through, none
-/// waiting for a second connection while holding the first (that would exhaust the pool and
-/// time out after ten seconds).
+/// creates the case's data key. Sixteen at once with two connections in all (on PostgreSQL one
+/// for commands, one for the pool) must all go through, none waiting for a second connection
+/// while holding the first (that would exhaust them and time out after ten seconds).
 async fn many_commands_creating_keys_at_once_share_a_pool_of_two_connections(db: &TestDb) {
     db.store().await.close().await;
     let store = Store::connect(&db.url, 2).await.expect("connect").with_kek(test_kek()).with_key_cache(Duration::ZERO);

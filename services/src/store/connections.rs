@@ -20,11 +20,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::StoreError;
 
-/// How long a command waits for a connection before it fails as unavailable (the pool's too).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a command (or, from the pool, any other work) waits for a connection before it
+/// fails as unavailable.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection idle for longer than this is pinged before it is lent.
-const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+/// A connection idle for longer than this is pinged before it is used (here and in the pool).
+pub(crate) const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Up to `max` open connections for commands; the idle ones, most recently used last.
 #[derive(Debug)]

@@ -246,8 +246,8 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             // Commands run on connections of their own (half of the maximum), reads and
-            // background work on the pool (the rest): together at most `max_connections`, and
-            // at least one each.
+            // background work on the pool (the rest): together `max_connections`, but at least
+            // one each (two when the maximum is one).
             let for_commands = (max_connections / 2).max(1);
             let commands = connections::Connections::new(options.clone(), for_commands);
             let pool = PgPoolOptions::new()
@@ -258,13 +258,13 @@ impl Store {
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
-                        if meta.idle_for > Duration::from_secs(1) {
+                        if meta.idle_for > connections::CHECK_AFTER_IDLE {
                             sqlx::Connection::ping(conn).await?;
                         }
                         Ok(true)
                     })
                 })
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(connections::ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
             Ok(Self { commands: Some(std::sync::Arc::new(commands)), ..Self::over(Pool::Postgres(pool)) })
