@@ -106,47 +106,73 @@ impl<T: Serialize> Serialize for Personal<T> {
 
 impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Personal<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mark: std::collections::BTreeMap<String, serde_json_value_free::Any<T>> =
-            Deserialize::deserialize(deserializer)
-                .map_err(|e: D::Error| de::Error::custom(format!("personal value: {e}")))?;
-        let mut entries = mark.into_iter();
-        match (entries.next(), entries.next()) {
-            (Some((key, value)), None) => match (key.as_str(), value) {
-                (PII_MARK, serde_json_value_free::Any::Value(v)) => Ok(Self::new(v)),
-                (PII_MARK, serde_json_value_free::Any::Other) => {
-                    Err(de::Error::custom("personal value: $pii holds a value of the wrong type"))
-                }
-                (ERASED_MARK, _) => Ok(Self { value: T::default(), availability: Availability::Erased }),
-                (SEALED_MARK, _) => Ok(Self { value: T::default(), availability: Availability::Withheld }),
-                (other, _) => Err(de::Error::custom(format!("personal value: unknown mark {other:?}"))),
-            },
-            _ => Err(de::Error::custom("personal value: expected one of $pii, $sealed, $erased")),
+        deserializer.deserialize_map(MarkVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads a mark (`{"$pii": v}`, `{"$sealed": …}`, `{"$erased": …}`) as it comes, without
+/// buffering the value first: every load of every event reads its personal values here.
+struct MarkVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de> + Default> de::Visitor<'de> for MarkVisitor<T> {
+    type Value = Personal<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("personal value: one of $pii, $sealed, $erased")
+    }
+
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let one = || de::Error::custom("personal value: expected one of $pii, $sealed, $erased");
+        let personal = match map.next_key::<Mark>()?.ok_or_else(one)? {
+            Mark::Pii => Self::Value::new(
+                map.next_value::<T>()
+                    .map_err(|_| de::Error::custom("personal value: $pii holds a value of the wrong type"))?,
+            ),
+            Mark::Erased => {
+                map.next_value::<de::IgnoredAny>()?;
+                Self::Value { value: T::default(), availability: Availability::Erased }
+            }
+            Mark::Sealed => {
+                map.next_value::<de::IgnoredAny>()?;
+                Self::Value { value: T::default(), availability: Availability::Withheld }
+            }
+            Mark::Other(other) => return Err(de::Error::custom(format!("personal value: unknown mark {other:?}"))),
+        };
+        match map.next_key::<de::IgnoredAny>()? {
+            None => Ok(personal),
+            Some(_) => Err(one()),
         }
     }
 }
 
-/// A helper that deserialises either a `T` or anything else (for the marks that carry no `T`).
-mod serde_json_value_free {
-    use serde::{Deserialize, Deserializer};
+/// The key of a mark, read without allocating for the three known ones.
+enum Mark {
+    Pii,
+    Erased,
+    Sealed,
+    Other(String),
+}
 
-    pub enum Any<T> {
-        Value(T),
-        Other,
-    }
+impl<'de> Deserialize<'de> for Mark {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl de::Visitor<'_> for Key {
+            type Value = Mark;
 
-    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Any<T> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            #[derive(Deserialize)]
-            #[serde(untagged)]
-            enum Either<T> {
-                Value(T),
-                Other(serde::de::IgnoredAny),
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mark: $pii, $sealed or $erased")
             }
-            Ok(match Either::<T>::deserialize(deserializer)? {
-                Either::Value(v) => Self::Value(v),
-                Either::Other(_) => Self::Other,
-            })
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Mark, E> {
+                Ok(match v {
+                    PII_MARK => Mark::Pii,
+                    ERASED_MARK => Mark::Erased,
+                    SEALED_MARK => Mark::Sealed,
+                    other => Mark::Other(other.to_owned()),
+                })
+            }
         }
+        deserializer.deserialize_identifier(Key)
     }
 }
 
@@ -186,5 +212,14 @@ mod tests {
         assert_eq!(date.expose().to_string(), "2012-03-14");
         assert!(serde_json::from_str::<Personal<String>>(r#""plain""#).is_err());
         assert!(serde_json::from_str::<Personal<String>>(r#"{"$pii":"a","$erased":true}"#).is_err());
+        let refused = |json: &str| serde_json::from_str::<Personal<String>>(json).expect_err(json).to_string();
+        assert!(refused(r#"{"$pii":5}"#).contains("$pii holds a value of the wrong type"));
+        assert!(refused(r#"{"$plain":"a"}"#).contains("unknown mark \"$plain\""));
+        assert!(refused("{}").contains("expected one of $pii, $sealed, $erased"));
+        assert!(refused(r#"{"$erased":true,"$erased":true}"#).contains("expected one of"));
+        // Read from a tree, as a fold of stored events does, alike.
+        let tree = serde_json::json!({"$pii": "Mikkel"});
+        assert_eq!(serde_json::from_value::<Personal<String>>(tree).expect("tree").expose(), "Mikkel");
+        assert!(serde_json::from_value::<Personal<String>>(serde_json::json!({"$pii": 5})).is_err());
     }
 }

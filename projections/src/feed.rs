@@ -45,17 +45,32 @@ use crate::policy::basis_holds;
 
 /// Replaces personal marks with plain values (`{"$pii": v}` → `v`, erased or sealed → `"[erased]"`).
 #[must_use]
-pub fn plain(value: Value) -> Value {
+pub fn plain(mut value: Value) -> Value {
+    make_plain(&mut value);
+    value
+}
+
+/// Replaces personal marks with plain values in place, and says whether a personal value that
+/// is here (not erased) was among them: one walk for what is delivered and what the access log
+/// records of it.
+fn make_plain(value: &mut Value) -> bool {
     match value {
-        Value::Object(mut map) if map.len() == 1 && map.contains_key(PII_MARK) => {
-            map.remove(PII_MARK).map_or(Value::Null, plain)
+        Value::Object(map) if map.len() == 1 && map.contains_key(PII_MARK) => {
+            let mut inner = map.remove(PII_MARK).unwrap_or(Value::Null);
+            make_plain(&mut inner);
+            *value = inner;
+            true
         }
         Value::Object(map) if map.len() == 1 && (map.contains_key(ERASED_MARK) || map.contains_key(SEALED_MARK)) => {
-            Value::String(ERASED.to_owned())
+            *value = Value::String(ERASED.to_owned());
+            false
         }
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, plain(v))).collect()),
-        Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
-        other => other,
+        Value::Object(map) => {
+            let marked = map.contains_key(PII_MARK);
+            map.values_mut().fold(marked, |any, v| make_plain(v) | any)
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |any, v| make_plain(v) | any),
+        _ => false,
     }
 }
 
@@ -96,18 +111,9 @@ pub fn case_event_for(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<U
 /// it carries; `None` to leave it out.
 #[must_use]
 pub fn case_event_delivered(event: &CaseEvent, case: &Case, org: &Org, now: DateTime<Utc>) -> Option<Delivered> {
-    let marked = case_event_marked(event, case, org, now)?;
-    let personal = if contains_personal(&marked) { personal_kinds(event, case, org, now) } else { BTreeSet::new() };
-    Some(Delivered { data: plain(marked), personal })
-}
-
-/// Whether a value holds a personal value that is here (not erased).
-fn contains_personal(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map.contains_key(PII_MARK) || map.values().any(contains_personal),
-        Value::Array(items) => items.iter().any(contains_personal),
-        _ => false,
-    }
+    let mut data = case_event_marked(event, case, org, now)?;
+    let personal = if make_plain(&mut data) { personal_kinds(event, case, org, now) } else { BTreeSet::new() };
+    Some(Delivered { data, personal })
 }
 
 /// The kinds of personal data an event delivered to `org` holds, for the access log.

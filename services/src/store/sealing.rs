@@ -477,7 +477,7 @@ impl Store {
         if sealed.is_empty() {
             return Ok(());
         }
-        for text in &sealed {
+        for text in sealed {
             let key_id = sealed_key_id(text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
             if !keys.contains_key(key_id) {
                 let key = self.data_key(key_id, false).await?;
@@ -571,11 +571,11 @@ fn seal_value(value: &mut Value, cipher: &Aes256Gcm, key_id: &str, sequence: u64
     }
 }
 
-fn collect_sealed(value: &Value, out: &mut Vec<String>) {
+fn collect_sealed<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_MARK) => {
             if let Some(s) = map[SEALED_MARK].as_str() {
-                out.push(s.to_owned());
+                out.push(s);
             }
         }
         Value::Object(map) => map.values().for_each(|v| collect_sealed(v, out)),
@@ -614,7 +614,11 @@ fn open_all(
 ) -> Result<(), StoreError> {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key(SEALED_MARK) => {
-            let text = map[SEALED_MARK].as_str().unwrap_or_default().to_owned();
+            // The sealed text is taken out (the mark is replaced by what it opens to).
+            let text = match map.remove(SEALED_MARK) {
+                Some(Value::String(text)) => text,
+                _ => String::new(),
+            };
             let (form, key_id) =
                 sealed_parts(&text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
             let aad = match form {
@@ -640,10 +644,12 @@ fn open_all(
                     })?);
                     let inner: Value = serde_json::from_slice(&plaintext)
                         .map_err(|_| StoreError::Corrupt("sealed value content".into()))?;
-                    *value = json!({ PII_MARK: inner });
+                    map.insert(PII_MARK.to_owned(), inner);
                 }
                 // Destroyed, or never created: the value is gone.
-                Some(Some(DataKey::Destroyed)) | Some(None) | None => *value = json!({ ERASED_MARK: true }),
+                Some(Some(DataKey::Destroyed)) | Some(None) | None => {
+                    map.insert(ERASED_MARK.to_owned(), Value::Bool(true));
+                }
             }
             Ok(())
         }
@@ -907,7 +913,7 @@ mod tests {
         let mut found = Vec::new();
         collect_sealed(&v, &mut found);
         assert_eq!(found.len(), 2);
-        assert_eq!(sealed_parts(&found[0]), Some((Form::PlaceBound, KEY)));
+        assert_eq!(sealed_parts(found[0]), Some((Form::PlaceBound, KEY)));
         let mut keys = HashMap::new();
         keys.insert(KEY.to_owned(), live(7));
         let plain = json!({ "a": { "$pii": "Mikkel" }, "b": [ { "$pii": "2012-03-14" } ], "c": 1 });

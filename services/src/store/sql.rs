@@ -542,7 +542,7 @@ enum Cell {
 impl Row {
     fn from_sqlite(row: sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
         use sqlx::{Column, TypeInfo, ValueRef};
-        let mut cells = Vec::new();
+        let mut cells = Vec::with_capacity(row.columns().len());
         for (i, col) in row.columns().iter().enumerate() {
             let raw = row.try_get_raw(i)?;
             let cell = if raw.is_null() {
@@ -552,10 +552,12 @@ impl Row {
                     _ => Cell::Text(None),
                 }
             } else {
+                // The value's own storage class picks the decoding, so the declared type's check
+                // (which `try_get` repeats per value) is not needed.
                 match raw.type_info().name() {
-                    "INTEGER" => Cell::Int(Some(row.try_get(i)?)),
-                    "BLOB" => Cell::Bytes(Some(row.try_get(i)?)),
-                    _ => Cell::Text(Some(row.try_get(i)?)),
+                    "INTEGER" => Cell::Int(Some(row.try_get_unchecked(i)?)),
+                    "BLOB" => Cell::Bytes(Some(row.try_get_unchecked(i)?)),
+                    _ => Cell::Text(Some(row.try_get_unchecked(i)?)),
                 }
             };
             cells.push(cell);
@@ -565,7 +567,7 @@ impl Row {
 
     fn from_postgres(row: sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         use sqlx::{Column, TypeInfo};
-        let mut cells = Vec::new();
+        let mut cells = Vec::with_capacity(row.columns().len());
         for (i, col) in row.columns().iter().enumerate() {
             let cell = match col.type_info().name() {
                 "INT8" => Cell::Int(row.try_get(i)?),
