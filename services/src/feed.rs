@@ -176,25 +176,63 @@ fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
 /// Cases loaded with one query at most.
 const CASES_PER_LOAD: usize = 200;
 
-/// Loads the cases a page needs that the cache lacks (or holds at an older version): one query
-/// for the events after each fold held, not one per case.
-async fn prefetch_cases(store: &Store, cache: &mut Cache, events: &[FeedEvent]) -> Result<(), StoreError> {
-    let mut wanted = std::collections::BTreeSet::new();
-    for e in events.iter().filter(|e| e.aggregate_type == "case") {
-        let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
-        if cache.cases.get(&e.aggregate_id).is_none_or(|l| l.version < index + 1) {
-            wanted.insert(e.aggregate_id.clone());
+/// The feed events a page reads at once.
+const CHUNK: u32 = 250;
+
+/// One stretch of the feed, read ahead of its shaping: the events, and the cases they are about
+/// brought up to date (one query for the events after each held fold, not one per case).
+struct Chunk {
+    page: crate::store::FeedPage,
+    cases: Vec<(String, std::sync::Arc<Held<Case>>)>,
+}
+
+async fn read_chunk(store: Store, after: Cursor) -> Result<Chunk, StoreError> {
+    let page = store.read_feed_for_delivery(after, CHUNK).await?;
+    let ids: std::collections::BTreeSet<&String> =
+        page.events.iter().filter(|e| e.aggregate_type == "case").map(|e| &e.aggregate_id).collect();
+    let ids: Vec<String> = ids.into_iter().cloned().collect();
+    let mut cases = Vec::with_capacity(ids.len());
+    for ids in ids.chunks(CASES_PER_LOAD) {
+        cases.extend(store.load_held_many::<Case>(ids).await?);
+    }
+    Ok(Chunk { page, cases })
+}
+
+/// A chunk being read on a task of its own, while the one before it is shaped: the database
+/// (SQLite's thread, or the PostgreSQL server) works while this task does. Dropped, it stops
+/// (a page given up half-way, a client gone, reads no further).
+struct Ahead(tokio::task::JoinHandle<Result<Chunk, StoreError>>);
+
+impl Ahead {
+    async fn start(store: &Store, after: Cursor) -> Self {
+        let task = tokio::spawn(read_chunk(store.clone(), after));
+        // Tokio runs a task spawned on a worker next on that worker, in a slot the other worker
+        // cannot take, once the spawner yields: shaping without yielding would hold the read
+        // back until the chunk is shaped. Yielding starts the read now; the shaping goes on,
+        // on whichever worker is free.
+        tokio::task::yield_now().await;
+        Self(task)
+    }
+
+    async fn chunk(mut self) -> Result<Chunk, StoreError> {
+        match (&mut self.0).await {
+            Ok(chunk) => chunk,
+            // A panic while reading is the page's own, as if it had been read in place.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Persistence(format!("the feed's read ahead stopped: {e}"))),
         }
     }
-    let wanted: Vec<String> = wanted.into_iter().collect();
-    for ids in wanted.chunks(CASES_PER_LOAD) {
-        cache.cases.extend(store.load_held_many::<Case>(ids).await?);
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    Ok(())
 }
 
 /// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
-/// events it may not see, too).
+/// events it may not see, too). While one chunk of the feed is shaped, the next is read, when
+/// the page may need it.
 pub async fn page_for(
     store: &Store,
     org: &Org,
@@ -205,12 +243,16 @@ pub async fn page_for(
     let mut out = Vec::new();
     let mut cursor = after;
     let mut cache = Cache::default();
+    let mut ahead = Ahead::start(store, cursor).await;
     loop {
-        let page = store.read_feed_for_delivery(cursor, 500).await?;
+        let Chunk { page, cases } = ahead.chunk().await?;
         if page.events.is_empty() {
             return Ok((out, cursor));
         }
-        prefetch_cases(store, &mut cache, &page.events).await?;
+        // Even if every event of this chunk is the organisation's, the page needs more.
+        let next =
+            if out.len() + page.events.len() < limit { Some(Ahead::start(store, page.next).await) } else { None };
+        cache.cases.extend(cases);
         for mut e in page.events {
             if let Some(ce) = shape(store, &mut cache, &mut e, org, now, true).await? {
                 out.push(ce);
@@ -219,6 +261,11 @@ pub async fn page_for(
             if out.len() >= limit {
                 return Ok((out, cursor));
             }
+        }
+        match next {
+            Some(next) => ahead = next,
+            // The chunk filled the page only if every event was the organisation's; read on.
+            None => ahead = Ahead::start(store, cursor).await,
         }
     }
 }

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     a_consumer_following_the_feed_under_concurrent_writers_sees_every_event_once_in_order,
     sse_resumes_after_a_dropped_connection_without_missing_anything,
     each_organisation_receives_only_what_it_may_see,
+    a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size,
     webhooks_are_signed_retried_and_logged,
     every_page_and_stream_delivery_is_in_the_access_log_and_the_subjects_export,
     an_organisation_holds_a_bounded_number_of_long_polls_and_streams,
@@ -384,6 +385,83 @@ async fn each_organisation_receives_only_what_it_may_see(db: &TestDb) {
     assert!(serde_json::to_string(&muni_seen).expect("json").contains("Feed-hidden-health-note"));
     let other = app.get("/v1/feed?wait=0", &integrator(&app, OTHER_NGO)).await.ok().body;
     assert_eq!(other["events"], json!([]));
+}
+
+/// The ids of the whole feed as `token`'s organisation reads it in pages of `limit`, and the
+/// number of pages it took.
+async fn whole_feed(app: &TestApp, token: &str, limit: usize) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/feed?limit={limit}&cursor={c}"),
+            None => format!("/v1/feed?limit={limit}"),
+        };
+        let page = app.get(&path, token).await.ok().body;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        assert!(events.len() <= limit, "a page of {} events asked for {limit}", events.len());
+        pages += 1;
+        if events.is_empty() {
+            return (ids, pages);
+        }
+        ids.extend(events.iter().map(|e| e["id"].as_str().expect("id").to_owned()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+}
+
+/// A feed page is shaped chunk by chunk while the next chunk is read ahead: over a feed of many
+/// chunks, where another municipality's events lie between the organisation's, a page of any
+/// size holds the same events in the same order, each once, and none of the other's.
+async fn a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size(db: &TestDb) {
+    let app = Arc::new(TestApp::spawn(db).await);
+    // 600 events: more than two chunks of the feed's reads.
+    const WRITERS: usize = 6;
+    const CASES: usize = 10;
+    const ITEMS: usize = 9;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                // Half the writers are the other municipality's: its cases lie between ours.
+                let (org, sub) = if w % 2 == 0 { (MUNI, "cw-1") } else { (OTHER_MUNI, "cw-2") };
+                let cw = app.token(org, "caseworker", sub);
+                for _ in 0..CASES {
+                    let case = app
+                        .post(
+                            "/v1/cases",
+                            &cw,
+                            json!({ "young_person": { "first_name": "Mikkel", "last_name": "Jensen",
+                                                      "birth_date": "2012-03-14" } }),
+                        )
+                        .await
+                        .ok()
+                        .id();
+                    for n in 0..ITEMS {
+                        app.add_item(&case, &cw, "school", &format!("{org} note {n}")).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let ours = WRITERS / 2 * CASES * (1 + ITEMS);
+    let token = integrator(&app, MUNI);
+    let (whole, pages) = whole_feed(&app, &token, 1000).await;
+    assert_eq!(whole.len(), ours, "every event of the municipality's own, and none of the other's");
+    assert_eq!(pages, 2, "one page, and the empty page after it");
+    assert_eq!(whole.iter().collect::<HashSet<_>>().len(), ours, "each event once");
+    // Pages that end in the middle of a chunk read ahead (and give it up) at every step.
+    for limit in [1, 7, 100, 333] {
+        let (paged, pages) = whole_feed(&app, &token, limit).await;
+        assert_eq!(paged, whole, "pages of {limit}");
+        assert_eq!(pages, ours.div_ceil(limit) + 1, "pages of {limit}");
+    }
+    let text = serde_json::to_string(&app.get("/v1/feed?limit=1000", &token).await.ok().body).expect("json");
+    assert!(
+        text.contains("municipality:0746 note 8") && !text.contains("municipality:0101 note"),
+        "only its own items"
+    );
 }
 
 /// Verifies a Standard Webhooks signature, written from the specification (not the service's code).
