@@ -161,6 +161,33 @@ fn check_once_and_in_order(seen: &[Value]) {
     }
 }
 
+/// `writers` tasks writing at once, each opening `cases` cases as the caseworker of
+/// `org_of(writer)` and adding `items` school notes (`"<org> note <n>"`) to each.
+fn spawn_writers(
+    app: &Arc<TestApp>,
+    writers: usize,
+    cases: usize,
+    items: usize,
+    org_of: fn(usize) -> &'static str,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..writers)
+        .map(|w| {
+            let app = app.clone();
+            let org = org_of(w);
+            tokio::spawn(async move {
+                let cw = app.token(org, "caseworker", "cw-1");
+                let young_person = json!({ "first_name": "Mikkel", "last_name": "Jensen", "birth_date": "2012-03-14" });
+                for _ in 0..cases {
+                    let case = app.post("/v1/cases", &cw, json!({ "young_person": young_person })).await.ok().id();
+                    for n in 0..items {
+                        app.add_item(&case, &cw, "school", &format!("{org} note {n}")).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 async fn a_consumer_following_the_feed_under_concurrent_writers_sees_every_event_once_in_order(db: &TestDb) {
     let app = Arc::new(TestApp::spawn(db).await);
     let token = integrator(&app, MUNI);
@@ -169,20 +196,7 @@ async fn a_consumer_following_the_feed_under_concurrent_writers_sees_every_event
     const WRITERS: usize = 8;
     const CASES: usize = 3;
     const ITEMS: usize = 5;
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let cw = app.caseworker();
-                for _ in 0..CASES {
-                    let (case, _, _) = app.open_case("2012-03-14").await;
-                    for n in 0..ITEMS {
-                        app.add_item(&case, &cw, "school", &format!("note {n}")).await;
-                    }
-                }
-            })
-        })
-        .collect();
+    let writers = spawn_writers(&app, WRITERS, CASES, ITEMS, |_| MUNI);
     let want = WRITERS * CASES * (1 + ITEMS);
     follow(&app, &token, &mut cursor, &mut seen, want / 2).await;
     for w in writers {
@@ -417,31 +431,8 @@ async fn a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size(db: &
     const WRITERS: usize = 6;
     const CASES: usize = 10;
     const ITEMS: usize = 9;
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                // Half the writers are the other municipality's: its cases lie between ours.
-                let (org, sub) = if w % 2 == 0 { (MUNI, "cw-1") } else { (OTHER_MUNI, "cw-2") };
-                let cw = app.token(org, "caseworker", sub);
-                for _ in 0..CASES {
-                    let case = app
-                        .post(
-                            "/v1/cases",
-                            &cw,
-                            json!({ "young_person": { "first_name": "Mikkel", "last_name": "Jensen",
-                                                      "birth_date": "2012-03-14" } }),
-                        )
-                        .await
-                        .ok()
-                        .id();
-                    for n in 0..ITEMS {
-                        app.add_item(&case, &cw, "school", &format!("{org} note {n}")).await;
-                    }
-                }
-            })
-        })
-        .collect();
+    // Half the writers are the other municipality's: its cases lie between ours.
+    let writers = spawn_writers(&app, WRITERS, CASES, ITEMS, |w| if w % 2 == 0 { MUNI } else { OTHER_MUNI });
     for w in writers {
         w.await.expect("writer");
     }
