@@ -176,63 +176,82 @@ fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
 /// Cases loaded with one query at most.
 const CASES_PER_LOAD: usize = 200;
 
-/// The feed events a page reads at once.
+/// The feed events read and shaped together, on a task of their own.
 const CHUNK: u32 = 250;
 
-/// One stretch of the feed, read ahead of its shaping: the events, and the cases they are about
-/// brought up to date (one query for the events after each held fold, not one per case).
-struct Chunk {
-    page: crate::store::FeedPage,
-    cases: Vec<(String, std::sync::Arc<Held<Case>>)>,
-}
+/// One stretch of the feed shaped for one organisation: each event's cursor with what the
+/// organisation receives of it (nothing: not its).
+type ShapedChunk = Vec<(Cursor, Option<Shaped>)>;
 
-async fn read_chunk(store: Store, after: Cursor) -> Result<Chunk, StoreError> {
-    let page = store.read_feed_for_delivery(after, CHUNK).await?;
+/// Reads the events after `after` up to `upto` and shapes them for `org`, until `most` of them
+/// are the organisation's (the page needs no more of any one stretch).
+async fn read_and_shape(
+    store: Store,
+    org: Org,
+    (after, upto): (Cursor, Cursor),
+    most: usize,
+    now: DateTime<Utc>,
+) -> Result<ShapedChunk, StoreError> {
+    let page = store.read_feed_between(after, upto).await?;
+    // The cases the stretch is about, brought up to date: one query for the events after each
+    // held fold, not one per case.
     let ids: std::collections::BTreeSet<&String> =
         page.events.iter().filter(|e| e.aggregate_type == "case").map(|e| &e.aggregate_id).collect();
     let ids: Vec<String> = ids.into_iter().cloned().collect();
-    let mut cases = Vec::with_capacity(ids.len());
+    let mut cache = Cache::default();
     for ids in ids.chunks(CASES_PER_LOAD) {
-        cases.extend(store.load_held_many::<Case>(ids).await?);
+        cache.cases.extend(store.load_held_many::<Case>(ids).await?);
     }
-    Ok(Chunk { page, cases })
+    let (mut events, mut theirs) = (Vec::with_capacity(page.events.len()), 0);
+    for mut e in page.events {
+        let shaped = shape(&store, &mut cache, &mut e, &org, now, true).await?;
+        theirs += usize::from(shaped.is_some());
+        events.push((e.cursor, shaped));
+        if theirs >= most {
+            break;
+        }
+    }
+    Ok(events)
 }
 
-/// A chunk being read on a task of its own, while the one before it is shaped: the database
-/// (SQLite's thread, or the PostgreSQL server) works while this task does. Dropped, it stops
-/// (a page given up half-way, a client gone, reads no further).
-struct Ahead(tokio::task::JoinHandle<Result<Chunk, StoreError>>);
+/// A stretch of the feed being read and shaped on a task of its own. Dropped, it stops (a page
+/// given up half-way, a client gone, reads no further).
+struct Stretch(tokio::task::JoinHandle<Result<ShapedChunk, StoreError>>);
 
-impl Ahead {
-    async fn start(store: &Store, after: Cursor) -> Self {
-        let task = tokio::spawn(read_chunk(store.clone(), after));
+impl Stretch {
+    async fn start(store: &Store, org: &Org, span: (Cursor, Cursor), most: usize, now: DateTime<Utc>) -> Self {
+        let task = tokio::spawn(read_and_shape(store.clone(), org.clone(), span, most, now));
         // Tokio runs a task spawned on a worker next on that worker, in a slot the other worker
-        // cannot take, once the spawner yields: shaping without yielding would hold the read
-        // back until the chunk is shaped. Yielding starts the read now; the shaping goes on,
-        // on whichever worker is free.
+        // cannot take, once the spawner yields: starting the next stretch without yielding would
+        // hold this one back until the page waits. Yielding starts it now; the page goes on, on
+        // whichever worker is free.
         tokio::task::yield_now().await;
         Self(task)
     }
 
-    async fn chunk(mut self) -> Result<Chunk, StoreError> {
+    async fn shaped(mut self) -> Result<ShapedChunk, StoreError> {
         match (&mut self.0).await {
             Ok(chunk) => chunk,
             // A panic while reading is the page's own, as if it had been read in place.
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Persistence(format!("the feed's read ahead stopped: {e}"))),
+            Err(e) => Err(StoreError::Persistence(format!("the feed's read of a stretch stopped: {e}"))),
         }
     }
 }
 
-impl Drop for Ahead {
+impl Drop for Stretch {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
 /// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
-/// events it may not see, too). While one chunk of the feed is shaped, the next is read, when
-/// the page may need it.
+/// events it may not see, too). The events the page may need (`limit` of them, were every one
+/// the organisation's; a stretch at least) are counted first, with where each stretch of
+/// `CHUNK` of them ends; then every stretch is read and shaped at once, each on a task of its
+/// own, so that the database and both cores work on one page together. What is shaped beyond
+/// the page is dropped; when the organisation may not see enough of them, the next stretches
+/// are counted from where these ended.
 pub async fn page_for(
     store: &Store,
     org: &Org,
@@ -242,30 +261,29 @@ pub async fn page_for(
 ) -> Result<(Vec<Shaped>, Cursor), StoreError> {
     let mut out = Vec::new();
     let mut cursor = after;
-    let mut cache = Cache::default();
-    let mut ahead = Ahead::start(store, cursor).await;
     loop {
-        let Chunk { page, cases } = ahead.chunk().await?;
-        if page.events.is_empty() {
+        let missing = limit - out.len();
+        let stops = store.feed_stops(cursor, u32::try_from(missing).unwrap_or(u32::MAX).max(CHUNK), CHUNK).await?;
+        if stops.is_empty() {
             return Ok((out, cursor));
         }
-        // Even if every event of this chunk is the organisation's, the page needs more.
-        let next =
-            if out.len() + page.events.len() < limit { Some(Ahead::start(store, page.next).await) } else { None };
-        cache.cases.extend(cases);
-        for mut e in page.events {
-            if let Some(ce) = shape(store, &mut cache, &mut e, org, now, true).await? {
-                out.push(ce);
-            }
-            cursor = e.cursor;
-            if out.len() >= limit {
-                return Ok((out, cursor));
-            }
+        let mut stretches = Vec::with_capacity(stops.len());
+        let mut from = cursor;
+        for upto in stops {
+            stretches.push((Stretch::start(store, org, (from, upto), missing, now).await, upto));
+            from = upto;
         }
-        match next {
-            Some(next) => ahead = next,
-            // The chunk filled the page only if every event was the organisation's; read on.
-            None => ahead = Ahead::start(store, cursor).await,
+        for (stretch, upto) in stretches {
+            for (at, shaped) in stretch.shaped().await? {
+                out.extend(shaped);
+                cursor = at;
+                if out.len() >= limit {
+                    return Ok((out, cursor));
+                }
+            }
+            // Every event up to the stop has been passed (the page moves on even were one
+            // missing from the stretch).
+            cursor = upto;
         }
     }
 }

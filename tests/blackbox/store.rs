@@ -26,6 +26,7 @@ crate::on_both_backends!(
     loading_many_held_folds_at_once_matches_loading_each,
     appends_at_once_commit_together_and_a_conflict_fails_alone,
     a_command_on_an_outdated_held_fold_is_decided_on_what_is_stored,
+    the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -965,5 +966,51 @@ async fn batched_view_writes_leave_the_tables_as_writes_one_at_a_time_do(db: &Te
             panic!("batches of {sizes:?} left other tables: missing {missing:#?}, extra {extra:#?}");
         }
     }
+    store.close().await;
+}
+
+/// A page of the feed is read in stretches at once: first where each stretch ends (every k-th
+/// event and the last), then each stretch between two stops. Together they are the feed read
+/// whole: the same events, once, in order, whatever k and wherever the count starts.
+async fn the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole(db: &TestDb) {
+    let store = db.store().await;
+    let cases: Vec<String> = (0..3).map(|_| CaseId::new().to_string()).collect();
+    for (n, case) in cases.iter().cycle().take(23).enumerate() {
+        store.append::<Case>(case, n / 3, vec![item_event(n as u64)], HashMap::new()).await.expect("append");
+    }
+    let whole = whole_feed(&store).await;
+    assert_eq!(whole.len(), 23);
+    let key = |e: &brobyg::store::FeedEvent| (e.cursor, e.aggregate_id.clone(), e.sequence);
+
+    for (from, count, every) in [(0, 1_000, 5), (0, 23, 23), (10, 7, 3), (0, 4, 1), (22, 1_000, 5), (0, 1, 250)] {
+        let after = if from == 0 { Cursor::START } else { whole[from - 1].cursor };
+        let stops = store.feed_stops(after, count, every).await.expect("stops");
+        let counted = &whole[from..(from + count as usize).min(whole.len())];
+        let mut expected: Vec<Cursor> =
+            counted.iter().skip(every as usize - 1).step_by(every as usize).map(|e| e.cursor).collect();
+        if let Some(last) = counted.last()
+            && expected.last() != Some(&last.cursor)
+        {
+            expected.push(last.cursor);
+        }
+        assert_eq!(stops, expected, "stops after {from} counting {count} every {every}");
+
+        let mut read = Vec::new();
+        let mut at = after;
+        for stop in stops {
+            let stretch = store.read_feed_between(at, stop).await.expect("stretch");
+            assert_eq!(stretch.events.last().map(|e| e.cursor), Some(stop), "a stretch ends at its stop");
+            assert_eq!(stretch.next, stop);
+            read.extend(stretch.events);
+            at = stop;
+        }
+        assert_eq!(read.iter().map(key).collect::<Vec<_>>(), counted.iter().map(key).collect::<Vec<_>>());
+        for (r, w) in read.iter().zip(counted) {
+            assert_eq!((&r.event_type, &r.payload), (&w.event_type, &w.payload), "the stored event");
+        }
+    }
+    let end = whole.last().expect("events").cursor;
+    assert!(store.feed_stops(end, 1_000, 5).await.expect("stops").is_empty(), "nothing after the last event");
+    assert!(store.read_feed_between(end, end).await.expect("empty").events.is_empty());
     store.close().await;
 }

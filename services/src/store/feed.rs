@@ -111,18 +111,62 @@ impl Store {
     /// Reads up to `limit` events after `after`, in global order, each with its whole metadata
     /// (the chain hash, the writer, the request: what the audit walks).
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        self.read_feed_with(after, limit, Metadata::Whole).await
+        self.read_feed_with(after, None, limit, Metadata::Whole).await
     }
 
     /// Reads up to `limit` events after `after`, in global order, for delivery and the views:
     /// of the metadata only what they read (the trace context and the seal version), picked
     /// from its text without building the whole map.
     pub async fn read_feed_for_delivery(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        self.read_feed_with(after, limit, Metadata::Delivery).await
+        self.read_feed_with(after, None, limit, Metadata::Delivery).await
     }
 
-    async fn read_feed_with(&self, after: Cursor, limit: u32, metadata: Metadata) -> Result<FeedPage, StoreError> {
+    /// Where a reader that reads up to `events` events after `after` in stretches of `every`
+    /// events would stop: the cursor of every `every`-th visible event and of the last one.
+    /// Each stretch can then be read on its own, at once (see [`Store::read_feed_between`]).
+    pub async fn feed_stops(&self, after: Cursor, events: u32, every: u32) -> Result<Vec<Cursor>, StoreError> {
+        let (events, every) = (i64::from(events.clamp(1, MAX_FEED_PAGE)), i64::from(every.max(1)));
+        let (sql, params) = match self.backend() {
+            Backend::Sqlite => (
+                "SELECT '0', position FROM ( \
+                    SELECT position, row_number() OVER (ORDER BY position) AS n, count(*) OVER () AS total \
+                      FROM (SELECT position FROM event_feed WHERE position > $1 ORDER BY position LIMIT $2)) \
+                  WHERE n % $3 = 0 OR n = total ORDER BY n",
+                vec![after.position.into(), events.into(), every.into()],
+            ),
+            Backend::Postgres => (
+                "SELECT tx_text, global_position FROM ( \
+                    SELECT tx_id::text AS tx_text, global_position, \
+                           row_number() OVER (ORDER BY tx_id, global_position) AS n, count(*) OVER () AS total \
+                      FROM (SELECT tx_id, global_position FROM events \
+                             WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                             ORDER BY events.tx_id, events.global_position LIMIT $3) page) numbered \
+                  WHERE n % $4 = 0 OR n = total ORDER BY n",
+                vec![after.tx.to_string().into(), after.position.into(), events.into(), every.into()],
+            ),
+        };
+        self.fetch_rows(sql, params).await?.iter().map(|row| cursor_of(row, 0)).collect()
+    }
+
+    /// Reads, for delivery, the events after `after` up to and including `upto`, in global
+    /// order (at most [`MAX_FEED_PAGE`]). With `upto` a stop [`Store::feed_stops`] gave, these
+    /// are the events it counted, whenever they are read: on PostgreSQL every transaction below
+    /// the visibility bound had ended, so no event can appear behind a stop.
+    pub async fn read_feed_between(&self, after: Cursor, upto: Cursor) -> Result<FeedPage, StoreError> {
+        self.read_feed_with(after, Some(upto), MAX_FEED_PAGE, Metadata::Delivery).await
+    }
+
+    async fn read_feed_with(
+        &self,
+        after: Cursor,
+        upto: Option<Cursor>,
+        limit: u32,
+        metadata: Metadata,
+    ) -> Result<FeedPage, StoreError> {
         let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
+        // Without an upper bound, the one no event reaches.
+        let upto = upto.unwrap_or(Cursor { tx: u64::MAX >> 1, position: i64::MAX });
         let (sql, params) = match self.backend() {
             Backend::Sqlite => (
                 "SELECT '0', f.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
@@ -130,10 +174,10 @@ impl Store {
                    FROM event_feed f \
                    JOIN events e ON e.aggregate_type = f.aggregate_type \
                                 AND e.aggregate_id = f.aggregate_id AND e.sequence = f.sequence \
-                  WHERE f.position > $1 \
+                  WHERE f.position > $1 AND f.position <= $3 \
                   ORDER BY f.position \
                   LIMIT $2",
-                vec![after.position.into(), limit.into()],
+                vec![after.position.into(), limit.into(), upto.position.into()],
             ),
             Backend::Postgres => (
                 // Ordered by the transaction id as a number (see `feed_head`); the metadata as
@@ -142,10 +186,17 @@ impl Store {
                         event_type, event_version, payload, metadata::text, recorded_at \
                    FROM events \
                   WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                    AND (tx_id, global_position) <= ($4::text::xid8, $5) \
                     AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
                   ORDER BY events.tx_id, events.global_position \
                   LIMIT $3",
-                vec![after.tx.to_string().into(), after.position.into(), limit.into()],
+                vec![
+                    after.tx.to_string().into(),
+                    after.position.into(),
+                    limit.into(),
+                    upto.tx.to_string().into(),
+                    upto.position.into(),
+                ],
             ),
         };
         let events = self
