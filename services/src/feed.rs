@@ -177,11 +177,11 @@ fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
 const CASES_PER_LOAD: usize = 200;
 
 /// The feed events read and shaped together, on a task of their own.
-const CHUNK: u32 = 250;
+const STRETCH: u32 = 250;
 
 /// One stretch of the feed shaped for one organisation: each event's cursor with what the
 /// organisation receives of it (nothing: not its).
-type ShapedChunk = Vec<(Cursor, Option<Shaped>)>;
+type ShapedStretch = Vec<(Cursor, Option<Shaped>)>;
 
 /// Reads the events after `after` up to `upto` and shapes them for `org`, until `most` of them
 /// are the organisation's (the page needs no more of any one stretch).
@@ -191,7 +191,7 @@ async fn read_and_shape(
     (after, upto): (Cursor, Cursor),
     most: usize,
     now: DateTime<Utc>,
-) -> Result<ShapedChunk, StoreError> {
+) -> Result<ShapedStretch, StoreError> {
     let page = store.read_feed_between(after, upto).await?;
     // The cases the stretch is about, brought up to date: one query for the events after each
     // held fold, not one per case.
@@ -216,7 +216,7 @@ async fn read_and_shape(
 
 /// A stretch of the feed being read and shaped on a task of its own. Dropped, it stops (a page
 /// given up half-way, a client gone, reads no further).
-struct Stretch(tokio::task::JoinHandle<Result<ShapedChunk, StoreError>>);
+struct Stretch(tokio::task::JoinHandle<Result<ShapedStretch, StoreError>>);
 
 impl Stretch {
     async fn start(store: &Store, org: &Org, span: (Cursor, Cursor), most: usize, now: DateTime<Utc>) -> Self {
@@ -229,9 +229,9 @@ impl Stretch {
         Self(task)
     }
 
-    async fn shaped(mut self) -> Result<ShapedChunk, StoreError> {
+    async fn shaped(mut self) -> Result<ShapedStretch, StoreError> {
         match (&mut self.0).await {
-            Ok(chunk) => chunk,
+            Ok(stretch) => stretch,
             // A panic while reading is the page's own, as if it had been read in place.
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => Err(StoreError::Persistence(format!("the feed's read of a stretch stopped: {e}"))),
@@ -248,7 +248,7 @@ impl Drop for Stretch {
 /// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
 /// events it may not see, too). The events the page may need (`limit` of them, were every one
 /// the organisation's; a stretch at least) are counted first, with where each stretch of
-/// `CHUNK` of them ends; then every stretch is read and shaped at once, each on a task of its
+/// `STRETCH` of them ends; then every stretch is read and shaped at once, each on a task of its
 /// own, so that the database and both cores work on one page together. What is shaped beyond
 /// the page is dropped; when the organisation may not see enough of them, the next stretches
 /// are counted from where these ended.
@@ -263,7 +263,7 @@ pub async fn page_for(
     let mut cursor = after;
     loop {
         let missing = limit - out.len();
-        let stops = store.feed_stops(cursor, u32::try_from(missing).unwrap_or(u32::MAX).max(CHUNK), CHUNK).await?;
+        let stops = store.feed_stops(cursor, u32::try_from(missing).unwrap_or(u32::MAX).max(STRETCH), STRETCH).await?;
         if stops.is_empty() {
             return Ok((out, cursor));
         }

@@ -18,7 +18,7 @@ crate::on_both_backends!(
     a_consumer_following_the_feed_under_concurrent_writers_sees_every_event_once_in_order,
     sse_resumes_after_a_dropped_connection_without_missing_anything,
     each_organisation_receives_only_what_it_may_see,
-    a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size,
+    a_page_over_many_stretches_is_the_same_page_at_every_size,
     webhooks_are_signed_retried_and_logged,
     every_page_and_stream_delivery_is_in_the_access_log_and_the_subjects_export,
     an_organisation_holds_a_bounded_number_of_long_polls_and_streams,
@@ -422,12 +422,12 @@ async fn whole_feed(app: &TestApp, token: &str, limit: usize) -> (Vec<String>, u
     }
 }
 
-/// A feed page is shaped chunk by chunk while the next chunk is read ahead: over a feed of many
-/// chunks, where another municipality's events lie between the organisation's, a page of any
+/// A feed page is read and shaped in stretches of 250 events at once: over a feed of many
+/// stretches, where another municipality's events lie between the organisation's, a page of any
 /// size holds the same events in the same order, each once, and none of the other's.
-async fn a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size(db: &TestDb) {
+async fn a_page_over_many_stretches_is_the_same_page_at_every_size(db: &TestDb) {
     let app = Arc::new(TestApp::spawn(db).await);
-    // 600 events: more than two chunks of the feed's reads.
+    // 600 events: more than two stretches of the feed's reads.
     const WRITERS: usize = 6;
     const CASES: usize = 10;
     const ITEMS: usize = 9;
@@ -442,7 +442,7 @@ async fn a_page_read_ahead_over_many_chunks_is_the_same_page_at_every_size(db: &
     assert_eq!(whole.len(), ours, "every event of the municipality's own, and none of the other's");
     assert_eq!(pages, 2, "one page, and the empty page after it");
     assert_eq!(whole.iter().collect::<HashSet<_>>().len(), ours, "each event once");
-    // Pages that end in the middle of a chunk read ahead (and give it up) at every step.
+    // Pages that end in the middle of a stretch (and give up the stretches after it) at every step.
     for limit in [1, 7, 100, 333] {
         let (paged, pages) = whole_feed(&app, &token, limit).await;
         assert_eq!(paged, whole, "pages of {limit}");
