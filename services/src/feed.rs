@@ -179,20 +179,40 @@ const CASES_PER_LOAD: usize = 200;
 /// The feed events read and shaped together, on a task of their own.
 const STRETCH: u32 = 250;
 
-/// One stretch of the feed shaped for one organisation: each event's cursor with what the
-/// organisation receives of it (nothing: not its).
-type ShapedStretch = Vec<(Cursor, Option<Shaped>)>;
+/// One stretch of the feed shaped for one organisation.
+struct ShapedStretch {
+    /// How many events it read.
+    read: usize,
+    /// The cursor of the last event it read (the one it started after, if none).
+    read_to: Cursor,
+    /// Each event's cursor with what the organisation receives of it (nothing: not its), up
+    /// to the last the page may need.
+    events: Vec<(Cursor, Option<Shaped>)>,
+}
 
-/// Reads the events after `after` up to `upto` and shapes them for `org`, until `most` of them
-/// are the organisation's (the page needs no more of any one stretch).
+/// Which events a stretch reads.
+#[derive(Clone, Copy, Debug)]
+enum Span {
+    /// The first [`STRETCH`] events after a cursor: a page's first stretch, read while the
+    /// page's stops are counted.
+    First(Cursor),
+    /// The events after one stop up to the next ([`Store::feed_stops`]).
+    Between(Cursor, Cursor),
+}
+
+/// Reads the events of `span` and shapes them for `org`, until `most` of them are the
+/// organisation's (the page needs no more of any one stretch).
 async fn read_and_shape(
     store: Store,
     org: Org,
-    (after, upto): (Cursor, Cursor),
+    span: Span,
     most: usize,
     now: DateTime<Utc>,
 ) -> Result<ShapedStretch, StoreError> {
-    let page = store.read_feed_between(after, upto).await?;
+    let page = match span {
+        Span::First(after) => store.read_feed_for_delivery(after, STRETCH).await?,
+        Span::Between(after, upto) => store.read_feed_between(after, upto).await?,
+    };
     // The cases the stretch is about, brought up to date: one query for the events after each
     // held fold, not one per case.
     let ids: std::collections::BTreeSet<&String> =
@@ -202,7 +222,8 @@ async fn read_and_shape(
     for ids in ids.chunks(CASES_PER_LOAD) {
         cache.cases.extend(store.load_held_many::<Case>(ids).await?);
     }
-    let (mut events, mut theirs) = (Vec::with_capacity(page.events.len()), 0);
+    let (read, read_to) = (page.events.len(), page.next);
+    let (mut events, mut theirs) = (Vec::with_capacity(read), 0);
     for mut e in page.events {
         let shaped = shape(&store, &mut cache, &mut e, &org, now, true).await?;
         theirs += usize::from(shaped.is_some());
@@ -211,7 +232,7 @@ async fn read_and_shape(
             break;
         }
     }
-    Ok(events)
+    Ok(ShapedStretch { read, read_to, events })
 }
 
 /// A stretch of the feed being read and shaped on a task of its own. Dropped, it stops (a page
@@ -219,7 +240,7 @@ async fn read_and_shape(
 struct Stretch(tokio::task::JoinHandle<Result<ShapedStretch, StoreError>>);
 
 impl Stretch {
-    async fn start(store: &Store, org: &Org, span: (Cursor, Cursor), most: usize, now: DateTime<Utc>) -> Self {
+    async fn start(store: &Store, org: &Org, span: Span, most: usize, now: DateTime<Utc>) -> Self {
         let task = tokio::spawn(read_and_shape(store.clone(), org.clone(), span, most, now));
         // Tokio runs a task spawned on a worker next on that worker, in a slot the other worker
         // cannot take, once the spawner yields: starting the next stretch without yielding would
@@ -246,12 +267,20 @@ impl Drop for Stretch {
 }
 
 /// Up to `limit` events `org` may see after `after`, and the cursor to continue from (past the
-/// events it may not see, too). The events the page may need (`limit` of them, were every one
-/// the organisation's; a stretch at least) are counted first, with where each stretch of
-/// `STRETCH` of them ends; then every stretch is read and shaped at once, each on a task of its
-/// own, so that the database and both cores work on one page together. What is shaped beyond
-/// the page is dropped; when the organisation may not see enough of them, the next stretches
-/// are counted from where these ended.
+/// events it may not see, too). The page's first stretch (the first `STRETCH` events) is read
+/// and shaped while the events the page may need (`limit` of them, were every one the
+/// organisation's) are counted, with where each further stretch of `STRETCH` of them ends;
+/// every further stretch is then read and shaped at once, each on a task of its own, so that
+/// the database and both cores work on one page together. What is shaped beyond the page is
+/// dropped; when the organisation may not see enough of them, the next stretches are counted
+/// from where these ended.
+///
+/// The first stretch and the count may see the feed at different moments. An event that
+/// becomes visible later sorts after every event visible before (on PostgreSQL by decision
+/// 0002; SQLite's positions commit in order), so whenever the count found further stretches
+/// (more than a stretch of events) the first stretch read exactly the count's first stretch;
+/// the further stretches are taken only when it ended where the count's first stop is, and
+/// otherwise the page goes on from where the first stretch ended.
 pub async fn page_for(
     store: &Store,
     org: &Org,
@@ -263,18 +292,32 @@ pub async fn page_for(
     let mut cursor = after;
     loop {
         let missing = limit - out.len();
+        let first = Stretch::start(store, org, Span::First(cursor), missing, now).await;
         let stops = store.feed_stops(cursor, u32::try_from(missing).unwrap_or(u32::MAX).max(STRETCH), STRETCH).await?;
-        if stops.is_empty() {
+        let mut further = Vec::with_capacity(stops.len());
+        for pair in stops.windows(2) {
+            further.push((Stretch::start(store, org, Span::Between(pair[0], pair[1]), missing, now).await, pair[1]));
+        }
+        let first = first.shaped().await?;
+        for (at, shaped) in first.events {
+            out.extend(shaped);
+            cursor = at;
+            if out.len() >= limit {
+                return Ok((out, cursor));
+            }
+        }
+        cursor = first.read_to;
+        if first.read < STRETCH as usize {
+            // Nothing more was there to read.
             return Ok((out, cursor));
         }
-        let mut stretches = Vec::with_capacity(stops.len());
-        let mut from = cursor;
-        for upto in stops {
-            stretches.push((Stretch::start(store, org, (from, upto), missing, now).await, upto));
-            from = upto;
+        if stops.first() != Some(&cursor) {
+            // The count saw the feed's tail at another moment than the first stretch did:
+            // count again from where the first stretch ended.
+            continue;
         }
-        for (stretch, upto) in stretches {
-            for (at, shaped) in stretch.shaped().await? {
+        for (stretch, upto) in further {
+            for (at, shaped) in stretch.shaped().await?.events {
                 out.extend(shaped);
                 cursor = at;
                 if out.len() >= limit {
