@@ -27,6 +27,7 @@ crate::on_both_backends!(
     appends_at_once_commit_together_and_a_conflict_fails_alone,
     a_command_on_an_outdated_held_fold_is_decided_on_what_is_stored,
     the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole,
+    the_access_log_keeps_every_entry_of_a_batch_exactly_and_in_order,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -1013,4 +1014,32 @@ async fn the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole(db:
     assert!(store.feed_stops(end, 1_000, 5).await.expect("stops").is_empty(), "nothing after the last event");
     assert!(store.read_feed_between(end, end).await.expect("empty").events.is_empty());
     store.close().await;
+}
+
+/// A batch of access-log entries goes to the database as one statement: every entry is kept,
+/// each text exactly as given (quotes, backslashes, a NUL-free control character, non-ASCII,
+/// JSON look-alikes), in the order given, and a batch of none writes nothing.
+async fn the_access_log_keeps_every_entry_of_a_batch_exactly_and_in_order(db: &TestDb) {
+    use brobyg::store::AccessEntry;
+    let store = db.store().await;
+    let case = CaseId::new().to_string();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T07:00:00.123456Z").expect("time").to_utc();
+    let odd =
+        ["plain", "with \"quotes\" and \\ backslash", "tab\there", "Søren Ærø Åge", "[\"a\", 1]", "{\"$pii\": 1}"];
+    let entries: Vec<AccessEntry> = (0..300)
+        .map(|n| AccessEntry {
+            case_id: case.clone(),
+            reader_sub: format!("{} {n}", odd[n % odd.len()]),
+            reader_org: "municipality:0746".into(),
+            reader_role: "integrator".into(),
+            purpose: odd[(n + 1) % odd.len()].into(),
+            categories: "identity,school".into(),
+            endpoint: "GET /v1/feed".into(),
+            read_at: at + chrono::Duration::microseconds(n as i64),
+        })
+        .collect();
+    store.append_access_log(&[]).await.expect("nothing");
+    store.append_access_log(&entries[..1]).await.expect("one");
+    store.append_access_log(&entries[1..]).await.expect("the rest");
+    assert_eq!(store.access_log(&case).await.expect("log"), entries);
 }

@@ -241,6 +241,23 @@ impl Store {
         self.run_statements(std::slice::from_ref(&statement)).await
     }
 
+    /// Runs one statement on its own, atomic and durable as a statement is: on PostgreSQL in
+    /// one round trip, without the `BEGIN` and `COMMIT` around it that [`Store::run_one`]
+    /// sends; on SQLite on the writer, as every write is. Returns the rows it changed.
+    pub(crate) async fn run_alone(&self, statement: Statement) -> Result<u64, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(_) => self.run_one(statement).await,
+            Pool::Postgres(p) => {
+                let query = bind_all!(sqlx::query(statement.sql), &statement.params);
+                let done = match &self.pinned {
+                    Some(conn) => query.execute(&mut **conn.lock().await).await?,
+                    None => query.execute(p).await?,
+                };
+                Ok(done.rows_affected())
+            }
+        }
+    }
+
     /// Runs `guard` and then `statements` in one transaction, but only if `guard` changed a row;
     /// otherwise writes nothing and returns `false` (a compare-and-set claim).
     pub(crate) async fn run_statements_if(
