@@ -11,7 +11,7 @@ use brobyg_projections::feed::{agreement_event_for, case_event_delivered, volunt
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Cursor, FeedEvent, Held, Loaded, Store, StoreError};
+use crate::store::{Cursor, DataKeys, FeedEvent, Held, Loaded, Store, StoreError};
 
 /// A CloudEvents 1.0 event in structured JSON mode.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -102,6 +102,7 @@ struct Cache {
     cases: HashMap<String, std::sync::Arc<Held<Case>>>,
     agreements: HashMap<String, Loaded<Agreement>>,
     volunteers: HashMap<String, Loaded<Volunteer>>,
+    keys: DataKeys,
 }
 
 /// `e` shaped for `org`; with `last`, the row's payload is opened in place (taken from `e`).
@@ -124,7 +125,7 @@ async fn shape(
             }
             let loaded = &cache.cases[&e.aggregate_id];
             let payload = if last { std::mem::take(&mut e.payload) } else { e.payload.clone() };
-            let event = store.open_feed_event::<Case>(e, payload).await?;
+            let event = store.open_feed_event::<Case>(e, payload, &mut cache.keys).await?;
             case_event_delivered(&event, &loaded.aggregate, org, now).map(|d| {
                 personal = d.personal;
                 d.data
@@ -158,19 +159,40 @@ async fn shape(
 }
 
 fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
+    // Written piece by piece rather than with `format!`: six texts for every event of a page.
+    let (kind, id) = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
+    let mut sequence = itoa::Buffer::new();
+    let sequence = sequence.format(e.sequence);
+    let (mut tx, mut position) = (itoa::Buffer::new(), itoa::Buffer::new());
     CloudEvent {
         specversion: "1.0",
-        id: format!("{}:{}:{}", e.aggregate_type, e.aggregate_id, e.sequence),
-        source: format!("/v1/{}s/{}", e.aggregate_type, e.aggregate_id),
-        kind: format!("dk.brobyg.{}.{}.v{}", e.aggregate_type, e.event_type, e.event_version),
+        id: concat(&[kind, ":", id, ":", sequence]),
+        source: concat(&["/v1/", kind, "s/", id]),
+        kind: concat(&["dk.brobyg.", kind, ".", &e.event_type, ".v", &e.event_version]),
         subject: e.aggregate_id.clone(),
         time: e.recorded_at,
         datacontenttype: "application/json",
-        sequence: format!("{:010}", e.sequence),
-        brobygcursor: e.cursor.to_string(),
+        sequence: zero_padded(sequence),
+        brobygcursor: concat(&["v1.", tx.format(e.cursor.tx), ".", position.format(e.cursor.position)]),
         traceparent: e.metadata["traceparent"].as_str().map(str::to_owned),
         data,
     }
+}
+
+/// A number's digits zero-padded to ten characters, as `{:010}` writes it (a sign first).
+fn zero_padded(number: &str) -> String {
+    const ZEROS: &str = "0000000000";
+    match number.strip_prefix('-') {
+        Some(digits) => concat(&["-", &ZEROS[..9_usize.saturating_sub(digits.len())], digits]),
+        None => concat(&[&ZEROS[..10_usize.saturating_sub(number.len())], number]),
+    }
+}
+
+/// The texts one after the other, in one allocation.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| out.push_str(p));
+    out
 }
 
 /// Cases loaded with one query at most.
@@ -378,4 +400,40 @@ pub async fn page_all(
         }
     }
     Ok((out, page.next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CloudEvent's texts, written piece by piece, are what `format!` writes.
+    #[test]
+    fn a_cloud_events_texts_are_the_formatted_ones() {
+        for (sequence, tx, position) in [
+            (1, 0, 1),
+            (42, 812_345, 9_999),
+            (9_999_999_999, u64::MAX >> 1, i64::MAX),
+            (12_345_678_901, 7, 0),
+            (-5, 1, -1),
+        ] {
+            let e = FeedEvent {
+                cursor: Cursor { tx, position },
+                aggregate_type: "case".into(),
+                aggregate_id: "0193e0b5-7c1f-7d6a-9a3b-2f4c5d6e7f80".into(),
+                sequence,
+                event_type: "ItemAdded".into(),
+                event_version: "2".into(),
+                payload: serde_json::Value::Null,
+                metadata: serde_json::json!({ "traceparent": "00-abc-def-01" }),
+                recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            };
+            let c = cloud_event(&e, serde_json::Value::Null);
+            assert_eq!(c.id, format!("case:{}:{sequence}", e.aggregate_id));
+            assert_eq!(c.source, format!("/v1/cases/{}", e.aggregate_id));
+            assert_eq!(c.kind, "dk.brobyg.case.ItemAdded.v2");
+            assert_eq!(c.sequence, format!("{sequence:010}"));
+            assert_eq!(c.brobygcursor, e.cursor.to_string());
+            assert_eq!(c.traceparent.as_deref(), Some("00-abc-def-01"));
+        }
+    }
 }

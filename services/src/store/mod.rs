@@ -158,6 +158,18 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
     }
 }
 
+/// The data keys looked up while opening a run of stored events (one read's), so that each is
+/// looked up once; held only as long as that run is opened.
+#[derive(Default)]
+pub(crate) struct DataKeys(HashMap<String, Option<sealing::DataKey>>);
+
+impl std::fmt::Debug for DataKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // How many, never the keys.
+        f.debug_struct("DataKeys").field("looked_up", &self.0.len()).finish()
+    }
+}
+
 /// An aggregate as loaded: its folded state, its version (the sequence of its last event, 0 if
 /// none) and its events.
 #[derive(Debug)]
@@ -567,23 +579,18 @@ impl Store {
     /// The event a feed row holds, opened: what is stored, so a value changed or moved in the
     /// row fails here as it does in [`Store::load`]. `payload` is the row's payload, given by
     /// value so a caller done with the row opens it in place rather than on a copy.
+    /// `keys`: the data keys already looked up for the events read with it (one read's events
+    /// look each key up once).
     pub(crate) async fn open_feed_event<A: Aggregate>(
         &self,
         e: &FeedEvent,
-        payload: serde_json::Value,
+        mut payload: serde_json::Value,
+        keys: &mut DataKeys,
     ) -> Result<A::Event, StoreError> {
-        let mut event = cqrs_es::persist::SerializedEvent {
-            aggregate_id: e.aggregate_id.clone(),
-            sequence: usize::try_from(e.sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?,
-            aggregate_type: e.aggregate_type.clone(),
-            event_type: e.event_type.clone(),
-            event_version: e.event_version.clone(),
-            payload,
-            // Only the seal version is read from it.
-            metadata: serde_json::json!({ sealing::SEAL_VERSION_KEY: e.metadata[sealing::SEAL_VERSION_KEY] }),
-        };
-        self.unseal_stored(&mut event, &mut HashMap::new()).await?;
-        serde_json::from_value(event.payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
+        let sequence = u64::try_from(e.sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        let binds_place = e.metadata[sealing::SEAL_VERSION_KEY].as_str() == Some(sealing::SEAL_VERSION);
+        self.unseal_payload(&mut payload, sequence, binds_place, &mut keys.0).await?;
+        serde_json::from_value(payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
     }
 
     /// One stored event of `A` from a row of `aggregate_id, sequence, event_type,

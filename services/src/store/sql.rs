@@ -609,6 +609,8 @@ pub(crate) struct Row(Vec<Cell>);
 #[derive(Debug)]
 enum Cell {
     Text(Option<String>),
+    /// A PostgreSQL `timestamptz`, kept as read (SQLite stores times as text).
+    Time(Option<DateTime<Utc>>),
     Int(Option<i64>),
     Bytes(Option<Vec<u8>>),
     Json(Option<Value>),
@@ -650,7 +652,7 @@ impl Row {
                 "INT2" => Cell::Int(row.try_get::<Option<i16>, _>(i)?.map(i64::from)),
                 "BYTEA" => Cell::Bytes(row.try_get(i)?),
                 "JSON" | "JSONB" => Cell::Json(row.try_get(i)?),
-                "TIMESTAMPTZ" => Cell::Text(row.try_get::<Option<DateTime<Utc>>, _>(i)?.map(time_text)),
+                "TIMESTAMPTZ" => Cell::Time(row.try_get(i)?),
                 _ => Cell::Text(row.try_get(i)?),
             };
             cells.push(cell);
@@ -665,6 +667,7 @@ impl Row {
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         match self.0.get(i) {
             Some(Cell::Text(v)) => Ok(v.clone()),
+            Some(Cell::Time(t)) => Ok(t.map(time_text)),
             other => Err(StoreError::Corrupt(format!("column {i} is not text: {other:?}"))),
         }
     }
@@ -702,6 +705,7 @@ impl Row {
     pub(crate) fn take_text(&mut self, i: usize) -> Result<String, StoreError> {
         match self.0.get_mut(i) {
             Some(Cell::Text(v)) => v.take().ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL"))),
+            Some(Cell::Time(t)) => t.map(time_text).ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL"))),
             other => Err(StoreError::Corrupt(format!("column {i} is not text: {other:?}"))),
         }
     }
@@ -720,7 +724,10 @@ impl Row {
 
     /// A time column (RFC 3339 text on SQLite, `timestamptz` on PostgreSQL).
     pub(crate) fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
-        self.text(i)?.parse().map_err(|_| StoreError::Corrupt(format!("column {i} is not a time")))
+        match self.0.get(i) {
+            Some(Cell::Time(Some(t))) => Ok(*t),
+            _ => self.text(i)?.parse().map_err(|_| StoreError::Corrupt(format!("column {i} is not a time"))),
+        }
     }
 }
 
