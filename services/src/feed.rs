@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::store::{Cursor, DataKeys, FeedEvent, Held, Loaded, Store, StoreError};
 
 /// A CloudEvents 1.0 event in structured JSON mode.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CloudEvent {
     /// Always `1.0`.
     pub specversion: &'static str,
@@ -39,9 +39,10 @@ pub struct CloudEvent {
     /// CloudEvents distributed-tracing extension: the W3C trace context of the command.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
-    /// The event as the receiving organisation may see it.
+    /// The event as the receiving organisation may see it (written out as JSON when shaped,
+    /// on the stretch's task, rather than when the page is written).
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 /// One event as an organisation receives it, with the kinds of personal data it carries about
@@ -155,16 +156,18 @@ async fn shape(
         _ => None,
     };
     let case = (e.aggregate_type == "case" && !personal.is_empty()).then(|| e.aggregate_id.clone());
-    Ok(data.map(|data| Shaped { event: cloud_event(e, data), case, personal }))
+    data.map(|data| Ok(Shaped { event: cloud_event(e, &data)?, case, personal })).transpose()
 }
 
-fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
+fn cloud_event(e: &FeedEvent, data: &serde_json::Value) -> Result<CloudEvent, StoreError> {
     // Written piece by piece rather than with `format!`: six texts for every event of a page.
     let (kind, id) = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
     let mut sequence = itoa::Buffer::new();
     let sequence = sequence.format(e.sequence);
     let (mut tx, mut position) = (itoa::Buffer::new(), itoa::Buffer::new());
-    CloudEvent {
+    let data = serde_json::value::to_raw_value(data)
+        .map_err(|err| StoreError::Corrupt(format!("delivered data is not JSON: {err}")))?;
+    Ok(CloudEvent {
         specversion: "1.0",
         id: concat(&[kind, ":", id, ":", sequence]),
         source: concat(&["/v1/", kind, "s/", id]),
@@ -176,7 +179,7 @@ fn cloud_event(e: &FeedEvent, data: serde_json::Value) -> CloudEvent {
         brobygcursor: concat(&["v1.", tx.format(e.cursor.tx), ".", position.format(e.cursor.position)]),
         traceparent: e.metadata["traceparent"].as_str().map(str::to_owned),
         data,
-    }
+    })
 }
 
 /// A number's digits zero-padded to ten characters, as `{:010}` writes it (a sign first).
@@ -427,7 +430,8 @@ mod tests {
                 metadata: serde_json::json!({ "traceparent": "00-abc-def-01" }),
                 recorded_at: DateTime::<Utc>::UNIX_EPOCH,
             };
-            let c = cloud_event(&e, serde_json::Value::Null);
+            let c = cloud_event(&e, &serde_json::json!({ "a": [1, "b"] })).expect("shaped");
+            assert_eq!(c.data.get(), r#"{"a":[1,"b"]}"#);
             assert_eq!(c.id, format!("case:{}:{sequence}", e.aggregate_id));
             assert_eq!(c.source, format!("/v1/cases/{}", e.aggregate_id));
             assert_eq!(c.kind, "dk.brobyg.case.ItemAdded.v2");
