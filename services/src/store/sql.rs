@@ -66,64 +66,6 @@ impl Statement {
     }
 }
 
-/// How the writes of one kind become rows of one multi-row statement: `head`, then `row` once
-/// per write (its placeholders `$1…$per_row` numbered on for each row), then `tail`. Updates
-/// join the rows as `VALUES` (columns `column1, column2, …`, the same in both backends).
-pub(crate) struct Shape {
-    pub(crate) head: &'static str,
-    pub(crate) row: &'static str,
-    pub(crate) per_row: usize,
-    pub(crate) tail: &'static str,
-}
-
-/// The row counts of the statements a kind's writes are cut into (largest first): a few
-/// statement texts per kind, so that each backend prepares them once per connection and keeps
-/// them, and at most a few thousand parameters per statement (both backends take 32 766).
-pub(crate) const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// `shape`'s statement for `rows` writes.
-pub(crate) fn multi_row(shape: &Shape, rows: usize) -> String {
-    let mut sql = String::from(shape.head);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let mut chars = shape.row.chars().peekable();
-        while let Some(c) = chars.next() {
-            sql.push(c);
-            if c == '$' {
-                let mut n = 0;
-                while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                    n = n * 10 + d as usize;
-                    chars.next();
-                }
-                sql.push_str(&(n + r * shape.per_row).to_string());
-            }
-        }
-    }
-    sql.push_str(shape.tail);
-    sql
-}
-
-/// `params` (rows of `per_row` parameters each) cut into statements of the row counts of
-/// [`ROWS_PER_STATEMENT`], largest first, appended to `out`; `sql[i]` is the statement for
-/// `ROWS_PER_STATEMENT[i]` rows ([`multi_row`]).
-pub(crate) fn multi_row_statements(
-    sql: &'static [String],
-    per_row: usize,
-    params: Vec<Param>,
-    out: &mut Vec<Statement>,
-) {
-    let mut left = params.len() / per_row;
-    let mut params = params.into_iter();
-    for (size, &rows) in ROWS_PER_STATEMENT.iter().enumerate() {
-        while left >= rows {
-            out.push(Statement { sql: &sql[size], params: params.by_ref().take(rows * per_row).collect() });
-            left -= rows;
-        }
-    }
-}
-
 /// The text SQLite stores for "now": fixed-width RFC 3339 UTC, as [`time_text`] writes.
 const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 

@@ -1,6 +1,6 @@
 //! The list views' tables: written in batches with the view runner's cursor, read by the lists.
 
-use super::sql::{Param, ROWS_PER_STATEMENT, Shape, Statement, multi_row, multi_row_statements, time_text};
+use super::sql::{Param, Statement, time_text};
 use super::{Cursor, Store, StoreError};
 use crate::limits::{CONCERN_LIST_MAX, VOLUNTEER_LIST_MAX};
 use brobyg_domain::Org;
@@ -13,6 +13,16 @@ fn status_text(s: VolunteerStatus) -> &'static str {
         VolunteerStatus::Paused => "paused",
         VolunteerStatus::Retired => "retired",
     }
+}
+
+/// How the writes of one kind become rows of one multi-row statement: `head`, then `row` once
+/// per write (its placeholders `$1…$per_row` numbered on for each row), then `tail`. Updates
+/// join the rows as `VALUES` (columns `column1, column2, …`, the same in both backends).
+struct Shape {
+    head: &'static str,
+    row: &'static str,
+    per_row: usize,
+    tail: &'static str,
 }
 
 /// The one translation of view writes into SQL, one shape per kind of write (in the order of
@@ -98,10 +108,39 @@ const SHAPES: [Shape; 12] = [
     },
 ];
 
+/// The row counts of the statements a kind's writes are cut into (largest first): a few
+/// statement texts per kind, so that each backend prepares them once per connection and keeps
+/// them, and at most a few hundred parameters per statement.
+const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
+
 /// The SQL of every shape for every row count of [`ROWS_PER_STATEMENT`], made once.
 static SQL: std::sync::LazyLock<Vec<Vec<String>>> = std::sync::LazyLock::new(|| {
     SHAPES.iter().map(|shape| ROWS_PER_STATEMENT.iter().map(|&rows| multi_row(shape, rows)).collect()).collect()
 });
+
+/// `shape`'s statement for `rows` writes.
+fn multi_row(shape: &Shape, rows: usize) -> String {
+    let mut sql = String::from(shape.head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let mut chars = shape.row.chars().peekable();
+        while let Some(c) = chars.next() {
+            sql.push(c);
+            if c == '$' {
+                let mut n = 0;
+                while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                sql.push_str(&(n + r * shape.per_row).to_string());
+            }
+        }
+    }
+    sql.push_str(shape.tail);
+    sql
+}
 
 /// The kind of a write (its index in [`SHAPES`]) and its row's parameters.
 fn kind_and_row(write: ViewWrite) -> (usize, Vec<Param>) {
@@ -167,7 +206,18 @@ fn statements(writes: Vec<ViewWrite>) -> Vec<Statement> {
             by_kind[kind].extend(row);
         }
         for (kind, params) in by_kind.into_iter().enumerate() {
-            multi_row_statements(&SQL[kind], SHAPES[kind].per_row, params, &mut out);
+            let per_row = SHAPES[kind].per_row;
+            let mut params = params.into_iter();
+            let mut left = params.len() / per_row;
+            for (size, &rows) in ROWS_PER_STATEMENT.iter().enumerate() {
+                while left >= rows {
+                    out.push(Statement {
+                        sql: &SQL[kind][size],
+                        params: params.by_ref().take(rows * per_row).collect(),
+                    });
+                    left -= rows;
+                }
+            }
         }
     }
     out
