@@ -23,6 +23,10 @@ pub const LONG_POLL_MAX: Duration = Duration::from_secs(30);
 /// How often a waiting long poll or stream looks again without a commit to wake it (a commit
 /// becomes visible once older transactions end).
 pub const FEED_RECHECK: Duration = Duration::from_millis(200);
+/// The first re-check of a waiting long poll or stream while an event committed before it is
+/// not yet visible (on PostgreSQL it shows once older transactions end, and their end wakes
+/// nobody); each further one waits twice as long, up to `FEED_RECHECK`.
+pub const FEED_RECHECK_PENDING: Duration = Duration::from_millis(10);
 /// The page a Server-Sent Events stream reads at once.
 pub const STREAM_PAGE: usize = 100;
 /// The heartbeat of a Server-Sent Events stream.

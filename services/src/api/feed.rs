@@ -21,10 +21,10 @@ use crate::api::Problem;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, Recipient, delivery_entries, page_for};
 use crate::limits::{
-    FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE, STREAMS_RETRY_AFTER,
-    Slot,
+    FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, FEED_RECHECK_PENDING, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE,
+    STREAMS_RETRY_AFTER, Slot,
 };
-use crate::store::Cursor;
+use crate::store::{Cursor, Store, StoreError};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -116,6 +116,7 @@ pub async fn feed(
     // Each pass reads on from where the last one got to: the events it passed are not the
     // organisation's (now), so a quiet wait costs one read of what is new, not of the tail.
     let mut cursor = cursor;
+    let mut recheck = Recheck::default();
     loop {
         let (shaped, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
         if !shaped.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -138,9 +139,31 @@ pub async fn feed(
             };
         }
         cursor = next;
-        // Woken by a commit, or re-check soon (a commit becomes visible once older ones end).
-        let _ =
-            tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + FEED_RECHECK), commits.changed()).await;
+        let after = recheck.after(&state.store, cursor).await?;
+        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + after), commits.changed()).await;
+    }
+}
+
+/// When a waiting reader looks again if no commit wakes it first. A commit wakes every reader,
+/// but on PostgreSQL its event becomes visible only once every older transaction has ended
+/// (decision 0002), and such an end wakes nobody: while an event committed before the read is not
+/// yet visible after the reader's cursor, it looks again soon (10 ms, then twice as long each time,
+/// up to the quiet interval); otherwise at the quiet interval.
+#[derive(Debug, Default)]
+struct Recheck {
+    pending: Option<Duration>,
+}
+
+impl Recheck {
+    async fn after(&mut self, store: &Store, read_to: Cursor) -> Result<Duration, StoreError> {
+        if store.last_committed().await? > read_to {
+            let wait = self.pending.map_or(FEED_RECHECK_PENDING, |w| (w * 2).min(FEED_RECHECK));
+            self.pending = Some(wait);
+            Ok(wait)
+        } else {
+            self.pending = None;
+            Ok(FEED_RECHECK)
+        }
     }
 }
 
@@ -173,10 +196,11 @@ fn events(
     slot: Slot,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let commits = state.commits.subscribe();
+    let recheck = Recheck::default();
     // The slot lives in the stream's state: it is given back when the client goes away.
     futures::stream::unfold(
-        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits, slot),
-        |(state, org, reader, mut cursor, mut buffer, mut commits, slot)| async move {
+        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits, recheck, slot),
+        |(state, org, reader, mut cursor, mut buffer, mut commits, mut recheck, slot)| async move {
             loop {
                 if let Some(ce) = buffer.pop_front() {
                     let event = Event::default()
@@ -184,7 +208,7 @@ fn events(
                         .event(ce.kind.clone())
                         .json_data(&ce)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits, slot)));
+                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits, recheck, slot)));
                 }
                 match page_for(&state.store, &org, cursor, STREAM_PAGE, Utc::now()).await {
                     Ok((shaped, next)) => {
@@ -195,8 +219,17 @@ fn events(
                             return None;
                         }
                         cursor = next;
-                        if shaped.is_empty() {
-                            let _ = tokio::time::timeout(FEED_RECHECK, commits.changed()).await;
+                        if !shaped.is_empty() {
+                            recheck = Recheck::default();
+                        } else {
+                            let after = match recheck.after(&state.store, cursor).await {
+                                Ok(after) => after,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "feed stream read failed; ending the stream");
+                                    return None;
+                                }
+                            };
+                            let _ = tokio::time::timeout(after, commits.changed()).await;
                         }
                         buffer.extend(shaped.into_iter().map(|s| s.event));
                     }
