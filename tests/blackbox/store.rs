@@ -168,6 +168,10 @@ async fn a_held_fold_sees_another_writers_events_and_goes_with_an_erasure(db: &T
         .await
         .expect_err("nothing personal is added to an erased record");
     assert!(err.to_string().contains("erased"), "{err}");
+    // A fold without the events reads the erased record as the load does.
+    let erased = one.load::<Case>(&key).await.expect("load");
+    assert!(erased.aggregate.items.values().all(|i| !i.content.is_known()), "{:?}", erased.aggregate.items);
+    assert_eq!(one.fold::<Case>(&key).await.expect("fold"), (erased.aggregate, 8));
     one.close().await;
     two.close().await;
 }
@@ -262,8 +266,12 @@ async fn append_and_reload(db: &TestDb) {
         store.execute::<Case>(&key, add_item(ItemId::new(), Category::School), Some(1), HashMap::new(), |_| true).await;
     assert!(matches!(stale, Err(CommandError::VersionMismatch { expected: 1, actual: 2 })), "{stale:?}");
 
+    // The fold without the events is the same fold.
+    assert_eq!(store.fold::<Case>(&key).await.expect("fold"), (loaded.aggregate, 2));
+
     let missing = store.load::<Case>(&CaseId::new().to_string()).await.expect("load missing");
     assert_eq!((missing.version, missing.events.len()), (0, 0));
+    assert_eq!(store.fold::<Case>(&CaseId::new().to_string()).await.expect("fold missing"), (Case::default(), 0));
     store.close().await;
 }
 

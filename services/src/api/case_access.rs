@@ -16,7 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::version_headers;
-use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, json_response, load, parse_id};
+use super::{Auth, IfMatch, Problem, RequestId, acting_role, actor, execute, fold, json_response, parse_id};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::limits::{LIST_PAGE_DEFAULT, LIST_PAGE_MAX, MIN_POSITION_WAIT};
@@ -117,23 +117,23 @@ pub fn reader(caller: &Caller) -> Reader {
 /// case does not exist for it, whatever the caller's role), 403 when it is but the caller's
 /// role reads no case content (an administrator).
 pub async fn load_case_for(state: &AppState, caller: &Caller, id: CaseId) -> Result<(Case, usize), Problem> {
-    let loaded = load::<Case>(state, &id.to_string()).await?;
-    if loaded.version == 0 || !loaded.aggregate.admits(&caller.org) {
+    let (case, version) = fold::<Case>(state, &id.to_string()).await?;
+    if version == 0 || !case.admits(&caller.org) {
         return Err(Problem::not_found("case"));
     }
-    if !is_party(&loaded.aggregate, &reader(caller)) {
+    if !is_party(&case, &reader(caller)) {
         return Err(Problem::forbidden(format!(
             "role {} does not work with case content",
             acting_role(caller).as_str()
         )));
     }
-    Ok((loaded.aggregate, loaded.version))
+    Ok((case, version))
 }
 
 /// The agreement a referred case runs under; 409 before the referral.
 pub async fn load_agreement_of(state: &AppState, case: &Case) -> Result<Agreement, Problem> {
     let referral = case.referral.as_ref().ok_or_else(|| Problem::wrong_state("the case has not been referred"))?;
-    Ok(load::<Agreement>(state, &referral.agreement.to_string()).await?.aggregate)
+    Ok(fold::<Agreement>(state, &referral.agreement.to_string()).await?.0)
 }
 
 /// What a case command committed, and the answer to send.

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::case_access::{CaseCommitted, CaseRequest, CaseState, case_command, load_case_for, wait_for_position};
-use super::{Auth, Body, json_response, load, parse_id, version_headers};
+use super::{Auth, Body, fold, json_response, load, parse_id, version_headers};
 use crate::AppState;
 use crate::api::Problem;
 
@@ -72,7 +72,7 @@ pub async fn report_concern(
     let (caller, id) = (&request.caller, request.id);
     let (case, _) = load_case_for(&state, caller, id).await?;
     let agreement = match &case.referral {
-        Some(r) => load::<brobyg_domain::agreement::Agreement>(&state, &r.agreement.to_string()).await?.aggregate,
+        Some(r) => fold::<brobyg_domain::agreement::Agreement>(&state, &r.agreement.to_string()).await?.0,
         None => return Err(Problem::not_found("case")),
     };
     let concern = ConcernId(body.id.unwrap_or_else(uuid::Uuid::new_v4));

@@ -163,6 +163,15 @@ where
     Ok(state.store.load::<A>(id).await?)
 }
 
+/// An aggregate's folded state and version: every event read, opened and folded now, as
+/// [`load`] does, without keeping the events.
+pub async fn fold<A>(state: &AppState, id: &str) -> Result<(A, usize), Problem>
+where
+    A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+{
+    Ok(state.store.fold::<A>(id).await?)
+}
+
 /// Headers of a response about a versioned resource: `ETag` and the feed position.
 #[must_use]
 pub fn version_headers(version: usize, position: Option<crate::store::Cursor>) -> HeaderMap {

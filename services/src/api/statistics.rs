@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Auth, json_response, load};
+use super::{Auth, fold, json_response};
 use crate::AppState;
 use crate::api::Problem;
 
@@ -52,7 +52,7 @@ pub async fn programme_statistics(
     let ids = state.store.cases_in_programme(&caller.org, &programme).await?;
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {
-        cases.push(load::<Case>(&state, &id).await?.aggregate);
+        cases.push(fold::<Case>(&state, &id).await?.0);
     }
     let figures = compute(&programme, &cases, Utc::now());
     Ok(json_response(

@@ -422,6 +422,39 @@ impl Store {
         Ok(loaded)
     }
 
+    /// An aggregate's folded state and version, as [`Store::load`] reads, opens and folds every
+    /// one of its events now, without keeping them: each event is folded as it is opened (not a
+    /// copy), and of its metadata only the seal version is read.
+    pub async fn fold<A>(&self, id: &str) -> Result<(A, usize), StoreError>
+    where
+        A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
+    {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT sequence, payload, metadata FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            }
+            Backend::Postgres => {
+                "SELECT sequence, payload, metadata::text FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            }
+        };
+        let rows = self.fetch_rows(sql, vec![A::TYPE.into(), id.into()]).await?;
+        let (mut aggregate, mut version) = (A::default(), 0);
+        let mut keys = HashMap::new();
+        for mut row in rows {
+            let sequence = u64::try_from(row.int(0)?).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+            let binds_place = sealing::binds_place(&row.take_text(2)?)?;
+            let mut payload = row.take_json(1)?;
+            self.unseal_payload(&mut payload, sequence, binds_place, &mut keys).await?;
+            let event =
+                serde_json::from_value(payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+            aggregate.apply(event);
+            version = usize::try_from(sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        }
+        Ok((aggregate, version))
+    }
+
     /// Loads an aggregate for a command or a policy check: its folded state, version and the
     /// chain hash of its last event, not its events. A fold held in memory (for the key cache's
     /// lifetime, [`sealing::KeyCache`]) is brought up to date with the events after it, one

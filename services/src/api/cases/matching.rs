@@ -6,7 +6,7 @@ use brobyg_domain::{Personal, VolunteerId};
 
 use super::prelude::*;
 use super::{command_releasing_volunteer, release_volunteer};
-use crate::api::{DomainProblem, actor, execute, load, log_read};
+use crate::api::{DomainProblem, actor, execute, fold, log_read};
 use brobyg_projections::matching;
 
 /// 403 unless the caller is a coordinator of the NGO the case is referred to.
@@ -58,7 +58,7 @@ pub async fn match_volunteer(
     let (case, _) = load_case_for(&state, caller, id).await?;
     require_case_coordinator(&case, caller)?;
     let volunteer_id = VolunteerId(body.volunteer);
-    let volunteer = load::<Volunteer>(&state, &volunteer_id.to_string()).await?.aggregate;
+    let volunteer = fold::<Volunteer>(&state, &volunteer_id.to_string()).await?.0;
     if volunteer.ngo.as_ref() != Some(&caller.org) {
         return Err(unknown_volunteer(body.volunteer));
     }

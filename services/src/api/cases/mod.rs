@@ -64,7 +64,7 @@ mod prelude {
         CaseCommitted, CaseRead, CaseRequest, CaseState, case_command, load_agreement_of, load_case_for, personal,
         reader, today,
     };
-    pub use crate::api::{Body, Problem, json_response, parse_id, version_headers};
+    pub use crate::api::{Body, Problem, fold, json_response, parse_id, version_headers};
 }
 
 /// Why something ends.

@@ -499,9 +499,9 @@ pub async fn get_case(
     if case.municipality.as_ref() == Some(&caller.org)
         && let Some(matched) = &case.current_match
     {
-        let volunteer = load::<brobyg_domain::volunteer::Volunteer>(&state, &matched.volunteer.to_string()).await?;
-        view.volunteer =
-            brobyg_projections::case_view::volunteer_for_municipality(&case, &volunteer.aggregate, &reader, now);
+        let (volunteer, _) =
+            fold::<brobyg_domain::volunteer::Volunteer>(&state, &matched.volunteer.to_string()).await?;
+        view.volunteer = brobyg_projections::case_view::volunteer_for_municipality(&case, &volunteer, &reader, now);
     }
     let default = if view.access == ViewAccess::Audit { "audit" } else { "case_work" };
     let role = acting_role(&caller).as_str();

@@ -5,7 +5,6 @@ use brobyg_domain::case::CaseAction;
 use brobyg_domain::{DisclosureId, ItemId, Personal};
 
 use super::prelude::*;
-use crate::api::load;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,7 +38,7 @@ pub async fn refer(
 ) -> Result<Response, Problem> {
     let (caller, id) = (&request.caller, request.id);
     load_case_for(&state, caller, id).await?;
-    let agreement = load::<Agreement>(&state, &body.agreement.to_string()).await?.aggregate;
+    let agreement = fold::<Agreement>(&state, &body.agreement.to_string()).await?.0;
     let visible = agreement.terms.as_ref().is_some_and(|t| t.side_of(&caller.org).is_some());
     if !visible {
         return Err(Problem::unknown(
