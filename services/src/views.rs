@@ -9,11 +9,10 @@ use std::time::Duration;
 use brobyg_domain::case::CaseEvent;
 use brobyg_domain::volunteer::VolunteerEvent;
 use brobyg_projections::summaries::{ViewWrite, case_writes, volunteer_write};
-use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
 use crate::limits::{FOLLOWER_IDLE, WORKER_PAGE};
-use crate::store::{Cursor, FeedEvent, Store, StoreError, VIEWS_CONSUMER};
+use crate::store::{Cursor, Store, StoreError, VIEWS_CONSUMER, ViewsEvent};
 use crate::worker::{self, Outcome, Pacing, StepError, Wake, Worker};
 
 /// Where the views stand, shared with request handlers.
@@ -64,7 +63,7 @@ pub struct DecodeError {
 }
 
 /// The view changes one feed event makes.
-pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
+pub fn writes_for(event: &ViewsEvent) -> Result<Vec<ViewWrite>, DecodeError> {
     let decode_error = |e: serde_json::Error| DecodeError {
         position: event.cursor.to_string(),
         event_type: event.event_type.clone(),
@@ -75,12 +74,12 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
     let version = event.sequence;
     match event.aggregate_type.as_str() {
         "case" => {
-            // Decoded from the borrowed value: no copy of the payload per event.
-            let e = CaseEvent::deserialize(&event.payload).map_err(decode_error)?;
+            // Decoded from the stored text straight into the event, no JSON tree between.
+            let e: CaseEvent = serde_json::from_str(&event.payload).map_err(decode_error)?;
             Ok(case_writes(id, version, &e))
         }
         "volunteer" => {
-            let e = VolunteerEvent::deserialize(&event.payload).map_err(decode_error)?;
+            let e: VolunteerEvent = serde_json::from_str(&event.payload).map_err(decode_error)?;
             Ok(vec![volunteer_write(id, version, &e)])
         }
         _ => Ok(vec![]),
@@ -88,7 +87,7 @@ pub fn writes_for(event: &FeedEvent) -> Result<Vec<ViewWrite>, DecodeError> {
 }
 
 /// The view changes of a batch of feed events, in order.
-fn writes_of(events: &[FeedEvent]) -> Result<Vec<ViewWrite>, DecodeError> {
+fn writes_of(events: &[ViewsEvent]) -> Result<Vec<ViewWrite>, DecodeError> {
     let mut writes = Vec::with_capacity(events.len());
     for event in events {
         writes.extend(writes_for(event)?);
@@ -121,7 +120,7 @@ pub async fn step(store: &Store) -> Result<(Cursor, usize), ViewsError> {
 async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<Cursor>, usize), ViewsError> {
     loop {
         let from = stored.unwrap_or(Cursor::START);
-        let page = store.read_feed_for_delivery(from, WORKER_PAGE).await?;
+        let page = store.read_feed_for_views(from, WORKER_PAGE).await?;
         if page.events.is_empty() {
             return Ok((stored, 0));
         }
@@ -143,21 +142,21 @@ async fn step_from(store: &Store, mut stored: Option<Cursor>) -> Result<(Option<
 /// events it applied.
 pub async fn catch_up(store: &Store, page: u32, mut progress: impl FnMut(usize)) -> Result<usize, ViewsError> {
     let mut stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
-    let mut batch = store.read_feed_for_delivery(stored.unwrap_or(Cursor::START), page).await?;
+    let mut batch = store.read_feed_for_views(stored.unwrap_or(Cursor::START), page).await?;
     let mut applied = 0;
     while !batch.events.is_empty() {
         let writes = writes_of(&batch.events)?;
         let (n, to) = (batch.events.len(), batch.next);
         drop(batch);
         let (claimed, following) =
-            tokio::join!(store.apply_view_batch(writes, stored, to), store.read_feed_for_delivery(to, page));
+            tokio::join!(store.apply_view_batch(writes, stored, to), store.read_feed_for_views(to, page));
         if claimed? {
             (stored, applied) = (Some(to), applied + n);
             progress(n);
             batch = following?;
         } else {
             stored = store.consumer_cursor(VIEWS_CONSUMER).await?;
-            batch = store.read_feed_for_delivery(stored.unwrap_or(Cursor::START), page).await?;
+            batch = store.read_feed_for_views(stored.unwrap_or(Cursor::START), page).await?;
         }
     }
     Ok(applied)

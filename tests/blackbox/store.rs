@@ -789,6 +789,25 @@ async fn the_delivery_read_carries_the_trace_context_and_seal_version_of_the_who
     }
     assert!(lean[0].metadata["traceparent"].as_str().is_some_and(|t| t.starts_with("00-4bf92f")));
     assert!(lean[1].metadata.get("traceparent").is_none());
+    // The views' read: the same events in the same order, each payload as the text stored.
+    let mut cursor = Cursor::START;
+    let mut views = Vec::new();
+    loop {
+        let page = store.read_feed_for_views(cursor, 1).await.expect("views feed");
+        let Some(last) = page.events.last() else { break };
+        assert_eq!(page.next, last.cursor);
+        cursor = page.next;
+        views.extend(page.events.into_iter().filter(|e| e.aggregate_id == key));
+    }
+    assert_eq!(views.len(), 2);
+    for (w, v) in whole.iter().zip(&views) {
+        assert_eq!(
+            (&w.cursor, &w.aggregate_type, w.sequence, &w.event_type),
+            (&v.cursor, &v.aggregate_type, v.sequence, &v.event_type)
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&v.payload).expect("JSON"), w.payload);
+        assert!(v.payload.contains("$sealed"), "the payload as stored, sealed: {}", v.payload);
+    }
     store.close().await;
 }
 

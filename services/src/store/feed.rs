@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::sql::{Row, Statement};
+use super::sql::{Param, Row, Statement};
 use super::{Backend, Cursor, InvalidCursor, Store, StoreError};
 
 /// One event in the global order.
@@ -36,6 +36,32 @@ pub struct FeedEvent {
     pub metadata: Value,
     /// When it was written.
     pub recorded_at: DateTime<Utc>,
+}
+
+/// One event in the global order as the list views read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewsEvent {
+    /// The cursor that points at this event.
+    pub cursor: Cursor,
+    /// The aggregate type (`case`, `agreement`, `volunteer`).
+    pub aggregate_type: String,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The event's sequence within its aggregate.
+    pub sequence: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The payload's stored text (its personal values sealed).
+    pub payload: String,
+}
+
+/// A page of the feed as the list views read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewsPage {
+    /// The events after the requested cursor, in order.
+    pub events: Vec<ViewsEvent>,
+    /// Where to continue: the last event's cursor, or the requested one if the page is empty.
+    pub next: Cursor,
 }
 
 /// A page of the feed.
@@ -114,8 +140,8 @@ impl Store {
         self.read_feed_with(after, None, limit, Metadata::Whole).await
     }
 
-    /// Reads up to `limit` events after `after`, in global order, for delivery and the views:
-    /// of the metadata only what they read (the trace context and the seal version), picked
+    /// Reads up to `limit` events after `after`, in global order, for delivery:
+    /// of the metadata only what it reads (the trace context and the seal version), picked
     /// from its text without building the whole map.
     pub async fn read_feed_for_delivery(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
         self.read_feed_with(after, None, limit, Metadata::Delivery).await
@@ -157,6 +183,30 @@ impl Store {
         self.read_feed_with(after, Some(upto), MAX_FEED_PAGE, Metadata::Delivery).await
     }
 
+    /// Reads up to `limit` events after `after`, in global order, as the list views read them:
+    /// each event's place and its payload's stored text, which the views decode straight into
+    /// the event (no JSON tree between, no metadata).
+    pub async fn read_feed_for_views(&self, after: Cursor, limit: u32) -> Result<ViewsPage, StoreError> {
+        let (sql, params) = feed_query(self.backend(), after, None, limit, Columns::Views);
+        let events = self
+            .fetch_rows(sql, params)
+            .await?
+            .into_iter()
+            .map(|mut row| {
+                Ok(ViewsEvent {
+                    cursor: cursor_of(&row, 0)?,
+                    aggregate_type: row.take_text(2)?,
+                    aggregate_id: row.take_text(3)?,
+                    sequence: row.int(4)?,
+                    event_type: row.take_text(5)?,
+                    payload: row.take_text(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = events.last().map_or(after, |e| e.cursor);
+        Ok(ViewsPage { events, next })
+    }
+
     async fn read_feed_with(
         &self,
         after: Cursor,
@@ -164,41 +214,7 @@ impl Store {
         limit: u32,
         metadata: Metadata,
     ) -> Result<FeedPage, StoreError> {
-        let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
-        // Without an upper bound, the one no event reaches.
-        let upto = upto.unwrap_or(Cursor { tx: u64::MAX >> 1, position: i64::MAX });
-        let (sql, params) = match self.backend() {
-            Backend::Sqlite => (
-                "SELECT '0', f.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, \
-                        e.event_version, e.payload, e.metadata, f.recorded_at \
-                   FROM event_feed f \
-                   JOIN events e ON e.aggregate_type = f.aggregate_type \
-                                AND e.aggregate_id = f.aggregate_id AND e.sequence = f.sequence \
-                  WHERE f.position > $1 AND f.position <= $3 \
-                  ORDER BY f.position \
-                  LIMIT $2",
-                vec![after.position.into(), limit.into(), upto.position.into()],
-            ),
-            Backend::Postgres => (
-                // Ordered by the transaction id as a number (see `feed_head`); the metadata as
-                // text, so that only what is read of it is parsed.
-                "SELECT tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, sequence, \
-                        event_type, event_version, payload, metadata::text, recorded_at \
-                   FROM events \
-                  WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-                    AND (tx_id, global_position) <= ($4::text::xid8, $5) \
-                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                  ORDER BY events.tx_id, events.global_position \
-                  LIMIT $3",
-                vec![
-                    after.tx.to_string().into(),
-                    after.position.into(),
-                    limit.into(),
-                    upto.tx.to_string().into(),
-                    upto.position.into(),
-                ],
-            ),
-        };
+        let (sql, params) = feed_query(self.backend(), after, upto, limit, Columns::Whole);
         let events = self
             .fetch_rows(sql, params)
             .await?
@@ -280,6 +296,95 @@ impl Store {
             ),
         }
     }
+}
+
+/// The feed's query: the events after `after` up to and including `upto` (none: to the end),
+/// at most `limit` of them, in global order, with `columns`. On SQLite in the order the
+/// trigger-fed positions committed; on PostgreSQL by `(tx_id, global_position)`, the
+/// transaction id as a number (see `feed_head`), only below the oldest transaction still
+/// running (decision 0002).
+fn feed_query(
+    backend: Backend,
+    after: Cursor,
+    upto: Option<Cursor>,
+    limit: u32,
+    columns: Columns,
+) -> (&'static str, Vec<Param>) {
+    /// The statement for a backend and a column list: one place for the order and the bounds.
+    macro_rules! feed_sql {
+        (sqlite, $columns:literal) => {
+            concat!(
+                "SELECT '0', f.position, ",
+                $columns,
+                " FROM event_feed f \
+                   JOIN events e ON e.aggregate_type = f.aggregate_type \
+                                AND e.aggregate_id = f.aggregate_id AND e.sequence = f.sequence \
+                  WHERE f.position > $1 AND f.position <= $3 \
+                  ORDER BY f.position \
+                  LIMIT $2"
+            )
+        };
+        (postgres, $columns:literal) => {
+            concat!(
+                "SELECT tx_id::text AS tx_text, global_position, ",
+                $columns,
+                " FROM events \
+                  WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                    AND (tx_id, global_position) <= ($4::text::xid8, $5) \
+                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                  ORDER BY events.tx_id, events.global_position \
+                  LIMIT $3"
+            )
+        };
+    }
+    let limit = i64::from(limit.clamp(1, MAX_FEED_PAGE));
+    // Without an upper bound, the one no event reaches.
+    let upto = upto.unwrap_or(Cursor { tx: u64::MAX >> 1, position: i64::MAX });
+    match backend {
+        Backend::Sqlite => (
+            match columns {
+                Columns::Whole => feed_sql!(
+                    sqlite,
+                    "e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
+                     e.metadata, f.recorded_at"
+                ),
+                Columns::Views => {
+                    feed_sql!(sqlite, "e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.payload")
+                }
+            },
+            vec![after.position.into(), limit.into(), upto.position.into()],
+        ),
+        Backend::Postgres => (
+            // The metadata as text, so that only what is read of it is parsed; for the views
+            // the payload as text too.
+            match columns {
+                Columns::Whole => feed_sql!(
+                    postgres,
+                    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata::text, \
+                     recorded_at"
+                ),
+                Columns::Views => {
+                    feed_sql!(postgres, "aggregate_type, aggregate_id, sequence, event_type, payload::text")
+                }
+            },
+            vec![
+                after.tx.to_string().into(),
+                after.position.into(),
+                limit.into(),
+                upto.tx.to_string().into(),
+                upto.position.into(),
+            ],
+        ),
+    }
+}
+
+/// What a feed read selects of each event.
+#[derive(Clone, Copy, Debug)]
+enum Columns {
+    /// Everything ([`FeedEvent`]).
+    Whole,
+    /// What the list views read ([`ViewsEvent`]).
+    Views,
 }
 
 /// How much of each event's metadata a feed read parses.
