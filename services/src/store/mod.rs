@@ -182,6 +182,14 @@ pub struct Loaded<A: Aggregate> {
     pub events: Vec<EventEnvelope<A>>,
 }
 
+/// An event opened to bring a held fold up to date: its sequence, its chain hash and the event.
+#[derive(Debug)]
+pub(crate) struct Opened<E> {
+    sequence: usize,
+    hash: Option<String>,
+    event: E,
+}
+
 /// An aggregate as a command or a policy check needs it: folded state, version and the chain
 /// hash of its last event (kept in memory with the keys that opened it, without its events).
 #[derive(Clone, Debug)]
@@ -423,34 +431,16 @@ impl Store {
     }
 
     /// An aggregate's folded state and version, as [`Store::load`] reads, opens and folds every
-    /// one of its events now, without keeping them: each event is folded as it is opened (not a
-    /// copy), and of its metadata only the seal version is read.
+    /// one of its events now, without keeping them: each event is folded as opened (not a copy),
+    /// and of its metadata only the chain hash and the seal version are read.
     pub async fn fold<A>(&self, id: &str) -> Result<(A, usize), StoreError>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
     {
-        let sql = match self.backend() {
-            Backend::Sqlite => {
-                "SELECT sequence, payload, metadata FROM events \
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
-            }
-            Backend::Postgres => {
-                "SELECT sequence, payload, metadata::text FROM events \
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
-            }
-        };
-        let rows = self.fetch_rows(sql, vec![A::TYPE.into(), id.into()]).await?;
         let (mut aggregate, mut version) = (A::default(), 0);
-        let mut keys = HashMap::new();
-        for mut row in rows {
-            let sequence = u64::try_from(row.int(0)?).map_err(|_| StoreError::Corrupt("sequence".into()))?;
-            let binds_place = sealing::binds_place(&row.take_text(2)?)?;
-            let mut payload = row.take_json(1)?;
-            self.unseal_payload(&mut payload, sequence, binds_place, &mut keys).await?;
-            let event =
-                serde_json::from_value(payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
-            aggregate.apply(event);
-            version = usize::try_from(sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        for e in self.opened_since::<A>(id, 0).await? {
+            version = e.sequence;
+            aggregate.apply(e.event);
         }
         Ok((aggregate, version))
     }
@@ -480,7 +470,7 @@ impl Store {
         let (held, at) = self.keys.fold::<A>(id).unwrap_or_else(|| {
             (Arc::new(Held { aggregate: A::default(), version: 0, last_hash: None }), std::time::Instant::now())
         });
-        let newer = self.events_since::<A>(id, held.version).await?;
+        let newer = self.opened_since::<A>(id, held.version).await?;
         Ok((self.bring_up_to_date(id, held, at, generation, newer), at, generation))
     }
 
@@ -511,7 +501,7 @@ impl Store {
             ids.iter().map(|id| id.as_str()).zip(held.iter().map(|(h, _)| h.version)).collect();
         let sql = match self.backend() {
             Backend::Sqlite => {
-                "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+                "SELECT e.aggregate_id, e.sequence, e.payload, e.metadata \
                    FROM json_each($2) w \
                    JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = w.value ->> 0 \
                                 AND e.sequence > w.value ->> 1 \
@@ -520,10 +510,10 @@ impl Store {
             Backend::Postgres => {
                 // Lateral (not pulled up, `OFFSET 0`): each id's events by the primary key, whatever the
                 // planner estimates.
-                "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+                "SELECT e.aggregate_id, e.sequence, e.payload, e.metadata \
                    FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS w(value, n) \
                   CROSS JOIN LATERAL ( \
-                        SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                        SELECT aggregate_id, sequence, payload, metadata::text FROM events \
                          WHERE aggregate_type = $1 AND aggregate_id = w.value ->> 0 \
                            AND sequence > (w.value ->> 1)::bigint OFFSET 0) e \
                   ORDER BY w.n, e.sequence"
@@ -533,19 +523,16 @@ impl Store {
         let rows = self.fetch_rows(sql, vec![A::TYPE.into(), list.into()]).await?;
         // Rows come grouped by id, in the order of `ids`: each group brings its id's fold up to date.
         let mut keys = HashMap::new();
-        let mut newer: Vec<Vec<EventEnvelope<A>>> = std::iter::repeat_with(Vec::new).take(ids.len()).collect();
+        let mut newer: Vec<Vec<Opened<A::Event>>> = std::iter::repeat_with(Vec::new).take(ids.len()).collect();
         let mut at = 0;
-        for row in rows {
-            let event = self.stored_event::<A>(row, &mut keys).await?;
-            while at < ids.len() && *ids[at] != event.aggregate_id {
+        for mut row in rows {
+            let aggregate_id = row.take_text(0)?;
+            let event = self.opened_event::<A>(row, 1, &mut keys).await?;
+            while at < ids.len() && *ids[at] != aggregate_id {
                 at += 1;
             }
             let Some(group) = newer.get_mut(at) else {
-                return Err(StoreError::Corrupt(format!(
-                    "an event of {} {} out of order",
-                    A::TYPE,
-                    event.aggregate_id
-                )));
+                return Err(StoreError::Corrupt(format!("an event of {} {aggregate_id} out of order", A::TYPE)));
             };
             group.push(event);
         }
@@ -567,7 +554,7 @@ impl Store {
         held: Arc<Held<A>>,
         at: std::time::Instant,
         generation: u64,
-        newer: Vec<EventEnvelope<A>>,
+        newer: Vec<Opened<A::Event>>,
     ) -> Arc<Held<A>>
     where
         A: Aggregate<Services = ()> + Send + Sync + Clone + 'static,
@@ -581,8 +568,8 @@ impl Store {
         let mut held = Arc::unwrap_or_clone(held);
         for e in newer {
             held.version = e.sequence;
-            held.last_hash = e.metadata.get("hash").cloned();
-            held.aggregate.apply(e.payload);
+            held.last_hash = e.hash;
+            held.aggregate.apply(e.event);
         }
         let held = Arc::new(held);
         self.keys.keep_fold(id, Arc::clone(&held), at, generation);
@@ -607,6 +594,57 @@ impl Store {
             events.push(self.stored_event::<A>(row, &mut keys).await?);
         }
         Ok(events)
+    }
+
+    /// The events of one aggregate after sequence `after`, opened for a held fold, in order.
+    async fn opened_since<A>(&self, id: &str, after: usize) -> Result<Vec<Opened<A::Event>>, StoreError>
+    where
+        A: Aggregate,
+    {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT sequence, payload, metadata FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+            }
+            Backend::Postgres => {
+                "SELECT sequence, payload, metadata::text FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+            }
+        };
+        let params = vec![A::TYPE.into(), id.into(), i64::try_from(after).unwrap_or(i64::MAX).into()];
+        let rows = self.fetch_rows(sql, params).await?;
+        let mut keys = HashMap::new();
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(self.opened_event::<A>(row, 0, &mut keys).await?);
+        }
+        Ok(events)
+    }
+
+    /// One stored event of `A` from the columns `sequence, payload, metadata` starting at
+    /// `first`, opened for a held fold: of its metadata only the chain hash and the seal version
+    /// are read.
+    async fn opened_event<A: Aggregate>(
+        &self,
+        mut row: sql::Row,
+        first: usize,
+        keys: &mut HashMap<String, Option<sealing::DataKey>>,
+    ) -> Result<Opened<A::Event>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct HeldMetadata {
+            hash: Option<String>,
+            seal_version: Option<serde_json::Value>,
+        }
+        let sequence = u64::try_from(row.int(first)?).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        let metadata: HeldMetadata = serde_json::from_str(&row.take_text(first + 2)?)
+            .map_err(|e| StoreError::Corrupt(format!("stored metadata: {e}")))?;
+        let binds_place =
+            metadata.seal_version.as_ref().and_then(serde_json::Value::as_str) == Some(sealing::SEAL_VERSION);
+        let mut payload = row.take_json(first + 1)?;
+        self.unseal_payload(&mut payload, sequence, binds_place, keys).await?;
+        let event = serde_json::from_value(payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+        let sequence = usize::try_from(sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        Ok(Opened { sequence, hash: metadata.hash, event })
     }
 
     /// The event a feed row holds, opened: what is stored, so a value changed or moved in the

@@ -509,18 +509,6 @@ pub const SEAL_VERSION_KEY: &str = "seal_version";
 /// Values bound to their place (aggregate, event, field).
 pub const SEAL_VERSION: &str = "2";
 
-/// Whether an event's metadata (its stored text) says its sealed values are bound to their
-/// places ([`SEAL_VERSION`]); only that entry is read, the rest skipped unparsed.
-pub(crate) fn binds_place(metadata: &str) -> Result<bool, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct SealVersion {
-        seal_version: Option<Value>,
-    }
-    let read: SealVersion =
-        serde_json::from_str(metadata).map_err(|e| StoreError::Corrupt(format!("stored metadata is not JSON: {e}")))?;
-    Ok(read.seal_version.as_ref().and_then(Value::as_str) == Some(SEAL_VERSION))
-}
-
 /// The associated data of a value sealed at `path` (a JSON pointer into the payload) of the
 /// event `sequence` of the aggregate the key id names.
 fn place_aad(key_id: &str, sequence: u64, path: &str) -> Vec<u8> {
