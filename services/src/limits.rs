@@ -25,8 +25,11 @@ pub const LONG_POLL_MAX: Duration = Duration::from_secs(30);
 pub const FEED_RECHECK: Duration = Duration::from_millis(200);
 /// The first re-check of a waiting long poll or stream while an event committed before it is
 /// not yet visible (on PostgreSQL it shows once older transactions end, and their end wakes
-/// nobody); each further one waits twice as long, up to `FEED_RECHECK`.
+/// nobody); each further one waits twice as long, up to `FEED_RECHECK_PENDING_MAX`.
 pub const FEED_RECHECK_PENDING: Duration = Duration::from_millis(10);
+/// The longest re-check while an event is committed but not yet visible: what it adds at most
+/// to commit-to-feed (target under 100 ms). Each re-check is one query of two index probes.
+pub const FEED_RECHECK_PENDING_MAX: Duration = Duration::from_millis(40);
 /// The page a Server-Sent Events stream reads at once.
 pub const STREAM_PAGE: usize = 100;
 /// The heartbeat of a Server-Sent Events stream.

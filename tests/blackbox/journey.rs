@@ -880,12 +880,4 @@ async fn an_export_reflects_a_case_opened_just_before_while_another_transaction_
     blocker.close().await.expect("close");
 }
 
-mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
-    async fn an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open() {
-        let db = crate::support::TestDb::postgres().await;
-        super::an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open(&db).await;
-        db.cleanup().await;
-    }
-}
+crate::on_postgres_only!(an_export_reflects_a_case_opened_just_before_while_another_transaction_is_open);

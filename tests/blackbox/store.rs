@@ -637,15 +637,7 @@ async fn the_store_folds_every_event_exactly_once(db: &TestDb) {
     store.close().await;
 }
 
-mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
-    async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit() {
-        let db = crate::support::TestDb::postgres().await;
-        super::the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(&db).await;
-        db.cleanup().await;
-    }
-}
+crate::on_postgres_only!(the_feed_keeps_its_order_when_transaction_ids_gain_a_digit);
 
 /// Uses up `n` transaction ids of the cluster (one subtransaction that writes takes one), in
 /// transactions of at most ten thousand: an open transaction holds back the cluster-wide

@@ -100,16 +100,37 @@ macro_rules! on_both_backends {
             )*
         }
         mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
-                async fn $name() {
-                    let db = $crate::support::TestDb::postgres().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
+            $crate::on_postgres!($($name),*);
         }
+    };
+}
+
+/// Generates a PostgreSQL test from `async fn name(db: &TestDb)`, for what only PostgreSQL has
+/// (transaction ids, visibility below the oldest open transaction), in a module of its own,
+/// `postgres_only`.
+#[macro_export]
+macro_rules! on_postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $crate::on_postgres!($($name),*);
+        }
+    };
+}
+
+/// The PostgreSQL tests of the enclosing module's `async fn name(db: &TestDb)`: ignored with
+/// the reason where PostgreSQL is not set up; `.ci/run` runs them.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[ignore = "needs PostgreSQL (BROBYG_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres); .ci/run runs it"]
+            async fn $name() {
+                let db = $crate::support::TestDb::postgres().await;
+                super::$name(&db).await;
+                db.cleanup().await;
+            }
+        )*
     };
 }
 

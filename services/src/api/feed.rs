@@ -3,6 +3,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use tokio::sync::watch;
+use tokio::time::Instant;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,8 +24,8 @@ use crate::api::Problem;
 use crate::auth::Caller;
 use crate::feed::{CloudEvent, Recipient, delivery_entries, page_for};
 use crate::limits::{
-    FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, FEED_RECHECK_PENDING, LONG_POLL_MAX, STREAM_HEARTBEAT, STREAM_PAGE,
-    STREAMS_RETRY_AFTER, Slot,
+    FEED_PAGE_DEFAULT, FEED_PAGE_MAX, FEED_RECHECK, FEED_RECHECK_PENDING, FEED_RECHECK_PENDING_MAX, LONG_POLL_MAX,
+    STREAM_HEARTBEAT, STREAM_PAGE, STREAMS_RETRY_AFTER, Slot,
 };
 use crate::store::{Cursor, Store, StoreError};
 
@@ -116,7 +119,6 @@ pub async fn feed(
     // Each pass reads on from where the last one got to: the events it passed are not the
     // organisation's (now), so a quiet wait costs one read of what is new, not of the tail.
     let mut cursor = cursor;
-    let mut recheck = Recheck::default();
     loop {
         let (shaped, next) = page_for(&state.store, &caller.org, cursor, limit, Utc::now()).await?;
         if !shaped.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -139,30 +141,44 @@ pub async fn feed(
             };
         }
         cursor = next;
-        let after = recheck.after(&state.store, cursor).await?;
-        let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + after), commits.changed()).await;
+        wait_for_news(&state.store, &mut commits, cursor, Some(deadline)).await?;
     }
 }
 
-/// When a waiting reader looks again if no commit wakes it first. A commit wakes every reader,
-/// but on PostgreSQL its event becomes visible only once every older transaction has ended
-/// (decision 0002), and such an end wakes nobody: while an event committed before the read is not
-/// yet visible after the reader's cursor, it looks again soon (10 ms, then twice as long each time,
-/// up to the quiet interval); otherwise at the quiet interval.
-#[derive(Debug, Default)]
-struct Recheck {
-    pending: Option<Duration>,
-}
-
-impl Recheck {
-    async fn after(&mut self, store: &Store, read_to: Cursor) -> Result<Duration, StoreError> {
-        if store.last_committed().await? > read_to {
-            let wait = self.pending.map_or(FEED_RECHECK_PENDING, |w| (w * 2).min(FEED_RECHECK));
-            self.pending = Some(wait);
-            Ok(wait)
+/// Waits after a read found nothing new after `cursor` until something may be: a commit wakes
+/// the reader, but on PostgreSQL its event shows only once every older transaction has ended
+/// (decision 0002), and such an end wakes nobody. So while an event is committed but not yet
+/// visible after `cursor` the reader looks again soon (10 ms, then twice as long each time, up
+/// to 40 ms), otherwise at the quiet interval; each look is one query. Returns once events are
+/// visible after `cursor` (for the organisation or not: the next read tells), or at `deadline`.
+async fn wait_for_news(
+    store: &Store,
+    commits: &mut watch::Receiver<u64>,
+    cursor: Cursor,
+    deadline: Option<Instant>,
+) -> Result<(), StoreError> {
+    let mut soon: Option<Duration> = None;
+    loop {
+        let progress = store.feed_progress(cursor).await?;
+        if progress.visible {
+            return Ok(());
+        }
+        let wait = if progress.pending {
+            let wait = soon.map_or(FEED_RECHECK_PENDING, |w| (w * 2).min(FEED_RECHECK_PENDING_MAX));
+            soon = Some(wait);
+            wait
         } else {
-            self.pending = None;
-            Ok(FEED_RECHECK)
+            soon = None;
+            FEED_RECHECK
+        };
+        let until = Instant::now() + wait;
+        let until = deadline.map_or(until, |d| d.min(until));
+        if let Ok(Err(_)) = tokio::time::timeout_at(until, commits.changed()).await {
+            // No commit will be announced any more (the service is stopping): look at the pace.
+            tokio::time::sleep_until(until).await;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
         }
     }
 }
@@ -196,11 +212,10 @@ fn events(
     slot: Slot,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let commits = state.commits.subscribe();
-    let recheck = Recheck::default();
     // The slot lives in the stream's state: it is given back when the client goes away.
     futures::stream::unfold(
-        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits, recheck, slot),
-        |(state, org, reader, mut cursor, mut buffer, mut commits, mut recheck, slot)| async move {
+        (state, org, reader, start, std::collections::VecDeque::<CloudEvent>::new(), commits, slot),
+        |(state, org, reader, mut cursor, mut buffer, mut commits, slot)| async move {
             loop {
                 if let Some(ce) = buffer.pop_front() {
                     let event = Event::default()
@@ -208,7 +223,7 @@ fn events(
                         .event(ce.kind.clone())
                         .json_data(&ce)
                         .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits, recheck, slot)));
+                    return Some((Ok(event), (state, org, reader, cursor, buffer, commits, slot)));
                 }
                 match page_for(&state.store, &org, cursor, STREAM_PAGE, Utc::now()).await {
                     Ok((shaped, next)) => {
@@ -219,17 +234,11 @@ fn events(
                             return None;
                         }
                         cursor = next;
-                        if !shaped.is_empty() {
-                            recheck = Recheck::default();
-                        } else {
-                            let after = match recheck.after(&state.store, cursor).await {
-                                Ok(after) => after,
-                                Err(e) => {
-                                    tracing::error!(error = %e, "feed stream read failed; ending the stream");
-                                    return None;
-                                }
-                            };
-                            let _ = tokio::time::timeout(after, commits.changed()).await;
+                        if shaped.is_empty()
+                            && let Err(e) = wait_for_news(&state.store, &mut commits, cursor, None).await
+                        {
+                            tracing::error!(error = %e, "feed stream read failed; ending the stream");
+                            return None;
                         }
                         buffer.extend(shaped.into_iter().map(|s| s.event));
                     }

@@ -38,6 +38,15 @@ pub struct FeedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// What a waiting reader learns between reads ([`Store::feed_progress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedProgress {
+    /// Some event after the cursor is visible: read again.
+    pub visible: bool,
+    /// None is visible yet, but one is committed: it shows once older transactions end.
+    pub pending: bool,
+}
+
 /// One event in the global order as the list views read it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewsEvent {
@@ -108,6 +117,27 @@ impl Store {
             None => Ok(Cursor::START),
             Some(row) => cursor_of(&row, 0),
         }
+    }
+
+    /// Whether any event after `after` is visible to readers now, and whether any is committed
+    /// but not yet visible (on PostgreSQL an event shows once every older transaction has
+    /// ended, decision 0002; on SQLite every committed event is visible). One query, two index
+    /// probes: what a waiting reader asks between reads.
+    pub async fn feed_progress(&self, after: Cursor) -> Result<FeedProgress, StoreError> {
+        let (sql, params) = match self.backend() {
+            Backend::Sqlite => {
+                ("SELECT EXISTS (SELECT 1 FROM event_feed WHERE position > $1), 0", vec![after.position.into()])
+            }
+            Backend::Postgres => (
+                "SELECT (EXISTS (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())))::int, \
+                        (EXISTS (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)))::int",
+                vec![after.tx.to_string().into(), after.position.into()],
+            ),
+        };
+        let row = self.fetch_row(sql, params).await?.ok_or_else(|| StoreError::Corrupt("feed progress".into()))?;
+        let visible = row.int(0)? != 0;
+        Ok(FeedProgress { visible, pending: !visible && row.int(1)? != 0 })
     }
 
     /// How many events each feed consumer (views, publishers) is behind the feed head.

@@ -34,7 +34,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use access::AccessEntry;
 pub use checkpoints::AuditCheckpoint;
 pub use cursor::{CURSOR_PATTERN, Cursor, InvalidCursor};
-pub use feed::{FeedEvent, FeedPage, ViewsEvent, ViewsPage};
+pub use feed::{FeedEvent, FeedPage, FeedProgress, ViewsEvent, ViewsPage};
 pub use idempotency::{KeyState, StoredResponse};
 pub use sealing::{Kek, KekError, data_key_id, data_key_prefix};
 pub use views::{CaseFilter, CaseSummary, ConcernSummary, VIEWS_CONSUMER, VolunteerSummary};
