@@ -28,6 +28,7 @@ crate::on_both_backends!(
     a_command_on_an_outdated_held_fold_is_decided_on_what_is_stored,
     the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole,
     the_access_log_keeps_every_entry_of_a_batch_exactly_and_in_order,
+    the_feeds_progress_tells_visible_from_committed_but_not_yet_visible,
 );
 
 fn item_event(n: u64) -> CaseEvent {
@@ -1061,4 +1062,53 @@ async fn the_access_log_keeps_every_entry_of_a_batch_exactly_and_in_order(db: &T
     store.append_access_log(&entries[..1]).await.expect("one");
     store.append_access_log(&entries[1..]).await.expect("the rest");
     assert_eq!(store.access_log(&case).await.expect("log"), entries);
+}
+
+/// What a waiting feed reader asks between reads: nothing after the head; something after an
+/// earlier cursor; and on PostgreSQL, while a transaction older than a write is open, the write
+/// is committed but not yet visible — until that transaction ends.
+async fn the_feeds_progress_tells_visible_from_committed_but_not_yet_visible(db: &TestDb) {
+    use brobyg::store::FeedProgress;
+    use sqlx::Connection;
+    let store = db.store().await;
+    let nothing = FeedProgress { visible: false, pending: false };
+    let case = CaseId::new();
+    let key = case.to_string();
+    store.execute::<Case>(&key, open_case(case), None, HashMap::new(), |_| true).await.expect("open");
+    let head = loop {
+        // On PostgreSQL another test's open transaction can hold the event back a moment.
+        let head = store.feed_head().await.expect("head");
+        if head > Cursor::START {
+            break head;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        store.feed_progress(Cursor::START).await.expect("progress"),
+        FeedProgress { visible: true, pending: false }
+    );
+    assert_eq!(store.feed_progress(head).await.expect("progress"), nothing);
+    if !db.url.starts_with("postgres") {
+        return store.close().await;
+    }
+    let mut blocker = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; SELECT pg_current_xact_id();").execute(&mut blocker).await.expect("an open transaction");
+    store
+        .execute::<Case>(&key, add_item(ItemId::new(), Category::School), None, HashMap::new(), |_| true)
+        .await
+        .expect("add");
+    assert_eq!(store.feed_progress(head).await.expect("progress"), FeedProgress { visible: false, pending: true });
+    sqlx::raw_sql("COMMIT").execute(&mut blocker).await.expect("commit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let progress = store.feed_progress(head).await.expect("progress");
+        if progress.visible {
+            assert!(!progress.pending, "{progress:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {progress:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    blocker.close().await.expect("close");
+    store.close().await;
 }
