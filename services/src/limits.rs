@@ -29,7 +29,7 @@ pub const FEED_RECHECK: Duration = Duration::from_millis(200);
 pub const FEED_RECHECK_PENDING: Duration = Duration::from_millis(10);
 /// The longest re-check while an event is committed but not yet visible: what it adds at most
 /// to commit-to-feed (target under 100 ms). Each re-check is one query of two index probes.
-pub const FEED_RECHECK_PENDING_MAX: Duration = Duration::from_millis(40);
+pub const FEED_RECHECK_PENDING_MAX: Duration = Duration::from_millis(20);
 /// The page a Server-Sent Events stream reads at once.
 pub const STREAM_PAGE: usize = 100;
 /// The heartbeat of a Server-Sent Events stream.

@@ -149,7 +149,7 @@ pub async fn feed(
 /// the reader, but on PostgreSQL its event shows only once every older transaction has ended
 /// (decision 0002), and such an end wakes nobody. So while an event is committed but not yet
 /// visible after `cursor` the reader looks again soon (10 ms, then twice as long each time, up
-/// to 40 ms), otherwise at the quiet interval; each look is one query. Returns once events are
+/// to 20 ms), otherwise at the quiet interval; each look is one query. Returns once events are
 /// visible after `cursor` (for the organisation or not: the next read tells), or at `deadline`.
 async fn wait_for_news(
     store: &Store,
