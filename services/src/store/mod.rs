@@ -527,7 +527,7 @@ impl Store {
         let mut at = 0;
         for mut row in rows {
             let aggregate_id = row.take_text(0)?;
-            let event = self.opened_event::<A>(row, 1, &mut keys).await?;
+            let event = self.opened_event::<A>(row, &mut keys).await?;
             while at < ids.len() && *ids[at] != aggregate_id {
                 at += 1;
             }
@@ -581,13 +581,7 @@ impl Store {
     where
         A: Aggregate,
     {
-        let rows = self
-            .fetch_rows(
-                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
-                vec![A::TYPE.into(), id.into(), i64::try_from(after).unwrap_or(i64::MAX).into()],
-            )
-            .await?;
+        let rows = self.event_rows_since(A::TYPE, id, after).await?;
         let mut keys = HashMap::new();
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
@@ -601,33 +595,40 @@ impl Store {
     where
         A: Aggregate,
     {
-        let sql = match self.backend() {
-            Backend::Sqlite => {
-                "SELECT sequence, payload, metadata FROM events \
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
-            }
-            Backend::Postgres => {
-                "SELECT sequence, payload, metadata::text FROM events \
-                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
-            }
-        };
-        let params = vec![A::TYPE.into(), id.into(), i64::try_from(after).unwrap_or(i64::MAX).into()];
-        let rows = self.fetch_rows(sql, params).await?;
+        let rows = self.event_rows_since(A::TYPE, id, after).await?;
         let mut keys = HashMap::new();
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
-            events.push(self.opened_event::<A>(row, 0, &mut keys).await?);
+            events.push(self.opened_event::<A>(row, &mut keys).await?);
         }
         Ok(events)
     }
 
-    /// One stored event of `A` from the columns `sequence, payload, metadata` starting at
-    /// `first`, opened for a held fold: of its metadata only the chain hash and the seal version
-    /// are read.
+    /// The stored rows of one aggregate's events after sequence `after`, in order, as
+    /// [`Store::stored_event`] and [`Store::opened_event`] read them: `aggregate_id, sequence,
+    /// payload, metadata, event_type, event_version` (the metadata as its text, parsed only as
+    /// far as the reader needs).
+    async fn event_rows_since(&self, kind: &str, id: &str, after: usize) -> Result<Vec<sql::Row>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT aggregate_id, sequence, payload, metadata, event_type, event_version FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+            }
+            Backend::Postgres => {
+                "SELECT aggregate_id, sequence, payload, metadata::text, event_type, event_version FROM events \
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+            }
+        };
+        let params = vec![kind.into(), id.into(), i64::try_from(after).unwrap_or(i64::MAX).into()];
+        self.fetch_rows(sql, params).await
+    }
+
+    /// One stored event of `A` from a row of `aggregate_id, sequence, payload, metadata, …`,
+    /// opened for a held fold: of its metadata only the chain hash and the seal version are
+    /// read.
     async fn opened_event<A: Aggregate>(
         &self,
         mut row: sql::Row,
-        first: usize,
         keys: &mut HashMap<String, Option<sealing::DataKey>>,
     ) -> Result<Opened<A::Event>, StoreError> {
         #[derive(serde::Deserialize)]
@@ -635,12 +636,12 @@ impl Store {
             hash: Option<String>,
             seal_version: Option<serde_json::Value>,
         }
-        let sequence = u64::try_from(row.int(first)?).map_err(|_| StoreError::Corrupt("sequence".into()))?;
-        let metadata: HeldMetadata = serde_json::from_str(&row.take_text(first + 2)?)
+        let sequence = u64::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?;
+        let metadata: HeldMetadata = serde_json::from_str(&row.take_text(3)?)
             .map_err(|e| StoreError::Corrupt(format!("stored metadata: {e}")))?;
         let binds_place =
             metadata.seal_version.as_ref().and_then(serde_json::Value::as_str) == Some(sealing::SEAL_VERSION);
-        let mut payload = row.take_json(first + 1)?;
+        let mut payload = row.take_json(2)?;
         self.unseal_payload(&mut payload, sequence, binds_place, keys).await?;
         let event = serde_json::from_value(payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
         let sequence = usize::try_from(sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
@@ -664,8 +665,8 @@ impl Store {
         serde_json::from_value(payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
     }
 
-    /// One stored event of `A` from a row of `aggregate_id, sequence, event_type,
-    /// event_version, payload, metadata`, opened.
+    /// One stored event of `A` from a row of `aggregate_id, sequence, payload, metadata,
+    /// event_type, event_version`, opened.
     async fn stored_event<A: Aggregate>(
         &self,
         mut row: sql::Row,
@@ -675,10 +676,10 @@ impl Store {
             aggregate_id: row.take_text(0)?,
             sequence: usize::try_from(row.int(1)?).map_err(|_| StoreError::Corrupt("sequence".into()))?,
             aggregate_type: A::TYPE.to_owned(),
-            event_type: row.take_text(2)?,
-            event_version: row.take_text(3)?,
-            payload: row.take_json(4)?,
-            metadata: row.take_json(5)?,
+            event_type: row.take_text(4)?,
+            event_version: row.take_text(5)?,
+            payload: row.take_json(2)?,
+            metadata: row.take_json(3)?,
         };
         self.unseal_stored(&mut event, keys).await?;
         EventEnvelope::<A>::try_from(event).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
@@ -695,12 +696,12 @@ impl Store {
         }
         let sql = match self.backend() {
             Backend::Sqlite => {
-                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                "SELECT aggregate_id, sequence, payload, metadata, event_type, event_version FROM events \
                   WHERE aggregate_type = $1 AND aggregate_id IN (SELECT value FROM json_each($2)) \
                   ORDER BY aggregate_id, sequence"
             }
             Backend::Postgres => {
-                "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata FROM events \
+                "SELECT aggregate_id, sequence, payload, metadata::text, event_type, event_version FROM events \
                   WHERE aggregate_type = $1 AND aggregate_id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
                   ORDER BY aggregate_id, sequence"
             }

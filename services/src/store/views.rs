@@ -110,7 +110,7 @@ const SHAPES: [Shape; 12] = [
 
 /// The row counts of the statements a kind's writes are cut into (largest first): a few
 /// statement texts per kind, so that each backend prepares them once per connection and keeps
-/// them, and at most a few hundred parameters per statement.
+/// them, and at most 256 rows of 7 parameters, 1 792, per statement (both backends take 32 766).
 const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// The SQL of every shape for every row count of [`ROWS_PER_STATEMENT`], made once.
