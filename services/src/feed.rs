@@ -11,7 +11,7 @@ use brobyg_projections::feed::{agreement_event_for, case_event_delivered, volunt
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Cursor, DataKeys, FeedEvent, Held, Loaded, Store, StoreError};
+use crate::store::{Cursor, DataKeys, DeliveryEvent, Held, Loaded, Store, StoreError};
 
 /// A CloudEvents 1.0 event in structured JSON mode.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -106,14 +106,13 @@ struct Cache {
     keys: DataKeys,
 }
 
-/// `e` shaped for `org`; with `last`, the row's payload is opened in place (taken from `e`).
+/// `e` shaped for `org`.
 async fn shape(
     store: &Store,
     cache: &mut Cache,
-    e: &mut FeedEvent,
+    e: &DeliveryEvent,
     org: &Org,
     now: DateTime<Utc>,
-    last: bool,
 ) -> Result<Option<Shaped>, StoreError> {
     let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
     let mut personal = std::collections::BTreeSet::new();
@@ -125,8 +124,7 @@ async fn shape(
                 cache.cases.insert(e.aggregate_id.clone(), store.load_held::<Case>(&e.aggregate_id).await?);
             }
             let loaded = &cache.cases[&e.aggregate_id];
-            let payload = if last { std::mem::take(&mut e.payload) } else { e.payload.clone() };
-            let event = store.open_feed_event::<Case>(e, payload, &mut cache.keys).await?;
+            let event = store.open_feed_event::<Case>(e, &mut cache.keys).await?;
             case_event_delivered(&event, &loaded.aggregate, org, now).map(|d| {
                 personal = d.personal;
                 d.data
@@ -159,7 +157,7 @@ async fn shape(
     data.map(|data| Ok(Shaped { event: cloud_event(e, &data)?, case, personal })).transpose()
 }
 
-fn cloud_event(e: &FeedEvent, data: &serde_json::Value) -> Result<CloudEvent, StoreError> {
+fn cloud_event(e: &DeliveryEvent, data: &serde_json::Value) -> Result<CloudEvent, StoreError> {
     // Written piece by piece rather than with `format!`: six texts for every event of a page.
     let (kind, id) = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
     let mut sequence = itoa::Buffer::new();
@@ -177,7 +175,7 @@ fn cloud_event(e: &FeedEvent, data: &serde_json::Value) -> Result<CloudEvent, St
         datacontenttype: "application/json",
         sequence: zero_padded(sequence),
         brobygcursor: concat(&["v1.", tx.format(e.cursor.tx), ".", position.format(e.cursor.position)]),
-        traceparent: e.metadata["traceparent"].as_str().map(str::to_owned),
+        traceparent: e.traceparent.clone(),
         data,
     })
 }
@@ -249,8 +247,8 @@ async fn read_and_shape(
     }
     let (read, read_to) = (page.events.len(), page.next);
     let (mut events, mut theirs) = (Vec::with_capacity(read), 0);
-    for mut e in page.events {
-        let shaped = shape(&store, &mut cache, &mut e, &org, now, true).await?;
+    for e in page.events {
+        let shaped = shape(&store, &mut cache, &e, &org, now).await?;
         theirs += usize::from(shaped.is_some());
         events.push((e.cursor, shaped));
         if theirs >= most {
@@ -357,7 +355,7 @@ pub async fn page_for(
 }
 
 /// The organisations that may receive something of a feed event.
-async fn candidates(store: &Store, cache: &mut Cache, e: &FeedEvent) -> Result<Vec<Org>, StoreError> {
+async fn candidates(store: &Store, cache: &mut Cache, e: &DeliveryEvent) -> Result<Vec<Org>, StoreError> {
     Ok(match e.aggregate_type.as_str() {
         "case" => {
             let index = usize::try_from(e.sequence).unwrap_or(0).saturating_sub(1);
@@ -394,10 +392,10 @@ pub async fn page_all(
     let page = store.read_feed_for_delivery(after, limit).await?;
     let mut cache = Cache::default();
     let mut out = Vec::new();
-    for mut e in page.events {
+    for e in page.events {
         let orgs = candidates(store, &mut cache, &e).await?;
-        for (i, org) in orgs.iter().enumerate() {
-            if let Some(ce) = shape(store, &mut cache, &mut e, org, now, i + 1 == orgs.len()).await? {
+        for org in &orgs {
+            if let Some(ce) = shape(store, &mut cache, &e, org, now).await? {
                 out.push((org.clone(), ce));
             }
         }
@@ -419,15 +417,16 @@ mod tests {
             (12_345_678_901, 7, 0),
             (-5, 1, -1),
         ] {
-            let e = FeedEvent {
+            let e = DeliveryEvent {
                 cursor: Cursor { tx, position },
                 aggregate_type: "case".into(),
                 aggregate_id: "0193e0b5-7c1f-7d6a-9a3b-2f4c5d6e7f80".into(),
                 sequence,
                 event_type: "ItemAdded".into(),
                 event_version: "2".into(),
-                payload: serde_json::Value::Null,
-                metadata: serde_json::json!({ "traceparent": "00-abc-def-01" }),
+                payload: "null".into(),
+                traceparent: Some("00-abc-def-01".into()),
+                binds_place: true,
                 recorded_at: DateTime::<Utc>::UNIX_EPOCH,
             };
             let c = cloud_event(&e, &serde_json::json!({ "a": [1, "b"] })).expect("shaped");

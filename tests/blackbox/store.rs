@@ -740,8 +740,9 @@ async fn the_feed_keeps_its_order_when_transaction_ids_gain_a_digit(db: &TestDb)
 }
 
 /// The feed read for delivery and the views picks the trace context and the seal version out of
-/// each event's metadata without parsing the rest: every event, field and payload as the whole
-/// read has them, and those two entries alike (present or absent).
+/// each event's metadata without parsing the rest, and keeps the payload as its stored text:
+/// every event, field and payload as the whole read has them, and those two entries alike
+/// (present or absent).
 async fn the_delivery_read_carries_the_trace_context_and_seal_version_of_the_whole_read(db: &TestDb) {
     let store = db.store().await;
     let case = CaseId::new();
@@ -770,18 +771,18 @@ async fn the_delivery_read_carries_the_trace_context_and_seal_version_of_the_who
     assert_eq!(lean.len(), 2);
     for (w, l) in whole.iter().zip(&lean) {
         assert_eq!(
-            (&w.cursor, w.sequence, &w.event_type, &w.payload),
-            (&l.cursor, l.sequence, &l.event_type, &l.payload)
+            (&w.cursor, &w.aggregate_type, w.sequence, &w.event_type, &w.event_version, w.recorded_at),
+            (&l.cursor, &l.aggregate_type, l.sequence, &l.event_type, &l.event_version, l.recorded_at)
         );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&l.payload).expect("JSON"), w.payload);
+        assert!(l.payload.contains("$sealed"), "the payload as stored, sealed: {}", l.payload);
         assert!(w.metadata["hash"].is_string(), "the whole read has the chain hash");
-        assert!(l.metadata.get("hash").is_none(), "the delivery read leaves it unparsed");
-        for entry in ["traceparent", "seal_version"] {
-            assert_eq!(w.metadata.get(entry), l.metadata.get(entry), "{entry}");
-        }
-        assert_eq!(l.metadata["seal_version"], "2", "every event written now is sealed in place");
+        assert_eq!(w.metadata.get("traceparent").and_then(|t| t.as_str()), l.traceparent.as_deref());
+        assert_eq!(w.metadata["seal_version"], "2", "every event written now is sealed in place");
+        assert!(l.binds_place, "and the delivery read says so");
     }
-    assert!(lean[0].metadata["traceparent"].as_str().is_some_and(|t| t.starts_with("00-4bf92f")));
-    assert!(lean[1].metadata.get("traceparent").is_none());
+    assert!(lean[0].traceparent.as_deref().is_some_and(|t| t.starts_with("00-4bf92f")));
+    assert!(lean[1].traceparent.is_none());
     // The views' read: the same events in the same order, each payload as the text stored.
     let mut cursor = Cursor::START;
     let mut views = Vec::new();
@@ -1025,9 +1026,11 @@ async fn the_feed_read_in_stretches_between_its_stops_is_the_feed_read_whole(db:
             read.extend(stretch.events);
             at = stop;
         }
-        assert_eq!(read.iter().map(key).collect::<Vec<_>>(), counted.iter().map(key).collect::<Vec<_>>());
+        let read_keys: Vec<_> = read.iter().map(|e| (e.cursor, e.aggregate_id.clone(), e.sequence)).collect();
+        assert_eq!(read_keys, counted.iter().map(key).collect::<Vec<_>>());
         for (r, w) in read.iter().zip(counted) {
-            assert_eq!((&r.event_type, &r.payload), (&w.event_type, &w.payload), "the stored event");
+            let payload: serde_json::Value = serde_json::from_str(&r.payload).expect("JSON");
+            assert_eq!((&r.event_type, &payload), (&w.event_type, &w.payload), "the stored event");
         }
     }
     let end = whole.last().expect("events").cursor;

@@ -38,6 +38,41 @@ pub struct FeedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// One event in the global order as a delivery reads it: its payload as the stored text (its
+/// personal values sealed), and of its metadata what a delivery reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryEvent {
+    /// The cursor that points at this event.
+    pub cursor: Cursor,
+    /// The aggregate type (`case`, `agreement`, `volunteer`).
+    pub aggregate_type: String,
+    /// The aggregate id.
+    pub aggregate_id: String,
+    /// The event's sequence within its aggregate.
+    pub sequence: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The event's payload version.
+    pub event_version: String,
+    /// The payload's stored text.
+    pub payload: String,
+    /// The W3C trace context of the command that wrote it.
+    pub traceparent: Option<String>,
+    /// Whether its sealed values are bound to their places (its metadata's seal version).
+    pub binds_place: bool,
+    /// When it was written.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A page of the feed as a delivery reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryPage {
+    /// The events after the requested cursor, in order.
+    pub events: Vec<DeliveryEvent>,
+    /// Where to continue: the last event's cursor, or the requested one if the page is empty.
+    pub next: Cursor,
+}
+
 /// What a waiting reader learns between reads ([`Store::feed_progress`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeedProgress {
@@ -167,14 +202,14 @@ impl Store {
     /// Reads up to `limit` events after `after`, in global order, each with its whole metadata
     /// (the chain hash, the writer, the request: what the audit walks).
     pub async fn read_feed(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        self.read_feed_with(after, None, limit, Metadata::Whole).await
+        self.read_feed_with(after, limit).await
     }
 
     /// Reads up to `limit` events after `after`, in global order, for delivery:
     /// of the metadata only what it reads (the trace context and the seal version), picked
     /// from its text without building the whole map.
-    pub async fn read_feed_for_delivery(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        self.read_feed_with(after, None, limit, Metadata::Delivery).await
+    pub async fn read_feed_for_delivery(&self, after: Cursor, limit: u32) -> Result<DeliveryPage, StoreError> {
+        self.read_feed_delivered(after, None, limit).await
     }
 
     /// Where a reader that reads up to `events` events after `after` in stretches of `every`
@@ -209,8 +244,8 @@ impl Store {
     /// order (at most [`MAX_FEED_PAGE`]). With `upto` a stop [`Store::feed_stops`] gave, these
     /// are the events it counted, whenever they are read: on PostgreSQL every transaction below
     /// the visibility bound had ended, so no event can appear behind a stop.
-    pub async fn read_feed_between(&self, after: Cursor, upto: Cursor) -> Result<FeedPage, StoreError> {
-        self.read_feed_with(after, Some(upto), MAX_FEED_PAGE, Metadata::Delivery).await
+    pub async fn read_feed_between(&self, after: Cursor, upto: Cursor) -> Result<DeliveryPage, StoreError> {
+        self.read_feed_delivered(after, Some(upto), MAX_FEED_PAGE).await
     }
 
     /// Reads up to `limit` events after `after`, in global order, as the list views read them:
@@ -237,27 +272,13 @@ impl Store {
         Ok(ViewsPage { events, next })
     }
 
-    async fn read_feed_with(
-        &self,
-        after: Cursor,
-        upto: Option<Cursor>,
-        limit: u32,
-        metadata: Metadata,
-    ) -> Result<FeedPage, StoreError> {
-        let (sql, params) = feed_query(self.backend(), after, upto, limit, Columns::Whole);
+    async fn read_feed_with(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
+        let (sql, params) = feed_query(self.backend(), after, None, limit, Columns::Whole);
         let events = self
             .fetch_rows(sql, params)
             .await?
             .into_iter()
             .map(|mut row| {
-                let text = row.take_text(8)?;
-                let metadata = match metadata {
-                    Metadata::Whole => serde_json::from_str(&text),
-                    Metadata::Delivery => {
-                        serde_json::from_str::<DeliveryMetadata>(&text).map(DeliveryMetadata::into_value)
-                    }
-                }
-                .map_err(|e| StoreError::Corrupt(format!("stored metadata is not JSON: {e}")))?;
                 Ok(FeedEvent {
                     cursor: cursor_of(&row, 0)?,
                     aggregate_type: row.take_text(2)?,
@@ -266,13 +287,46 @@ impl Store {
                     event_type: row.take_text(5)?,
                     event_version: row.take_text(6)?,
                     payload: row.take_json(7)?,
-                    metadata,
+                    metadata: row.take_json(8)?,
                     recorded_at: row.time(9)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next = events.last().map_or(after, |e| e.cursor);
         Ok(FeedPage { events, next })
+    }
+
+    /// The events after `after` up to `upto`, at most `limit`, as a delivery reads them.
+    async fn read_feed_delivered(
+        &self,
+        after: Cursor,
+        upto: Option<Cursor>,
+        limit: u32,
+    ) -> Result<DeliveryPage, StoreError> {
+        let (sql, params) = feed_query(self.backend(), after, upto, limit, Columns::Delivery);
+        let events = self
+            .fetch_rows(sql, params)
+            .await?
+            .into_iter()
+            .map(|mut row| {
+                let metadata: DeliveryMetadata = serde_json::from_str(&row.take_text(8)?)
+                    .map_err(|e| StoreError::Corrupt(format!("stored metadata is not JSON: {e}")))?;
+                Ok(DeliveryEvent {
+                    cursor: cursor_of(&row, 0)?,
+                    aggregate_type: row.take_text(2)?,
+                    aggregate_id: row.take_text(3)?,
+                    sequence: row.int(4)?,
+                    event_type: row.take_text(5)?,
+                    event_version: row.take_text(6)?,
+                    payload: row.take_text(7)?,
+                    traceparent: metadata.traceparent,
+                    binds_place: metadata.seal_version.as_deref() == Some(super::sealing::SEAL_VERSION),
+                    recorded_at: row.time(9)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = events.last().map_or(after, |e| e.cursor);
+        Ok(DeliveryPage { events, next })
     }
 
     /// The feed position of one stored event (to tell a writer which position reflects it).
@@ -373,7 +427,7 @@ fn feed_query(
     match backend {
         Backend::Sqlite => (
             match columns {
-                Columns::Whole => feed_sql!(
+                Columns::Whole | Columns::Delivery => feed_sql!(
                     sqlite,
                     "e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
                      e.metadata, f.recorded_at"
@@ -385,13 +439,18 @@ fn feed_query(
             vec![after.position.into(), limit.into(), upto.position.into()],
         ),
         Backend::Postgres => (
-            // The metadata as text, so that only what is read of it is parsed; for the views
-            // the payload as text too.
+            // The metadata as text, so that only what is read of it is parsed; for a delivery
+            // and the views the payload as text too.
             match columns {
                 Columns::Whole => feed_sql!(
                     postgres,
                     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata::text, \
                      recorded_at"
+                ),
+                Columns::Delivery => feed_sql!(
+                    postgres,
+                    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, \
+                     metadata::text, recorded_at"
                 ),
                 Columns::Views => {
                     feed_sql!(postgres, "aggregate_type, aggregate_id, sequence, event_type, payload::text")
@@ -413,38 +472,18 @@ fn feed_query(
 enum Columns {
     /// Everything ([`FeedEvent`]).
     Whole,
+    /// Everything, the payload as its stored text ([`DeliveryEvent`]).
+    Delivery,
     /// What the list views read ([`ViewsEvent`]).
     Views,
 }
 
-/// How much of each event's metadata a feed read parses.
-#[derive(Clone, Copy, Debug)]
-enum Metadata {
-    /// All of it, as a map.
-    Whole,
-    /// The entries a delivery and the views read; the rest is skipped unparsed.
-    Delivery,
-}
-
 /// The metadata entries a delivery reads: the W3C trace context for the CloudEvent and the seal
-/// version that says how the payload's sealed values are bound.
+/// version that says how the payload's sealed values are bound; the rest is skipped unparsed.
 #[derive(serde::Deserialize)]
 struct DeliveryMetadata {
-    traceparent: Option<Value>,
-    seal_version: Option<Value>,
-}
-
-impl DeliveryMetadata {
-    fn into_value(self) -> Value {
-        let mut map = serde_json::Map::new();
-        if let Some(t) = self.traceparent {
-            map.insert("traceparent".into(), t);
-        }
-        if let Some(v) = self.seal_version {
-            map.insert(super::sealing::SEAL_VERSION_KEY.into(), v);
-        }
-        Value::Object(map)
-    }
+    traceparent: Option<String>,
+    seal_version: Option<String>,
 }
 
 /// The largest page the feed reads at once.

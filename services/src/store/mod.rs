@@ -34,7 +34,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use access::AccessEntry;
 pub use checkpoints::AuditCheckpoint;
 pub use cursor::{CURSOR_PATTERN, Cursor, InvalidCursor};
-pub use feed::{FeedEvent, FeedPage, FeedProgress, ViewsEvent, ViewsPage};
+pub use feed::{DeliveryEvent, DeliveryPage, FeedEvent, FeedPage, FeedProgress, ViewsEvent, ViewsPage};
 pub use idempotency::{KeyState, StoredResponse};
 pub use sealing::{Kek, KekError, data_key_id, data_key_prefix};
 pub use views::{CaseFilter, CaseSummary, ConcernSummary, VIEWS_CONSUMER, VolunteerSummary};
@@ -513,7 +513,7 @@ impl Store {
                 "SELECT e.aggregate_id, e.sequence, e.payload, e.metadata \
                    FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS w(value, n) \
                   CROSS JOIN LATERAL ( \
-                        SELECT aggregate_id, sequence, payload, metadata::text FROM events \
+                        SELECT aggregate_id, sequence, payload::text, metadata::text FROM events \
                          WHERE aggregate_type = $1 AND aggregate_id = w.value ->> 0 \
                            AND sequence > (w.value ->> 1)::bigint OFFSET 0) e \
                   ORDER BY w.n, e.sequence"
@@ -606,8 +606,8 @@ impl Store {
 
     /// The stored rows of one aggregate's events after sequence `after`, in order, as
     /// [`Store::stored_event`] and [`Store::opened_event`] read them: `aggregate_id, sequence,
-    /// payload, metadata, event_type, event_version` (the metadata as its text, parsed only as
-    /// far as the reader needs).
+    /// payload, metadata, event_type, event_version` (the payload and the metadata as their
+    /// texts, parsed only as far as the reader needs).
     async fn event_rows_since(&self, kind: &str, id: &str, after: usize) -> Result<Vec<sql::Row>, StoreError> {
         let sql = match self.backend() {
             Backend::Sqlite => {
@@ -615,7 +615,7 @@ impl Store {
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
             }
             Backend::Postgres => {
-                "SELECT aggregate_id, sequence, payload, metadata::text, event_type, event_version FROM events \
+                "SELECT aggregate_id, sequence, payload::text, metadata::text, event_type, event_version FROM events \
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
             }
         };
@@ -641,28 +641,25 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("stored metadata: {e}")))?;
         let binds_place =
             metadata.seal_version.as_ref().and_then(serde_json::Value::as_str) == Some(sealing::SEAL_VERSION);
-        let mut payload = row.take_json(2)?;
-        self.unseal_payload(&mut payload, sequence, binds_place, keys).await?;
-        let event = serde_json::from_value(payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+        let payload = row.take_text(2)?;
+        let payload = self.open_payload_text(&payload, sequence, binds_place, keys).await?;
+        let event = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
         let sequence = usize::try_from(sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
         Ok(Opened { sequence, hash: metadata.hash, event })
     }
 
     /// The event a feed row holds, opened: what is stored, so a value changed or moved in the
-    /// row fails here as it does in [`Store::load`]. `payload` is the row's payload, given by
-    /// value so a caller done with the row opens it in place rather than on a copy.
-    /// `keys`: the data keys already looked up for the events read with it (one read's events
-    /// look each key up once).
+    /// row fails here as it does in [`Store::load`]; read from the stored text with its sealed
+    /// values opened, without a JSON tree between. `keys`: the data keys already looked up for
+    /// the events read with it (one read's events look each key up once).
     pub(crate) async fn open_feed_event<A: Aggregate>(
         &self,
-        e: &FeedEvent,
-        mut payload: serde_json::Value,
+        e: &DeliveryEvent,
         keys: &mut DataKeys,
     ) -> Result<A::Event, StoreError> {
         let sequence = u64::try_from(e.sequence).map_err(|_| StoreError::Corrupt("sequence".into()))?;
-        let binds_place = e.metadata[sealing::SEAL_VERSION_KEY].as_str() == Some(sealing::SEAL_VERSION);
-        self.unseal_payload(&mut payload, sequence, binds_place, &mut keys.0).await?;
-        serde_json::from_value(payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
+        let payload = self.open_payload_text(&e.payload, sequence, e.binds_place, &mut keys.0).await?;
+        serde_json::from_str(&payload).map_err(|err| StoreError::Corrupt(format!("stored event: {err}")))
     }
 
     /// One stored event of `A` from a row of `aggregate_id, sequence, payload, metadata,

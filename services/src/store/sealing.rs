@@ -15,6 +15,9 @@
 //! metadata, which the chain hash covers, and a `v1` value in such an event is refused. A `v1`
 //! value moved within the old events changes their payload and fails `brobyg audit verify`.
 
+mod text;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -502,6 +505,70 @@ impl Store {
         let mut path = String::new();
         open_all(payload, keys, &place, &mut path)
     }
+
+    /// The payload of the stored event `sequence`, given as its stored text, with its sealed
+    /// values opened (`{"$pii": …}`, or `{"$erased": true}` when the key is gone) — the text as
+    /// stored when it holds none. What [`Store::unseal_payload`] does to a tree, done to the text:
+    /// the reader decodes the result straight into its event. A sealed value beside other
+    /// fields of its object fails here (a payload the service wrote never has one).
+    pub(crate) async fn open_payload_text<'t>(
+        &self,
+        payload: &'t str,
+        sequence: u64,
+        binds_place: bool,
+        keys: &mut HashMap<String, Option<DataKey>>,
+    ) -> Result<Cow<'t, str>, StoreError> {
+        let found = text::find_sealed(payload)?;
+        if found.is_empty() {
+            return Ok(Cow::Borrowed(payload));
+        }
+        for f in &found {
+            let key_id =
+                sealed_key_id(&f.sealed).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+            if !keys.contains_key(key_id) {
+                let key = self.data_key(key_id, false).await?;
+                keys.insert(key_id.to_owned(), key);
+            }
+        }
+        let place = Opening { sequence, legacy_allowed: !binds_place };
+        open_found(payload, &found, keys, &place).map(Cow::Owned)
+    }
+}
+
+/// The payload text with the sealed values `found` in it opened, their keys in `keys`.
+fn open_found(
+    payload: &str,
+    found: &[text::Found<'_>],
+    keys: &HashMap<String, Option<DataKey>>,
+    place: &Opening,
+) -> Result<String, StoreError> {
+    let mut out = String::with_capacity(payload.len());
+    let mut copied = 0;
+    for f in found {
+        out.push_str(&payload[copied..f.span.start]);
+        match open_one(&f.sealed, keys, place, &f.path)? {
+            Some(plaintext) => {
+                // One whole JSON value, so that what is put in its place is one value.
+                let inner = std::str::from_utf8(&plaintext)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<&serde_json::value::RawValue>(t).ok())
+                    .ok_or_else(|| StoreError::Corrupt("sealed value content".into()))?;
+                out.push_str("{\"");
+                out.push_str(PII_MARK);
+                out.push_str("\":");
+                out.push_str(inner.get());
+                out.push('}');
+            }
+            None => {
+                out.push_str("{\"");
+                out.push_str(ERASED_MARK);
+                out.push_str("\":true}");
+            }
+        }
+        copied = f.span.end;
+    }
+    out.push_str(&payload[copied..]);
+    Ok(out)
 }
 
 /// The metadata key saying how an event's personal values are sealed.
@@ -628,6 +695,42 @@ fn sealed_key_id(text: &str) -> Option<&str> {
     sealed_parts(text).map(|(_, key_id)| key_id)
 }
 
+/// Opens one sealed text found at `path` of an event: its plaintext (the value's JSON), or
+/// `None` when its key was destroyed or never created (the value is erased).
+fn open_one(
+    text: &str,
+    keys: &HashMap<String, Option<DataKey>>,
+    place: &Opening,
+    path: &str,
+) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let (form, key_id) = sealed_parts(text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
+    let aad = match form {
+        Form::PlaceBound => place_aad(key_id, place.sequence, path),
+        Form::KeyBound if place.legacy_allowed => key_id.as_bytes().to_vec(),
+        Form::KeyBound => {
+            return Err(StoreError::Corrupt(format!(
+                "a value sealed in the old form (bound to its key only) at {path} of an event written in the new \
+                 one: it was moved there"
+            )));
+        }
+    };
+    match keys.get(key_id) {
+        Some(Some(DataKey::Live(cipher))) => {
+            let b64 = text.rsplit_once(':').map(|(_, b)| b).unwrap_or_default();
+            let bytes = STANDARD.decode(b64).map_err(|_| StoreError::Corrupt("sealed value encoding".into()))?;
+            let plaintext = open_bytes(cipher, &aad, &bytes).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the value at {path} of event {} does not open under {key_id}: it was changed or moved",
+                    place.sequence
+                ))
+            })?;
+            Ok(Some(Zeroizing::new(plaintext)))
+        }
+        // Destroyed, or never created: the value is gone.
+        Some(Some(DataKey::Destroyed)) | Some(None) | None => Ok(None),
+    }
+}
+
 fn open_all(
     value: &mut Value,
     keys: &HashMap<String, Option<DataKey>>,
@@ -641,35 +744,13 @@ fn open_all(
                 Some(Value::String(text)) => text,
                 _ => String::new(),
             };
-            let (form, key_id) =
-                sealed_parts(&text).ok_or_else(|| StoreError::Corrupt("malformed sealed value".into()))?;
-            let aad = match form {
-                Form::PlaceBound => place_aad(key_id, place.sequence, path),
-                Form::KeyBound if place.legacy_allowed => key_id.as_bytes().to_vec(),
-                Form::KeyBound => {
-                    return Err(StoreError::Corrupt(format!(
-                        "a value sealed in the old form (bound to its key only) at {path} of an event written in the \
-                         new one: it was moved there"
-                    )));
-                }
-            };
-            match keys.get(key_id) {
-                Some(Some(DataKey::Live(cipher))) => {
-                    let b64 = text.rsplit_once(':').map(|(_, b)| b).unwrap_or_default();
-                    let bytes =
-                        STANDARD.decode(b64).map_err(|_| StoreError::Corrupt("sealed value encoding".into()))?;
-                    let plaintext = Zeroizing::new(open_bytes(cipher, &aad, &bytes).ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "the value at {path} of event {} does not open under {key_id}: it was changed or moved",
-                            place.sequence
-                        ))
-                    })?);
+            match open_one(&text, keys, place, path)? {
+                Some(plaintext) => {
                     let inner: Value = serde_json::from_slice(&plaintext)
                         .map_err(|_| StoreError::Corrupt("sealed value content".into()))?;
                     map.insert(PII_MARK.to_owned(), inner);
                 }
-                // Destroyed, or never created: the value is gone.
-                Some(Some(DataKey::Destroyed)) | Some(None) | None => {
+                None => {
                     map.insert(ERASED_MARK.to_owned(), Value::Bool(true));
                 }
             }
@@ -992,6 +1073,92 @@ mod tests {
         assert!(err.to_string().contains("/item_added/item/note"), "{err}");
         // The same payload in another event of the same case.
         assert!(open(&v, &keys, 5, false).is_err(), "moved event");
+    }
+
+    /// Opens `v` as stored text, the way a reader of stored text does.
+    fn open_text(
+        text: &str,
+        keys: &HashMap<String, Option<DataKey>>,
+        sequence: u64,
+        legacy: bool,
+    ) -> Result<Value, StoreError> {
+        let found = text::find_sealed(text)?;
+        let opened = open_found(text, &found, keys, &Opening { sequence, legacy_allowed: legacy })?;
+        Ok(serde_json::from_str(&opened).expect("opened text is JSON"))
+    }
+
+    /// A payload of objects, arrays and scalars with personal values marked here and there,
+    /// keys among them that need escaping in a JSON text or a JSON pointer.
+    fn payloads() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|n| json!(n)),
+            "[a-zA-Zæøå \"\\\\/~$\u{1}-\u{1f}]{0,12}".prop_map(Value::String),
+            Just(json!("$sealed")),
+        ];
+        scalar.prop_recursive(4, 48, 5, |inner| {
+            let key = "[a-z~/\"$\u{7}]{1,6}";
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(key, inner.clone(), 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                inner.prop_map(|v| json!({ PII_MARK: v })),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Opening the stored text gives what opening the tree gives, for payloads written
+        /// compactly (SQLite) or with spaces (PostgreSQL's `jsonb` as text), with the key live
+        /// or destroyed, in the event the values were sealed in or in another one.
+        #[test]
+        fn opening_the_text_opens_what_opening_the_tree_opens(
+            payload in payloads(),
+            pretty in proptest::bool::ANY,
+            destroyed in proptest::bool::ANY,
+            moved in proptest::bool::ANY,
+        ) {
+            let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
+            let mut sealed = payload.clone();
+            seal(&mut sealed, &cipher, KEY, 9);
+            let text = if pretty {
+                serde_json::to_string_pretty(&sealed).expect("text")
+            } else {
+                sealed.to_string()
+            };
+            let mut keys = HashMap::new();
+            keys.insert(KEY.to_owned(), if destroyed { Some(DataKey::Destroyed) } else { live(7) });
+            let sequence = if moved { 10 } else { 9 };
+            let tree = open(&sealed, &keys, sequence, false);
+            let from_text = open_text(&text, &keys, sequence, false);
+            match (tree, from_text) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "tree {a:?}, text {b:?}"),
+            }
+            if !destroyed && !moved {
+                proptest::prop_assert_eq!(open_text(&text, &keys, sequence, false).expect("opens"), payload);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_moved_in_the_text_does_not_open_there_and_an_old_one_only_in_old_events() {
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).expect("key");
+        let mut v = json!({ "item_added": { "item": { "content": { "$pii": "ADHD" }, "note": { "$pii": "x" } } } });
+        seal(&mut v, &cipher, KEY, 4);
+        let mut keys = HashMap::new();
+        keys.insert(KEY.to_owned(), live(7));
+        let mut swapped = v.clone();
+        swapped["item_added"]["item"]["note"] = v["item_added"]["item"]["content"].clone();
+        let err = open_text(&swapped.to_string(), &keys, 4, false).expect_err("moved field");
+        assert!(err.to_string().contains("/item_added/item/note"), "{err}");
+        let sealed = seal_bytes(&cipher, KEY.as_bytes(), br#""Mikkel""#);
+        let old = json!({ "a": { "$sealed": format!("v1:{KEY}:{}", STANDARD.encode(sealed)) } }).to_string();
+        assert_eq!(open_text(&old, &keys, 2, true).expect("legacy opens"), json!({ "a": { "$pii": "Mikkel" } }));
+        assert!(open_text(&old, &keys, 2, false).expect_err("not in a new event").to_string().contains("old form"));
     }
 
     #[test]
