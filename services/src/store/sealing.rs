@@ -1110,6 +1110,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+
         /// Opening the stored text gives what opening the tree gives, for payloads written
         /// compactly (SQLite) or with spaces (PostgreSQL's `jsonb` as text), with the key live
         /// or destroyed, in the event the values were sealed in or in another one.

@@ -3,18 +3,18 @@
 //! replaced, which the reader then decodes straight into its event (one tree fewer per event
 //! read; see `Store::open_payload_text`).
 //!
-//! serde_json does the reading: each object or array on the way to a sealed value is read as
-//! its entries' raw texts ([`RawValue`], borrowed from the payload), so the place of a value is
-//! where its raw text starts in the payload. Only values whose text may hold a sealed value are
-//! entered.
+//! One pass over the text's bytes with the JSON pointer of where it is: a scanner of JSON's
+//! structure (objects, arrays, strings with their escapes), not a parser of its values. The
+//! text it is given was written by serde_json, and what it finds is read again by serde_json:
+//! a sealed value's text and a key with escapes are decoded by it, and the opened payload is
+//! decoded by it whole, so a text that is not JSON fails there if not here. serde_json itself
+//! gives no byte spans, and reading each object on the way as raw entries (an earlier version)
+//! read each byte once per level: three times the cost on a case read.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::ops::Range;
 
 use brobyg_domain::personal::SEALED_MARK;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::push_step;
 use crate::store::StoreError;
@@ -33,12 +33,12 @@ pub(super) struct Found<'a> {
 /// Whether some value in `text` may be sealed: the mark written out, or any `\u` escape (a key
 /// can spell the mark with escapes, and reads as the mark).
 fn may_hold_sealed(text: &str) -> bool {
-    text.contains(SEALED_MARK) || text.contains("\\u")
+    memchr::memmem::find(text.as_bytes(), SEALED_MARK.as_bytes()).is_some()
+        || memchr::memmem::find(text.as_bytes(), b"\\u").is_some()
 }
 
-fn corrupt(what: &str, path: &str, e: impl fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("stored payload: {what} at {path:?}: {e}"))
-}
+/// How deep objects and arrays may nest (serde_json's own limit).
+const MAX_DEPTH: usize = 128;
 
 /// The sealed values of the payload `text`, in the order they appear in it.
 ///
@@ -46,109 +46,192 @@ fn corrupt(what: &str, path: &str, e: impl fmt::Display) -> StoreError {
 /// a value (a stored payload has them so; anything else was written behind the service's back,
 /// and fails).
 pub(super) fn find_sealed(text: &str) -> Result<Vec<Found<'_>>, StoreError> {
-    let mut found = Vec::new();
+    let mut scan = Scanner { text, at: 0, path: String::new(), found: Vec::new() };
     if may_hold_sealed(text) {
-        walk(text, text, &mut String::new(), &mut found)?;
+        scan.value(0)?;
+        scan.space();
+        if scan.at != text.len() {
+            return Err(scan.fail("text after the payload"));
+        }
     }
-    Ok(found)
+    Ok(scan.found)
 }
 
-/// Finds the sealed values in `raw`, one value's text within the payload `text`, at `path`.
-fn walk<'a>(text: &'a str, raw: &'a str, path: &mut String, found: &mut Vec<Found<'a>>) -> Result<(), StoreError> {
-    let raw = raw.trim_matches([' ', '\t', '\n', '\r']);
-    match raw.as_bytes().first() {
-        Some(b'{') => {
-            let Entries(entries) = serde_json::from_str(raw).map_err(|e| corrupt("an object", path, e))?;
-            if let Some((_, value)) = entries.iter().find(|(key, _)| key.0 == SEALED_MARK) {
-                if entries.len() != 1 {
-                    return Err(corrupt("a sealed value", path, "it has other fields beside the mark"));
+struct Scanner<'a> {
+    text: &'a str,
+    /// The next byte to read.
+    at: usize,
+    /// The JSON pointer of the value being read.
+    path: String,
+    found: Vec<Found<'a>>,
+}
+
+impl<'a> Scanner<'a> {
+    fn fail(&self, what: &str) -> StoreError {
+        StoreError::Corrupt(format!("stored payload: {what} at {:?} (byte {})", self.path, self.at))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Reads `byte`, after any space.
+    fn expect(&mut self, byte: u8, what: &str) -> Result<(), StoreError> {
+        self.space();
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.fail(what))
+        }
+    }
+
+    /// Reads one value (after any space) at `depth`.
+    fn value(&mut self, depth: usize) -> Result<(), StoreError> {
+        self.space();
+        match self.peek() {
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => self.string().map(drop),
+            Some(_) => {
+                // A number, `true`, `false` or `null`: up to the next delimiter.
+                let rest = &self.text.as_bytes()[self.at..];
+                let len = rest
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    return Err(self.fail("a value"));
                 }
-                let Text(sealed) = serde_json::from_str(value.get()).map_err(|e| corrupt("a sealed value", path, e))?;
-                found.push(Found { span: span_in(text, raw)?, path: path.clone(), sealed });
+                self.at += len;
+                Ok(())
+            }
+            None => Err(self.fail("a value")),
+        }
+    }
+
+    /// Reads a string at its opening quote; its text as written (between the quotes) and
+    /// whether it has escapes.
+    fn string(&mut self) -> Result<(&'a str, bool), StoreError> {
+        let bytes = self.text.as_bytes();
+        let start = self.at + 1;
+        let mut at = start;
+        let mut escaped = false;
+        loop {
+            let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[at..]) else {
+                return Err(self.fail("an unterminated string"));
+            };
+            at += found;
+            if bytes[at] == b'"' {
+                break;
+            }
+            // An escape: the byte after the backslash is not the string's end.
+            escaped = true;
+            at += 2;
+            if at > bytes.len() {
+                return Err(self.fail("an unterminated string"));
+            }
+        }
+        self.at = at + 1;
+        // Both ends are ASCII quotes: on character boundaries.
+        let written = self.text.get(start..at).ok_or_else(|| self.fail("a string"))?;
+        Ok((written, escaped))
+    }
+
+    /// A string as read: borrowed when it has no escapes, decoded by serde_json when it has.
+    fn decoded(&self, written: &'a str, escaped: bool) -> Result<Cow<'a, str>, StoreError> {
+        if !escaped {
+            return Ok(Cow::Borrowed(written));
+        }
+        let quoted = self.text.get(written.as_ptr() as usize - self.text.as_ptr() as usize - 1..self.at);
+        quoted
+            .and_then(|q| serde_json::from_str::<String>(q).ok())
+            .map(Cow::Owned)
+            .ok_or_else(|| self.fail("a string's escapes"))
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), StoreError> {
+        if depth > MAX_DEPTH {
+            return Err(self.fail("objects and arrays nested too deep"));
+        }
+        let start = self.at;
+        self.at += 1;
+        self.space();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        let mut first = true;
+        loop {
+            self.space();
+            if self.peek() != Some(b'"') {
+                return Err(self.fail("a key"));
+            }
+            let (written, escaped) = self.string()?;
+            let key = self.decoded(written, escaped)?;
+            self.expect(b':', "a colon after a key")?;
+            if key == SEALED_MARK {
+                if !first {
+                    return Err(self.fail("a sealed value beside other fields"));
+                }
+                self.space();
+                if self.peek() != Some(b'"') {
+                    return Err(self.fail("a sealed value that is not a text"));
+                }
+                let (written, escaped) = self.string()?;
+                let sealed = self.decoded(written, escaped)?;
+                self.expect(b'}', "a sealed value beside other fields")?;
+                self.found.push(Found { span: start..self.at, path: self.path.clone(), sealed });
                 return Ok(());
             }
-            for (key, value) in entries {
-                if may_hold_sealed(value.get()) {
-                    let len = push_step(path, &key.0);
-                    walk(text, value.get(), path, found)?;
-                    path.truncate(len);
+            first = false;
+            let len = push_step(&mut self.path, &key);
+            self.value(depth)?;
+            self.path.truncate(len);
+            self.space();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
                 }
+                _ => return Err(self.fail("a comma or the end of an object")),
             }
         }
-        Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|e| corrupt("an array", path, e))?;
-            for (i, value) in items.into_iter().enumerate() {
-                if may_hold_sealed(value.get()) {
-                    let len = push_step(path, itoa::Buffer::new().format(i));
-                    walk(text, value.get(), path, found)?;
-                    path.truncate(len);
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), StoreError> {
+        if depth > MAX_DEPTH {
+            return Err(self.fail("objects and arrays nested too deep"));
+        }
+        self.at += 1;
+        self.space();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        let mut index = itoa::Buffer::new();
+        for i in 0usize.. {
+            let len = push_step(&mut self.path, index.format(i));
+            self.value(depth)?;
+            self.path.truncate(len);
+            self.space();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    break;
                 }
+                _ => return Err(self.fail("a comma or the end of an array")),
             }
         }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Where `part`, a slice of `text`, lies in it.
-fn span_in(text: &str, part: &str) -> Result<Range<usize>, StoreError> {
-    let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-    let span = start..start + part.len();
-    // `part` was borrowed from `text` by the reader; checked rather than trusted.
-    match text.get(span.clone()) {
-        Some(same) if std::ptr::eq(same, part) => Ok(span),
-        _ => Err(StoreError::Corrupt("stored payload: a value outside its text".into())),
-    }
-}
-
-/// A JSON text, borrowed from the payload when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a text")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
-
-/// An object's entries in their order, each value as its raw text.
-struct Entries<'a>(Vec<(Text<'a>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor;
-        impl<'de> Visitor<'de> for EntriesVisitor {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(Entries(entries))
-            }
-            fn visit_seq<S: SeqAccess<'de>>(self, _: S) -> Result<Self::Value, S::Error> {
-                Err(serde::de::Error::custom("an array where an object was read"))
-            }
-        }
-        deserializer.deserialize_map(EntriesVisitor)
+        Ok(())
     }
 }
 
@@ -202,5 +285,27 @@ mod tests {
         ] {
             assert!(find_sealed(text).is_err(), "{text}");
         }
+    }
+
+    proptest::proptest! {
+        /// Whatever the text (cut JSON, stray quotes and backslashes, deep nesting), the scanner
+        /// ends without a panic, and what it finds lies within the text, starting at an object.
+        #[test]
+        fn any_text_is_scanned_without_a_panic(text in "[{}\\[\\]\":,\\\\ a0$sealedu]{0,64}") {
+            let text = format!("{{\"$sealed\":{text}");
+            if let Ok(found) = find_sealed(&text) {
+                for f in found {
+                    proptest::prop_assert!(text[f.span].starts_with('{'), "a span at an object");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_serde_json_reads_fails() {
+        let deep = format!("{}\"$sealed\"{}", "[".repeat(200), "]".repeat(200));
+        assert!(find_sealed(&deep).is_err());
+        let fine = format!("{}\"$sealed\"{}", "[".repeat(100), "]".repeat(100));
+        assert!(find_sealed(&fine).expect("read").is_empty());
     }
 }
