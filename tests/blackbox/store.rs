@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brobyg::store::{CommandError, Cursor, Store};
+use brobyg_domain::agreement::{Agreement, AgreementAction, AgreementCommand};
 use brobyg_domain::case::{Case, CaseAction, CaseCommand, CaseError, CaseEvent, CustodyHolder, Item};
-use brobyg_domain::{AgreementId, CaseId, Category, ConsentId, ItemId, PersonId, Personal, UserId};
+use brobyg_domain::{AgreementId, CaseId, Category, ConsentId, ItemId, PersonId, Personal, Role, UserId};
 use tokio::sync::Barrier;
 
 use crate::support::*;
@@ -133,6 +134,24 @@ async fn a_command_returns_its_feed_position_and_chains_to_the_event_it_loaded(d
     let mine = feed_of(&store, &key, 5).await;
     assert_eq!(mine.len(), 5);
     assert_chained(&mine);
+    // A command that writes several events answers with the position of its last.
+    let agreement = AgreementId::new();
+    let key = agreement.to_string();
+    let mut several = false;
+    for (actor, action) in [
+        (actor(muni(), Role::Admin), AgreementAction::Draft { id: agreement, terms: terms() }),
+        (actor(muni(), Role::Admin), AgreementAction::Approve { version: 1 }),
+        (actor(ngo(), Role::Admin), AgreementAction::Approve { version: 1 }),
+    ] {
+        let c = store
+            .execute::<Agreement>(&key, AgreementCommand { actor, action }, None, HashMap::new(), |_| true)
+            .await
+            .expect("agreement command");
+        several |= c.events.len() > 1;
+        let position = c.position.expect("a position");
+        assert_eq!(position, store.position_of("agreement", &key, c.version).await.expect("position"));
+    }
+    assert!(several, "one of the commands wrote more than one event");
     store.close().await;
 }
 

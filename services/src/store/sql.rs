@@ -465,19 +465,32 @@ impl Store {
 }
 
 /// Inserts one append's events on `conn` (in a transaction, or alone as one) and reads the
-/// feed position of the last, which the insert trigger wrote.
+/// feed position of the last, which the insert trigger wrote: the insert and the read are sent
+/// to SQLite's worker thread as one query of two statements, one hand-off to it rather than
+/// two. The read names the last event by the first one's parameters (`?1`–`?3`: type, id and
+/// sequence; an append's events are one aggregate's, at consecutive sequences) and the count:
+/// a statement's parameters are bound up to the highest number it names, and sqlx stops at an
+/// unnamed one past its values, so the read names none but the first three.
 async fn append_sqlite(conn: &mut sqlx::SqliteConnection, events: &[SerializedEvent]) -> Result<i64, sqlx::Error> {
-    let Some(last) = events.last() else { return Ok(0) };
+    let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(0) };
     let mut q = insert_events!(Sqlite, events);
-    q.build().execute(&mut *conn).await?;
-    sqlx::query_scalar(
-        "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
-    )
-    .bind(&last.aggregate_type)
-    .bind(&last.aggregate_id)
-    .bind(sequence_of(last))
-    .fetch_one(conn)
-    .await
+    let one_run = events.iter().zip(first.sequence..).all(|(e, s)| {
+        e.sequence == s && e.aggregate_type == first.aggregate_type && e.aggregate_id == first.aggregate_id
+    });
+    if !one_run {
+        q.build().execute(&mut *conn).await?;
+        return sqlx::query_scalar(
+            "SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+        )
+        .bind(&last.aggregate_type)
+        .bind(&last.aggregate_id)
+        .bind(sequence_of(last))
+        .fetch_one(conn)
+        .await;
+    }
+    q.push("; SELECT position FROM event_feed WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3 + ");
+    q.push(itoa::Buffer::new().format(events.len() - 1));
+    q.build_query_scalar().fetch_one(conn).await
 }
 
 /// An append waiting for SQLite's writer.
