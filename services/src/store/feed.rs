@@ -252,14 +252,10 @@ impl Store {
     /// each event's place and its payload's stored text, which the views decode straight into
     /// the event (no JSON tree between, no metadata).
     pub async fn read_feed_for_views(&self, after: Cursor, limit: u32) -> Result<ViewsPage, StoreError> {
-        let (sql, params) = feed_query(self.backend(), after, None, limit, Columns::Views);
-        let events = self
-            .fetch_rows(sql, params)
-            .await?
-            .into_iter()
-            .map(|mut row| {
+        let (events, next) = self
+            .read_feed_as(after, None, limit, Columns::Views, |cursor, row| {
                 Ok(ViewsEvent {
-                    cursor: cursor_of(&row, 0)?,
+                    cursor,
                     aggregate_type: row.take_text(2)?,
                     aggregate_id: row.take_text(3)?,
                     sequence: row.int(4)?,
@@ -267,20 +263,15 @@ impl Store {
                     payload: row.take_text(6)?,
                 })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = events.last().map_or(after, |e| e.cursor);
+            .await?;
         Ok(ViewsPage { events, next })
     }
 
     async fn read_feed_with(&self, after: Cursor, limit: u32) -> Result<FeedPage, StoreError> {
-        let (sql, params) = feed_query(self.backend(), after, None, limit, Columns::Whole);
-        let events = self
-            .fetch_rows(sql, params)
-            .await?
-            .into_iter()
-            .map(|mut row| {
+        let (events, next) = self
+            .read_feed_as(after, None, limit, Columns::Whole, |cursor, row| {
                 Ok(FeedEvent {
-                    cursor: cursor_of(&row, 0)?,
+                    cursor,
                     aggregate_type: row.take_text(2)?,
                     aggregate_id: row.take_text(3)?,
                     sequence: row.int(4)?,
@@ -291,8 +282,7 @@ impl Store {
                     recorded_at: row.time(9)?,
                 })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = events.last().map_or(after, |e| e.cursor);
+            .await?;
         Ok(FeedPage { events, next })
     }
 
@@ -303,16 +293,12 @@ impl Store {
         upto: Option<Cursor>,
         limit: u32,
     ) -> Result<DeliveryPage, StoreError> {
-        let (sql, params) = feed_query(self.backend(), after, upto, limit, Columns::Delivery);
-        let events = self
-            .fetch_rows(sql, params)
-            .await?
-            .into_iter()
-            .map(|mut row| {
+        let (events, next) = self
+            .read_feed_as(after, upto, limit, Columns::Delivery, |cursor, row| {
                 let metadata: DeliveryMetadata = serde_json::from_str(&row.take_text(8)?)
                     .map_err(|e| StoreError::Corrupt(format!("stored metadata is not JSON: {e}")))?;
                 Ok(DeliveryEvent {
-                    cursor: cursor_of(&row, 0)?,
+                    cursor,
                     aggregate_type: row.take_text(2)?,
                     aggregate_id: row.take_text(3)?,
                     sequence: row.int(4)?,
@@ -324,9 +310,32 @@ impl Store {
                     recorded_at: row.time(9)?,
                 })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = events.last().map_or(after, |e| e.cursor);
+            .await?;
         Ok(DeliveryPage { events, next })
+    }
+
+    /// The feed's query with `columns`, each row made into an event by `event` (given the row's
+    /// cursor), and where to continue: the last event's cursor, or `after` if there is none.
+    async fn read_feed_as<T>(
+        &self,
+        after: Cursor,
+        upto: Option<Cursor>,
+        limit: u32,
+        columns: Columns,
+        mut event: impl FnMut(Cursor, &mut Row) -> Result<T, StoreError>,
+    ) -> Result<(Vec<T>, Cursor), StoreError> {
+        let (sql, params) = feed_query(self.backend(), after, upto, limit, columns);
+        let mut next = after;
+        let events = self
+            .fetch_rows(sql, params)
+            .await?
+            .into_iter()
+            .map(|mut row| {
+                next = cursor_of(&row, 0)?;
+                event(next, &mut row)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((events, next))
     }
 
     /// The feed position of one stored event (to tell a writer which position reflects it).
