@@ -482,7 +482,7 @@ impl Store {
     /// Opens the sealed values of the payload of the stored event `sequence` in place, reusing
     /// the keys already in `keys`; `binds_place`: the event's metadata says its values are
     /// bound to their places ([`SEAL_VERSION`]).
-    pub(crate) async fn unseal_payload(
+    async fn unseal_payload(
         &self,
         payload: &mut Value,
         sequence: u64,
